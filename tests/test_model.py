@@ -1,0 +1,188 @@
+"""TrajectoryGPT: the cached decoder equals the full forward pass; masking and loss weighting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tt_agents.config import ModelConfig
+from tt_agents.layout import TransitionLayout
+from tt_agents.model import TrajectoryGPT, window_start
+
+N_BINS = 10
+
+
+def make_model(goal_dim: int = 0, sequence_length: int = 4, seed: int = 0) -> TrajectoryGPT:
+    torch.manual_seed(seed)
+    layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=goal_dim)
+    config = ModelConfig(n_layer=2, n_head=2, n_embd=32, sequence_length=sequence_length)
+    return TrajectoryGPT(layout, N_BINS, config).eval()
+
+
+class UncachedWindow:
+    """Reference decoder: a full forward pass over the window the cache is defined to hold.
+
+    The window starts at the first transition and only moves when it would outgrow the block; it then
+    jumps to ``window_start`` of the whole history so that the last ``keep`` transitions remain.
+    """
+
+    def __init__(self, model: TrajectoryGPT, keep: int) -> None:
+        self.model, self.keep, self.start = model, keep, 0
+
+    def logits(self, goal: torch.Tensor, transitions: torch.Tensor) -> torch.Tensor:
+        if goal.shape[1] + transitions.shape[1] - self.start > self.model.block_size:
+            self.start = window_start(transitions.shape[1], self.model.layout.transition_dim, self.keep)
+        logits, _ = self.model(torch.cat([goal, transitions[:, self.start :]], dim=1))
+        return logits[:, -1]
+
+
+@pytest.mark.parametrize("goal_dim", [0, 2])
+def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(goal_dim: int) -> None:
+    model = make_model(goal_dim)
+    D = model.layout.transition_dim
+    keep = 2
+    torch.manual_seed(1)
+    goal = torch.randint(0, N_BINS, (3, goal_dim))
+    transitions = torch.randint(0, N_BINS, (3, 2 * D + 3))  # two transitions and a partial observation
+    cache, logits = model.prefill(torch.cat([goal, transitions], dim=1))
+    full, _ = model(torch.cat([goal, transitions], dim=1))
+    torch.testing.assert_close(logits, full, atol=1e-5, rtol=0)
+
+    last = logits[:, -1]
+    slid = False
+    window = UncachedWindow(model, keep)
+    for _ in range(3 * D):  # three full transitions: goes past the block of 4 transitions
+        reference = window.logits(goal, transitions)
+        torch.testing.assert_close(last, reference, atol=1e-5, rtol=0)
+        assert torch.equal(last[:, :N_BINS].argmax(-1), reference[:, :N_BINS].argmax(-1))
+        token = last[:, :N_BINS].argmax(-1, keepdim=True)
+        slid |= cache.length + 1 > model.block_size
+        last = model.decode(cache, token, keep_transitions=keep)[:, -1]
+        transitions = torch.cat([transitions, token], dim=1)
+    assert slid, "the test must exercise the sliding window"
+    torch.testing.assert_close(last, window.logits(goal, transitions), atol=1e-5, rtol=0)
+
+
+def test_decode_without_keep_refuses_to_outgrow_the_block() -> None:
+    model = make_model()
+    cache, _ = model.prefill(torch.randint(0, N_BINS, (1, model.block_size)))
+    with pytest.raises(ValueError, match="block size"):
+        model.decode(cache, torch.zeros(1, 1, dtype=torch.long))
+
+
+def test_forward_rejects_sequences_longer_than_the_block() -> None:
+    model = make_model()
+    with pytest.raises(ValueError, match="block size"):
+        model(torch.zeros(1, model.block_size + 1, dtype=torch.long))
+
+
+@pytest.mark.parametrize("goal_dim", [0, 2])
+def test_expand_and_select_share_the_context_and_match_full_forward(goal_dim: int) -> None:
+    model = make_model(goal_dim)
+    D = model.layout.transition_dim
+    torch.manual_seed(2)
+    context = torch.randint(0, N_BINS, (2, goal_dim + D + 3))  # two environments
+    cache, _ = model.prefill(context)
+    cache.expand(3, capacity=D)  # three beams per environment
+    suffix = torch.randint(0, N_BINS, (6, 2))
+    out = model.decode(cache, suffix)
+    history = torch.cat([context.repeat_interleave(3, dim=0), suffix], dim=1)
+    torch.testing.assert_close(out, model(history)[0][:, -2:], atol=1e-5, rtol=0)
+
+    rows = torch.tensor([2, 0, 4, 4])  # two beams per environment, reordered and duplicated
+    cache.select(rows, extra_capacity=D)
+    assert len(cache.segments) == (3 if goal_dim else 2), "context segments must stay shared"
+    cache.expand(2, capacity=D)
+    more = torch.randint(0, N_BINS, (8, 1))
+    out = model.decode(cache, more)
+    history = torch.cat([history[rows].repeat_interleave(2, dim=0), more], dim=1)
+    torch.testing.assert_close(out[:, -1], model(history)[0][:, -1], atol=1e-5, rtol=0)
+
+    cache.select(torch.tensor([1, 2, 7, 4]), extra_capacity=D)
+    assert cache.rows == 4
+
+
+def test_select_rejects_rows_that_mix_environments() -> None:
+    model = make_model()
+    cache, _ = model.prefill(torch.randint(0, N_BINS, (2, 6)))
+    cache.expand(2, capacity=4)
+    model.decode(cache, torch.zeros(4, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="children together"):
+        cache.select(torch.tensor([3, 0]), extra_capacity=2)  # env 1's beam first, env 0's second
+
+
+def test_padded_rows_equal_their_unpadded_context() -> None:
+    model = make_model(goal_dim=2, sequence_length=5)
+    D = model.layout.transition_dim
+    torch.manual_seed(3)
+    goal = torch.randint(0, N_BINS, (2, 2))
+    long_ctx = torch.randint(0, N_BINS, (1, 2 * D + 3))
+    short_ctx = torch.randint(0, N_BINS, (1, D + 3))
+    padded = torch.cat([torch.full((1, D), 7), short_ctx], dim=1)
+    tokens = torch.cat([goal, torch.cat([long_ctx, padded])], dim=1)
+    cache, logits = model.prefill(tokens, pad=torch.tensor([0, D]))
+    ref_long = model(torch.cat([goal[:1], long_ctx], dim=1))[0][:, -1]
+    ref_short = model(torch.cat([goal[1:], short_ctx], dim=1))[0][:, -1]
+    torch.testing.assert_close(logits[:, -1], torch.cat([ref_long, ref_short]), atol=1e-5, rtol=0)
+
+    # decoding past the block: each row equals a forward pass over its window without the placeholders
+    history = torch.cat([long_ctx, padded])
+    pads = torch.tensor([0, D])
+    window = UncachedWindow(model, keep=3)
+    last = logits[:, -1]
+    for _ in range(3 * D):
+        token = last[:, :N_BINS].argmax(-1, keepdim=True)
+        last = model.decode(cache, token, keep_transitions=3)[:, -1]
+        history = torch.cat([history, token], dim=1)
+        window.logits(goal, history)  # moves window.start exactly as the cache does
+        for i in range(2):
+            first = window.start + max(0, int(pads[i]) - window.start)
+            ref = model(torch.cat([goal[i : i + 1], history[i : i + 1, first:]], dim=1))[0][:, -1]
+            torch.testing.assert_close(last[i : i + 1], ref, atol=1e-5, rtol=0)
+
+
+def test_reward_to_go_tokens_are_never_attended() -> None:
+    model = make_model()
+    layout = model.layout
+    D = layout.transition_dim
+    tokens = torch.randint(0, N_BINS, (1, 2 * D + 4))
+    changed = tokens.clone()
+    changed[0, layout.value_index] = (tokens[0, layout.value_index] + 3) % N_BINS
+    changed[0, D + layout.value_index] = (tokens[0, D + layout.value_index] + 5) % N_BINS
+    a, _ = model(tokens)
+    b, _ = model(changed)
+    # outputs at the value positions themselves see their own embedding; every other output is unchanged
+    others = [p for p in range(tokens.shape[1]) if p not in (layout.value_index, D + layout.value_index)]
+    torch.testing.assert_close(a[0, others], b[0, others], atol=1e-6, rtol=0)
+
+
+def test_loss_is_weighted_by_target_slot_and_normalised_by_the_mask() -> None:
+    model = make_model()
+    layout = model.layout
+    D = layout.transition_dim
+    tokens = torch.randint(0, N_BINS, (2, 2 * D))
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    logits, loss = model(inputs, targets)
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    target_slots = torch.arange(1, 2 * D) % D
+    weight = torch.ones(D)
+    weight[layout.action_slice] = model.config.action_weight
+    expected = (ce * weight[target_slots]).sum() / ce.numel()
+    torch.testing.assert_close(loss, expected)
+
+    mask = torch.zeros_like(targets, dtype=torch.float32)
+    mask[:, :3] = 1.0
+    _, masked_loss = model(inputs, targets, mask)
+    expected_masked = (ce * weight[target_slots] * mask).sum() / mask.sum()
+    torch.testing.assert_close(masked_loss, expected_masked)
+
+
+def test_untrained_model_predicts_near_uniform_and_stop_token_is_a_class() -> None:
+    model = make_model()
+    tokens = torch.randint(0, N_BINS, (4, 12))
+    tokens[:, -3:] = model.stop_token
+    logits, loss = model(tokens[:, :-1], tokens[:, 1:])
+    assert logits.shape == (4, 11, N_BINS + 1)
+    assert abs(loss.item() / 2 - math.log(N_BINS + 1)) < 2.0  # weighted but of the right scale

@@ -1,0 +1,211 @@
+"""Typed configuration dataclasses, one per stage, with the paper's defaults and per-environment presets.
+
+Defaults follow the paper (Appendix A/E) and the authors' released configuration. ``cpu_preset()`` gives
+smaller settings that train and plan on a laptop CPU in minutes; it is named as such wherever it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+PlanningMode = Literal["reward", "imitation", "goal", "q"]
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known fields are {sorted(known)}"
+        )
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+
+@dataclass
+class TokenizerConfig:
+    """How continuous columns become tokens."""
+
+    n_bins: int = 100
+    """Bins per dimension (the paper's vocabulary size V = 100)."""
+    strategy: Literal["quantile", "uniform"] = "quantile"
+    """``quantile``: each bin holds ~1/N of the training data; ``uniform``: equal-width bins over [min, max]."""
+
+    def __post_init__(self) -> None:
+        if self.n_bins < 2:
+            raise ValueError(f"TokenizerConfig.n_bins must be >= 2, got {self.n_bins}")
+        if self.strategy not in ("quantile", "uniform"):
+            raise ValueError(
+                f"TokenizerConfig.strategy must be 'quantile' or 'uniform', got {self.strategy!r}"
+            )
+
+
+@dataclass
+class DataConfig:
+    """How episodes become training targets."""
+
+    discount: float = 0.99
+    """Discount of the reward-to-go target V_t = sum_j discount^j r_{t+1+j}."""
+    termination_penalty: float | None = -100.0
+    """Reward given to a true terminal step (not a time-limit truncation); ``None`` keeps the real reward."""
+    validation_fraction: float = 0.05
+    """Fraction of episodes held out for the validation loss (split by episode, at least one when possible)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.discount <= 1.0:
+            raise ValueError(f"DataConfig.discount must be in (0, 1], got {self.discount}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(
+                f"DataConfig.validation_fraction must be in [0, 1), got {self.validation_fraction}"
+            )
+
+
+@dataclass
+class ModelConfig:
+    """The Trajectory GPT (paper Appendix A: 4 layers, 4 heads, 128-dim embeddings, dropout 0.1)."""
+
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.1
+    """Dropout on embeddings, attention weights and residual branches."""
+    sequence_length: int = 10
+    """Transitions per training window; the model's block is ``sequence_length * transition_dim - 1`` tokens
+    (plus the goal prefix)."""
+    action_weight: float = 5.0
+    """Cross-entropy weight of action tokens."""
+    reward_weight: float = 1.0
+    value_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"ModelConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
+            )
+        if self.sequence_length < 2:
+            raise ValueError(f"ModelConfig.sequence_length must be >= 2, got {self.sequence_length}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (AdamW, linear warmup then cosine decay, gradient clipping)."""
+
+    n_steps: int = 20_000
+    """Gradient steps of a ``fit`` call."""
+    batch_size: int = 256
+    learning_rate: float = 6e-4
+    """Peak learning rate (6e-4 in the authors' released config; the paper's text says 2.5e-4)."""
+    min_lr_ratio: float = 0.1
+    """The cosine decays to ``learning_rate * min_lr_ratio`` at ``n_steps`` and stays there."""
+    warmup_steps: int = 500
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    """Applied to weight matrices only (not biases, LayerNorm or embeddings)."""
+    grad_clip: float = 1.0
+    eval_every: int = 500
+    """Steps between validation-loss evaluations (0 disables)."""
+    eval_batches: int = 8
+    checkpoint_every: int = 1000
+    """Steps between resumable checkpoints when a checkpoint directory is given (0 disables)."""
+    amp: bool = True
+    """bfloat16 autocast on CUDA (ignored on CPU)."""
+    num_workers: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1 or self.batch_size < 1:
+            raise ValueError("TrainConfig.n_steps and batch_size must be >= 1")
+
+
+@dataclass
+class PlannerConfig:
+    """Beam-search planning (paper Section 3.2, Appendix E, and the authors' released planner)."""
+
+    mode: PlanningMode = "reward"
+    """``reward``: discounted predicted rewards + reward-to-go; ``imitation``: log-likelihood; ``goal``:
+    likelihood conditioned on a goal; ``q``: predicted rewards + a Q-function at the leaves."""
+    beam_width: int = 128
+    n_expand: int = 2
+    """Copies of each beam before sampling actions."""
+    horizon: int = 15
+    """Planned transitions."""
+    max_context_transitions: int = 5
+    """Real past transitions kept in the context."""
+    k_obs: int | None = 1
+    """Observation tokens from the top-k (1 = greedy)."""
+    k_act: int | None = None
+    cdf_obs: float | None = None
+    cdf_act: float | None = 0.6
+    """Action tokens sampled from the smallest set of tokens holding this much probability mass."""
+    k_reward: int | None = 1
+    """Reward and reward-to-go tokens (greedy by default; scores use the expectation over bins)."""
+    discount: float = 0.99
+    seed: int | None = 0
+    """Seed of the planner's sampling; ``None`` draws from the global generator."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("reward", "imitation", "goal", "q"):
+            raise ValueError(f"PlannerConfig.mode must be reward|imitation|goal|q, got {self.mode!r}")
+        if self.beam_width < 1 or self.n_expand < 1 or self.horizon < 1 or self.max_context_transitions < 0:
+            raise ValueError("PlannerConfig: beam_width, n_expand, horizon must be >= 1")
+
+
+@dataclass
+class AgentConfig:
+    """Everything an agent needs, saved as ``config.json`` in a checkpoint."""
+
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AgentConfig:
+        parts = {f.name: f.type for f in fields(cls)}
+        unknown = set(d) - set(parts)
+        if unknown:
+            raise ValueError(f"AgentConfig: unknown section(s) {sorted(unknown)}")
+        classes = {
+            "tokenizer": TokenizerConfig,
+            "data": DataConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "planner": PlannerConfig,
+        }
+        return cls(**{k: _from_dict(classes[k], v) for k, v in d.items()})
+
+
+def cpu_preset() -> AgentConfig:
+    """A reduced configuration that trains in minutes and plans in tens of milliseconds on a CPU.
+
+    Reduced from the paper: 2 layers of 64-dim embeddings, batch 64, 4000 steps; planning with beam 32,
+    horizon 5.
+    """
+    return AgentConfig(
+        model=ModelConfig(n_layer=2, n_head=4, n_embd=64),
+        train=TrainConfig(n_steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200, eval_every=500),
+        planner=PlannerConfig(beam_width=32, horizon=5),
+    )
+
+
+_PAPER_PLAN_OVERRIDES: dict[str, dict[str, Any]] = {
+    "halfcheetah-medium": {"horizon": 5},
+    "halfcheetah-medium-replay": {"horizon": 5},
+    "halfcheetah-medium-expert": {"beam_width": 32},
+    "walker2d-medium-expert": {"beam_width": 32},
+}
+
+
+def paper_preset(env_dataset: str | None = None) -> AgentConfig:
+    """The paper's configuration, with the authors' per-dataset planning overrides.
+
+    ``env_dataset`` is e.g. ``"halfcheetah-medium"``; unknown names give the base configuration.
+    """
+    config = AgentConfig()
+    overrides = _PAPER_PLAN_OVERRIDES.get(env_dataset or "", {})
+    config.planner = replace(config.planner, **overrides)
+    return config
