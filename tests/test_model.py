@@ -104,8 +104,8 @@ def test_expand_and_select_share_the_context_and_match_full_forward(goal_dim: in
     assert cache.rows == 4
 
 
-def test_select_rejects_rows_that_mix_environments() -> None:
-    model = make_model()
+def test_select_rejects_rows_that_mix_goals() -> None:
+    model = make_model(goal_dim=2)
     cache, _ = model.prefill(torch.randint(0, N_BINS, (2, 6)))
     cache.expand(2, capacity=4)
     model.decode(cache, torch.zeros(4, 1, dtype=torch.long))

@@ -89,9 +89,7 @@ def test_uniform_bins_have_equal_width(data: np.ndarray) -> None:
     tokenizer = Tokenizer(n_bins=20, strategy="uniform").fit(data)
     span = data.max(axis=0) - data.min(axis=0)
     widths = np.diff(tokenizer.edges, axis=1)
-    np.testing.assert_allclose(
-        widths, np.broadcast_to(span[:, None] / 20, widths.shape), rtol=1e-9, atol=1e-12
-    )
+    np.testing.assert_allclose(widths, np.broadcast_to(span[:, None] / 20, widths.shape), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -159,9 +157,7 @@ def test_column_subsets(fitted: Tokenizer, data: np.ndarray, backend: str, colum
     full = fitted.encode(data)
     tokens = fitted.encode(to_backend(data[:, index], backend), columns=columns)
     np.testing.assert_array_equal(to_numpy(tokens), full[:, index])
-    np.testing.assert_array_equal(
-        to_numpy(fitted.decode(tokens, columns=columns)), fitted.decode(full)[:, index]
-    )
+    np.testing.assert_array_equal(to_numpy(fitted.decode(tokens, columns=columns)), fitted.decode(full)[:, index])
 
 
 def test_device_tables_are_cached(fitted: Tokenizer, data: np.ndarray) -> None:
@@ -267,9 +263,7 @@ def test_from_config() -> None:
     assert (tokenizer.n_bins, tokenizer.strategy, tokenizer.fitted) == (7, "uniform", False)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"), [({"n_bins": 1}, "n_bins"), ({"strategy": "median"}, "strategy")]
-)
+@pytest.mark.parametrize(("kwargs", "message"), [({"n_bins": 1}, "n_bins"), ({"strategy": "median"}, "strategy")])
 def test_constructor_validates(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Tokenizer(**kwargs)
@@ -285,16 +279,12 @@ def test_fit_rejects_non_finite(data: np.ndarray, bad: float, name: str) -> None
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("bad", "name"), [(np.nan, "NaN"), (np.inf, "inf")])
-def test_encode_rejects_non_finite(
-    fitted: Tokenizer, data: np.ndarray, backend: str, bad: float, name: str
-) -> None:
+def test_encode_rejects_non_finite(fitted: Tokenizer, data: np.ndarray, backend: str, bad: float, name: str) -> None:
     x = data[:10].copy()
     x[4, 2] = bad
     with pytest.raises(ValueError, match=f"x has {name} in column 2"):
         fitted.encode(to_backend(x, backend))
-    with pytest.raises(
-        ValueError, match=f"x has {name} in column 4"
-    ):  # named by the tokenizer's column index
+    with pytest.raises(ValueError, match=f"x has {name} in column 4"):  # named by the tokenizer's column index
         fitted.encode(to_backend(x[:, 1:3], backend), columns=[0, 4])
 
 

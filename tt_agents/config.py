@@ -16,9 +16,7 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
     if unknown:
-        raise ValueError(
-            f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known fields are {sorted(known)}"
-        )
+        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known fields are {sorted(known)}")
     return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
@@ -35,9 +33,7 @@ class TokenizerConfig:
         if self.n_bins < 2:
             raise ValueError(f"TokenizerConfig.n_bins must be >= 2, got {self.n_bins}")
         if self.strategy not in ("quantile", "uniform"):
-            raise ValueError(
-                f"TokenizerConfig.strategy must be 'quantile' or 'uniform', got {self.strategy!r}"
-            )
+            raise ValueError(f"TokenizerConfig.strategy must be 'quantile' or 'uniform', got {self.strategy!r}")
 
 
 @dataclass
@@ -55,9 +51,7 @@ class DataConfig:
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"DataConfig.discount must be in (0, 1], got {self.discount}")
         if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(
-                f"DataConfig.validation_fraction must be in [0, 1), got {self.validation_fraction}"
-            )
+            raise ValueError(f"DataConfig.validation_fraction must be in [0, 1), got {self.validation_fraction}")
 
 
 @dataclass
@@ -79,9 +73,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head != 0:
-            raise ValueError(
-                f"ModelConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
+            raise ValueError(f"ModelConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.sequence_length < 2:
             raise ValueError(f"ModelConfig.sequence_length must be >= 2, got {self.sequence_length}")
 

@@ -62,9 +62,7 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
-    def forward_cached(
-        self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]
-    ) -> torch.Tensor:
+    def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
         """Attention of the new tokens ``x`` (R, n, C) over every cached segment plus themselves.
 
         ``biases``: per segment (n, L_s), 0 where allowed and -inf where masked (see :meth:`KVCache.biases`).
@@ -138,9 +136,7 @@ class Block(nn.Module):
         x = x + self.attn(self.ln_1(x), allowed)
         return x + self.mlp(self.ln_2(x))
 
-    def forward_cached(
-        self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]
-    ) -> torch.Tensor:
+    def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
         x = x + self.attn.forward_cached(self.ln_1(x), layer, cache, biases)
         return x + self.mlp(self.ln_2(x))
 
@@ -223,8 +219,8 @@ class KVCache:
             if not torch.equal(parent, expected):
                 break
             keep += 1
-        if keep == 0:
-            raise ValueError("KVCache.select: rows must keep each context row's children together, in order")
+        if keep == 0 and self.model.layout.goal_dim:
+            raise ValueError("KVCache.select: rows must keep each goal row's children together, in order")
         merged = self.segments[keep:]
         total = sum(s.length for s in merged)
         out = self._new_segment(n_new, total + extra_capacity, merged[0].start)
@@ -268,15 +264,11 @@ class KVCache:
             absolute = torch.arange(seg.start, seg.start + length, device=seg.tokens.device)
             masked = self.model.is_value_position(absolute).expand(n, length)
             if seg is last:
-                masked = masked | torch.ones(n, length, dtype=torch.bool, device=absolute.device).triu(
-                    seg.length + 1
-                )
+                masked = masked | torch.ones(n, length, dtype=torch.bool, device=absolute.device).triu(seg.length + 1)
             if self.pad is not None:
                 is_pad = (absolute >= g) & (absolute < g + self.pad[:, None])  # (R, L_s)
                 masked = masked | is_pad[:, None, None, :]
-            biases.append(
-                torch.zeros(masked.shape, device=absolute.device).masked_fill(masked, float("-inf"))
-            )
+            biases.append(torch.zeros(masked.shape, device=absolute.device).masked_fill(masked, float("-inf")))
         return biases
 
 
@@ -362,9 +354,7 @@ class TrajectoryGPT(nn.Module):
         """
         B, T = tokens.shape
         if T > self.block_size:
-            raise ValueError(
-                f"TrajectoryGPT: sequence of {T} tokens exceeds the block size {self.block_size}"
-            )
+            raise ValueError(f"TrajectoryGPT: sequence of {T} tokens exceeds the block size {self.block_size}")
         positions = torch.arange(T, device=tokens.device)
         x = self._embed(tokens, self.slots(positions), positions)
         allowed = self.attention_mask(T, tokens.device)
@@ -373,9 +363,7 @@ class TrajectoryGPT(nn.Module):
         logits = self._logits(x, self.slots(positions + 1))  # (B, T, V)
         if targets is None:
             return logits, None
-        ce = F.cross_entropy(logits.reshape(B * T, -1).float(), targets.reshape(-1), reduction="none").view(
-            B, T
-        )
+        ce = F.cross_entropy(logits.reshape(B * T, -1).float(), targets.reshape(-1), reduction="none").view(B, T)
         weight = self.slot_weight[self.slots(positions + 1)]  # (T,)
         mask = torch.ones_like(ce) if mask is None else mask.to(ce.dtype)
         loss = (ce * weight * mask).sum() / mask.sum().clamp_min(1.0)
@@ -416,9 +404,7 @@ class TrajectoryGPT(nn.Module):
         return cache, torch.cat(logits, dim=1)
 
     @torch.no_grad()
-    def decode(
-        self, cache: KVCache, tokens: torch.Tensor, keep_transitions: int | None = None
-    ) -> torch.Tensor:
+    def decode(self, cache: KVCache, tokens: torch.Tensor, keep_transitions: int | None = None) -> torch.Tensor:
         """Append ``tokens`` (R, n) to every row of the cache; returns their next-token logits (R, n, V).
 
         When the window would outgrow the block, it slides: the oldest transitions are dropped so that the

@@ -57,9 +57,7 @@ def _searchsorted(lower_edges: Array, values: Array, side: Literal["left", "righ
 
 def _check_last_axis(a: np.ndarray | torch.Tensor, size: int, where: str, what: str) -> None:
     if a.ndim < 1 or a.shape[-1] != size:
-        raise ValueError(
-            f"{where}: expected {what} with last axis of size {size}, got shape {tuple(a.shape)}"
-        )
+        raise ValueError(f"{where}: expected {what} with last axis of size {size}, got shape {tuple(a.shape)}")
 
 
 def _check_finite(a: Array, where: str, what: str, columns: Sequence[int]) -> None:
@@ -146,9 +144,7 @@ class Tokenizer:
         if data.ndim != 2:
             raise ValueError(f"Tokenizer.fit: data must be 2-D (n, D), got shape {data.shape}")
         if data.shape[0] < 2 or data.shape[1] < 1:
-            raise ValueError(
-                f"Tokenizer.fit: data needs at least 2 rows and 1 column, got shape {data.shape}"
-            )
+            raise ValueError(f"Tokenizer.fit: data needs at least 2 rows and 1 column, got shape {data.shape}")
         _check_finite(data, "Tokenizer.fit", "data", range(data.shape[1]))
         if self.strategy == "uniform":
             edges = np.linspace(data.min(axis=0), data.max(axis=0), self.n_bins + 1, axis=1)
@@ -181,9 +177,7 @@ class Tokenizer:
             try:
                 selected = tuple(all_columns[operator.index(c)] for c in items)
             except IndexError:
-                raise ValueError(
-                    f"Tokenizer: columns {columns} out of range for {self.n_columns} columns"
-                ) from None
+                raise ValueError(f"Tokenizer: columns {columns} out of range for {self.n_columns} columns") from None
         if not selected:
             raise ValueError(f"Tokenizer: columns {columns} selects no column")
         return selected
@@ -280,9 +274,7 @@ class Tokenizer:
             raise ValueError(f"{where}: {e}") from e
         n_edges = tokenizer.n_bins + 1
         if edges.ndim != 2 or edges.shape[0] < 1 or edges.shape[1] != n_edges:
-            raise ValueError(
-                f"{where}: edges must have shape (D, n_bins + 1) = (D, {n_edges}), got {edges.shape}"
-            )
+            raise ValueError(f"{where}: edges must have shape (D, n_bins + 1) = (D, {n_edges}), got {edges.shape}")
         if not np.isfinite(edges).all():
             raise ValueError(f"{where}: edges must be finite")
         decreasing = np.flatnonzero((np.diff(edges, axis=1) < 0).any(axis=1))

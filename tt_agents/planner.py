@@ -1,0 +1,297 @@
+"""Beam-search planning with the Trajectory GPT (paper Section 3.2 and Appendix E).
+
+One loop, batched over environments and beams, on the model's KV cache. Each planning step:
+
+1. every beam is copied ``n_expand`` times (the first step starts ``beam_width * n_expand`` candidates from
+   the context) and action tokens are sampled from the top ``cdf_act`` of the mass (or the top ``k_act``);
+2. reward and reward-to-go are read from the model (their expectation over bins feeds the score);
+3. a :class:`Scorer` ranks the candidates and the best ``beam_width`` per environment are kept;
+4. the next observation is decoded (greedily with ``k_obs = 1``).
+
+Only the planned suffix of each beam lives in per-beam cache rows; the context is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import PlannerConfig
+from .layout import TransitionLayout
+from .model import TrajectoryGPT
+from .tokenizer import Tokenizer
+
+QFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``q(observations (R, O), actions (R, A)) -> values (R,)``, torch tensors on the planner's device."""
+
+
+@dataclass
+class PlanningContext:
+    """What each environment has seen: past transitions and the current observation.
+
+    observations: per env (k + 1, O), the last row being the current observation.
+    actions: per env (k, A); rewards: per env (k,) (real, or the model's own prediction when unknown).
+    goals: (E, G) desired goals for goal-conditioned models, else None.
+    """
+
+    observations: Sequence[np.ndarray]
+    actions: Sequence[np.ndarray]
+    rewards: Sequence[np.ndarray]
+    goals: np.ndarray | None = None
+
+
+@dataclass
+class Plan:
+    """The best plan per environment (decoded bin centres)."""
+
+    observations: np.ndarray  # (E, H, O); row 0 is the current observation as the model sees it
+    actions: np.ndarray  # (E, H, A)
+    rewards: np.ndarray  # (E, H) expected reward of each planned transition
+    values: np.ndarray  # (E, H) expected reward-to-go after each planned transition
+    scores: np.ndarray  # (E,) the scorer's value of the chosen beam
+
+
+@dataclass
+class BeamState:
+    """Per-row search state (rows are environment-major: env e owns a contiguous block)."""
+
+    log_prob: torch.Tensor  # (R,) sum of log-probabilities of every sampled token
+    rewards: torch.Tensor  # (R, H) expected rewards
+    values: torch.Tensor  # (R, H) expected reward-to-go
+    obs_tokens: torch.Tensor  # (R, H, O)
+    act_tokens: torch.Tensor  # (R, H, A)
+
+    def take(self, rows: torch.Tensor) -> BeamState:
+        return BeamState(*(t[rows] for t in vars(self).values()))
+
+    def repeat(self, factor: int) -> BeamState:
+        return BeamState(*(t.repeat_interleave(factor, dim=0) for t in vars(self).values()))
+
+
+class Scorer(Protocol):
+    """Scores candidate beams after the reward and reward-to-go of planning step ``t`` are known."""
+
+    def __call__(self, state: BeamState, t: int) -> torch.Tensor: ...
+
+
+class LikelihoodScorer:
+    """``imitation`` and ``goal`` modes: the log-probability of the planned tokens."""
+
+    def __call__(self, state: BeamState, t: int) -> torch.Tensor:
+        return state.log_prob
+
+
+class RewardScorer:
+    """``reward`` mode: sum_{i<=t} discount^i r_i + discount^(t+1) V_t."""
+
+    def __init__(self, discount: float) -> None:
+        self.discount = discount
+
+    def __call__(self, state: BeamState, t: int) -> torch.Tensor:
+        weights = self.discount ** torch.arange(t + 1, device=state.rewards.device, dtype=state.rewards.dtype)
+        return (state.rewards[:, : t + 1] * weights).sum(-1) + self.discount ** (t + 1) * state.values[:, t]
+
+
+class QScorer:
+    """``q`` mode: sum_{i<t} discount^i r_i + discount^t Q(s_t, a_t) with a learned Q-function."""
+
+    def __init__(self, q_function: QFunction, tokenizer: Tokenizer, layout: TransitionLayout, discount: float) -> None:
+        self.q_function = q_function
+        self.tokenizer = tokenizer
+        self.layout = layout
+        self.discount = discount
+
+    def __call__(self, state: BeamState, t: int) -> torch.Tensor:
+        observations = self.tokenizer.decode(state.obs_tokens[:, t], columns=self.layout.observation_slice)
+        actions = self.tokenizer.decode(state.act_tokens[:, t], columns=self.layout.action_slice)
+        q = self.q_function(observations, actions).reshape(-1).to(state.rewards.dtype)  # (R,)
+        weights = self.discount ** torch.arange(t, device=state.rewards.device, dtype=state.rewards.dtype)
+        return (state.rewards[:, :t] * weights).sum(-1) + self.discount**t * q
+
+
+def make_scorer(
+    config: PlannerConfig, tokenizer: Tokenizer, layout: TransitionLayout, q_function: QFunction | None = None
+) -> Scorer:
+    """The scorer of ``config.mode``; ``q`` mode needs ``q_function``."""
+    if config.mode == "reward":
+        return RewardScorer(config.discount)
+    if config.mode == "q":
+        if q_function is None:
+            raise ValueError("PlannerConfig.mode='q' needs a Q-function (q_function=...)")
+        return QScorer(q_function, tokenizer, layout, config.discount)
+    return LikelihoodScorer()
+
+
+def sample_tokens(
+    logits: torch.Tensor,
+    n_bins: int,
+    top_k: int | None,
+    cdf: float | None,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row from ``logits`` (R, V), never the stop token.
+
+    ``top_k`` keeps the k most likely bins (1 = greedy); ``cdf`` keeps the smallest set of most likely bins
+    holding at least that much probability. Returns tokens (R,) and their log-probabilities (R,) under the
+    unfiltered distribution over bins.
+    """
+    logits = logits[:, :n_bins].float()
+    log_probs = F.log_softmax(logits, dim=-1)  # (R, N)
+    if top_k == 1:
+        tokens = logits.argmax(dim=-1)
+    else:
+        filtered = log_probs
+        if top_k is not None and top_k < n_bins:
+            kth = torch.topk(filtered, top_k, dim=-1).values[:, -1:]
+            filtered = filtered.masked_fill(filtered < kth, float("-inf"))
+        if cdf is not None:
+            sorted_lp, order = torch.sort(filtered, dim=-1, descending=True)
+            mass_before = torch.cumsum(sorted_lp.exp(), dim=-1) - sorted_lp.exp()
+            drop_sorted = mass_before >= cdf  # keep bins until the kept mass reaches cdf
+            drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+            filtered = filtered.masked_fill(drop, float("-inf"))
+        tokens = torch.multinomial(filtered.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+    return tokens, log_probs.gather(-1, tokens[:, None]).squeeze(-1)
+
+
+class BeamPlanner:
+    """Plans with a trained :class:`TrajectoryGPT` for a batch of environments at once.
+
+    Args:
+        model: the trained network (its device is used).
+        tokenizer: the fitted tokenizer of the model's training data.
+        config: beam-search settings; ``config.mode`` picks the scorer unless ``scorer`` is given.
+        q_function: needed by ``q`` mode.
+        scorer: overrides the mode's scorer.
+    """
+
+    def __init__(
+        self,
+        model: TrajectoryGPT,
+        tokenizer: Tokenizer,
+        config: PlannerConfig,
+        q_function: QFunction | None = None,
+        scorer: Scorer | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.layout = model.layout
+        self.scorer = scorer or make_scorer(config, tokenizer, model.layout, q_function)
+        self.device = model.pos_emb.device
+        self.generator = torch.Generator(device=self.device)
+        self.seed(config.seed)
+        seq = model.config.sequence_length
+        self.context_transitions = min(config.max_context_transitions, seq - 1)
+        self.keep_transitions = max(1, min(config.max_context_transitions, seq - 1))
+
+    def seed(self, seed: int | None) -> None:
+        """Re-seed the sampling generator (``None``: a random seed)."""
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(seed)
+
+    # ---- context -------------------------------------------------------------------------------------
+
+    def context_tokens(self, context: PlanningContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (E, T) of each environment's cropped context, left-padded to one length, and pads (E,)."""
+        lay, D = self.layout, self.layout.transition_dim
+        rows = []
+        for obs, act, rew in zip(context.observations, context.actions, context.rewards, strict=True):
+            k = min(len(act), self.context_transitions)
+            past = np.zeros((k, D), dtype=np.float64)
+            if k:
+                past[:, lay.observation_slice] = obs[-k - 1 : -1]
+                past[:, lay.action_slice] = act[-k:]
+                past[:, lay.reward_index] = rew[-k:]
+            past_tokens = self.tokenizer.encode(past[:, : lay.value_index], columns=slice(0, lay.value_index))
+            value_placeholder = np.zeros((k, 1), dtype=np.int64)  # never attended to
+            current = self.tokenizer.encode(obs[-1], columns=lay.observation_slice)
+            rows.append(np.concatenate([np.concatenate([past_tokens, value_placeholder], 1).ravel(), current]))
+        longest = max(len(r) for r in rows)
+        pads = np.array([longest - len(r) for r in rows])
+        tokens = np.stack([np.concatenate([np.zeros(p, dtype=np.int64), r]) for p, r in zip(pads, rows, strict=True)])
+        if lay.goal_dim:
+            if context.goals is None:
+                raise ValueError("BeamPlanner: this model is goal-conditioned; the context needs goals (E, G)")
+            goals = self.tokenizer.encode(np.asarray(context.goals, dtype=np.float64), columns=lay.goal_slice)
+            tokens = np.concatenate([goals, tokens], axis=1)
+        return torch.as_tensor(tokens, device=self.device), torch.as_tensor(pads, device=self.device)
+
+    # ---- search --------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def plan(self, context: PlanningContext) -> Plan:
+        """Search from every environment's context; returns the best plan of each."""
+        cfg, lay, model = self.config, self.layout, self.model
+        O, A, N, H = lay.observation_dim, lay.action_dim, self.tokenizer.n_bins, cfg.horizon
+        keep = self.keep_transitions
+        tokens, pads = self.context_tokens(context)
+        E = tokens.shape[0]
+        cache, logits = model.prefill(tokens, pad=pads if bool(pads.any()) else None)
+        next_logits = logits[:, -1]  # (E, V): the first action token
+        zeros = torch.zeros(E, H, device=self.device)
+        state = BeamState(
+            log_prob=torch.zeros(E, device=self.device),
+            rewards=zeros,
+            values=zeros.clone(),
+            obs_tokens=torch.zeros(E, H, O, dtype=torch.long, device=self.device),
+            act_tokens=torch.zeros(E, H, A, dtype=torch.long, device=self.device),
+        )
+        state.obs_tokens[:, 0] = tokens[:, -O:]
+
+        def step(tokens: torch.Tensor) -> torch.Tensor:
+            return model.decode(cache, tokens[:, None], keep_transitions=keep)[:, -1]
+
+        for t in range(H):
+            children = cfg.beam_width * cfg.n_expand if t == 0 else cfg.n_expand
+            cache.expand(children, capacity=A + 1)
+            state = state.repeat(children)
+            next_logits = next_logits.repeat_interleave(children, dim=0)
+            for j in range(A):
+                token, log_prob = sample_tokens(next_logits, N, cfg.k_act, cfg.cdf_act, self.generator)
+                state.act_tokens[:, t, j] = token
+                state.log_prob += log_prob
+                next_logits = step(token)
+            state.rewards[:, t] = self.tokenizer.expectation(next_logits[:, :N].softmax(-1), lay.reward_index)
+            reward_token, log_prob = sample_tokens(next_logits, N, cfg.k_reward, None, self.generator)
+            state.log_prob += log_prob
+            value_logits = step(reward_token)
+            state.values[:, t] = self.tokenizer.expectation(value_logits[:, :N].softmax(-1), lay.value_index)
+            value_token, log_prob = sample_tokens(value_logits, N, cfg.k_reward, None, self.generator)
+            state.log_prob += log_prob
+
+            scores = self.scorer(state, t).view(E, -1)  # (E, candidates)
+            best = torch.topk(scores, min(cfg.beam_width, scores.shape[1]), dim=-1)
+            rows = (best.indices + torch.arange(E, device=self.device)[:, None] * scores.shape[1]).reshape(-1)
+            cache.select(rows, extra_capacity=1 + O)
+            state = state.take(rows)
+            value_token = value_token[rows]
+            scores = best.values.reshape(-1)
+            if t == H - 1:
+                break
+            next_logits = step(value_token)
+            for i in range(O):
+                token, log_prob = sample_tokens(next_logits, N, cfg.k_obs, cfg.cdf_obs, self.generator)
+                state.obs_tokens[:, t + 1, i] = token
+                state.log_prob += log_prob
+                next_logits = step(token)
+        return self._best_plans(state, scores, E)
+
+    def _best_plans(self, state: BeamState, scores: torch.Tensor, n_envs: int) -> Plan:
+        beams = scores.shape[0] // n_envs
+        best = scores.view(n_envs, beams).argmax(-1) + torch.arange(n_envs, device=self.device) * beams  # (E,)
+        lay = self.layout
+        return Plan(
+            observations=self.tokenizer.decode(state.obs_tokens[best], columns=lay.observation_slice).cpu().numpy(),
+            actions=self.tokenizer.decode(state.act_tokens[best], columns=lay.action_slice).cpu().numpy(),
+            rewards=state.rewards[best].cpu().numpy(),
+            values=state.values[best].cpu().numpy(),
+            scores=scores[best].cpu().numpy(),
+        )

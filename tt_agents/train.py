@@ -1,0 +1,243 @@
+"""Training loop: AdamW with a weight-decay split, linear warmup then cosine, clipping, AMP, resume.
+
+Batches are drawn with a generator seeded by ``(seed, step)``, and the checkpoint holds the model,
+optimizer, schedule position and RNG states, so a run interrupted at any point and resumed from its last
+checkpoint follows the same trajectory as an uninterrupted one (bit for bit on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from .config import TrainConfig
+from .data import WindowDataset
+from .model import TrajectoryGPT
+
+CHECKPOINT_NAME = "trainer_state.pt"
+
+
+@dataclass
+class TrainHistory:
+    """Losses logged during training: ``(step, value)`` pairs."""
+
+    train_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_cross_entropy: list[tuple[int, float]] = field(default_factory=list)
+    """Unweighted mean cross-entropy per predicted token (nats); compare with log(n_bins)."""
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warmup to ``learning_rate``, then cosine down to ``learning_rate * min_lr_ratio``, then flat."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    span = max(1, config.n_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    ratio = config.min_lr_ratio + (1.0 - config.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.learning_rate * ratio
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW that decays weight matrices (Linear weights, output heads) but not biases, norms or embeddings."""
+    decay, no_decay = [], []
+    for module_name, module in model.named_modules():
+        for name, p in module.named_parameters(recurse=False):
+            full = f"{module_name}.{name}" if module_name else name
+            is_matrix = isinstance(module, nn.Linear) and name == "weight"
+            (decay if is_matrix or full == "head" else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains a :class:`TrajectoryGPT` on a :class:`WindowDataset`.
+
+    Args:
+        model: the network (moved to ``device``).
+        train_data: training windows.
+        val_data: validation windows, or ``None``.
+        config: optimisation settings.
+        device: torch device.
+        checkpoint_dir: where ``trainer_state.pt`` is written every ``config.checkpoint_every`` steps and
+            at the end; ``None`` disables checkpoints.
+        show_progress: draw a rich progress bar (loss, validation loss, tokens/s).
+    """
+
+    def __init__(
+        self,
+        model: TrajectoryGPT,
+        train_data: WindowDataset,
+        val_data: WindowDataset | None,
+        config: TrainConfig,
+        device: torch.device,
+        checkpoint_dir: str | Path | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        if len(train_data) == 0:
+            raise ValueError("Trainer: the training set has no windows")
+        self.model = model.to(device)
+        self.train_data = train_data
+        self.val_data = val_data if val_data is not None and len(val_data) > 0 else None
+        self.config = config
+        self.device = device
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.show_progress = show_progress
+        self.optimizer = make_optimizer(model, config)
+        self.step = 0
+        self.history = TrainHistory()
+        self.use_amp = config.amp and device.type == "cuda"
+
+    # ---- batches -------------------------------------------------------------------------------------
+
+    def _batch(self, data: WindowDataset, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        tokens, mask = data.batch(indices)  # (B, L), (B, L)
+        tokens = tokens.to(self.device, non_blocking=True)
+        mask = mask.to(self.device, non_blocking=True)
+        return tokens[:, :-1], tokens[:, 1:], mask[:, 1:]
+
+    def _train_indices(self, step: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        return torch.randint(len(self.train_data), (self.config.batch_size,), generator=generator)
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir is not None else None
+
+    def save_checkpoint(self) -> None:
+        """Write model, optimizer, step, history and RNG state atomically."""
+        if self.checkpoint_path is None:
+            return
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": asdict(self.history),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "config": asdict(self.config),
+        }
+        _atomic_torch_save(state, self.checkpoint_path)
+
+    def load_checkpoint(self) -> bool:
+        """Resume from ``checkpoint_dir`` if a checkpoint is there. Returns whether one was loaded."""
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except Exception as exc:  # a torn or foreign file: say which, keep the cause
+            raise RuntimeError(f"Trainer: cannot resume from {path}: {exc}") from exc
+        self.step = int(state["step"])
+        self.history = TrainHistory(**{k: [tuple(x) for x in v] for k, v in state["history"].items()})
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        return True
+
+    # ---- loop ----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        """Validation (weighted loss, unweighted cross-entropy per token) over fixed batches."""
+        if self.val_data is None:
+            return float("nan"), float("nan")
+        self.model.eval()
+        generator = torch.Generator().manual_seed(12345)
+        total_loss = total_ce = total_tokens = 0.0
+        for _ in range(self.config.eval_batches):
+            indices = torch.randint(len(self.val_data), (self.config.batch_size,), generator=generator)
+            inputs, targets, mask = self._batch(self.val_data, indices)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                logits, loss = self.model(inputs, targets, mask)
+            ce = nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, T)
+            n = mask.sum().item()
+            total_loss += loss.item() * n
+            total_ce += (ce * mask).sum().item()
+            total_tokens += n
+        self.model.train()
+        return total_loss / max(total_tokens, 1.0), total_ce / max(total_tokens, 1.0)
+
+    def train(
+        self,
+        resume: bool = True,
+        callback: Callable[[Trainer], None] | None = None,
+    ) -> TrainHistory:
+        """Run until ``config.n_steps``; resumes from the checkpoint directory first when ``resume``.
+
+        ``callback(trainer)`` is called after every step (raise from it to stop early).
+        """
+        if resume:
+            self.load_checkpoint()
+        cfg = self.config
+        self.model.train()
+        tokens_per_batch = cfg.batch_size * (self.train_data.sequence_tokens - 1)
+        progress = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f} val {task.fields[val]:.3f} {task.fields[speed]:,.0f} tok/s"),
+            TimeRemainingColumn(),
+            disable=not self.show_progress,
+            transient=False,
+        )
+        val_loss = self.history.val_loss[-1][1] if self.history.val_loss else float("nan")
+        with progress:
+            task = progress.add_task(
+                "train", total=cfg.n_steps, completed=self.step, loss=float("nan"), val=val_loss, speed=0.0
+            )
+            tick = time.perf_counter()
+            while self.step < cfg.n_steps:
+                loss = self._train_step()
+                self.step += 1
+                now = time.perf_counter()
+                speed = tokens_per_batch / max(now - tick, 1e-9)
+                tick = now
+                if self.step % 10 == 0 or self.step == cfg.n_steps:
+                    self.history.train_loss.append((self.step, loss))
+                if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.n_steps):
+                    val_loss, val_ce = self.evaluate()
+                    self.history.val_loss.append((self.step, val_loss))
+                    self.history.val_cross_entropy.append((self.step, val_ce))
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                progress.update(task, completed=self.step, loss=loss, val=val_loss, speed=speed)
+                if callback is not None:
+                    callback(self)
+        self.save_checkpoint()
+        self.model.eval()
+        return self.history
+
+    def _train_step(self) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, self.config)
+        inputs, targets, mask = self._batch(self.train_data, self._train_indices(self.step))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+            _, loss = self.model(inputs, targets, mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.item()
