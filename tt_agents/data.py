@@ -203,7 +203,7 @@ def _download_blocker() -> str | None:
     return None
 
 
-def _load_minari(dataset_id: str) -> minari.MinariDataset:
+def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
     """The local Minari dataset ``dataset_id``, downloading it if possible; else DatasetNotAvailableError."""
     import minari
     from minari.storage import get_dataset_path
@@ -278,7 +278,7 @@ def load_episodes(
         ValueError: discrete actions, non-flat observations, NaN/inf, inconsistent lengths, missing keys.
     """
     if isinstance(source, str):
-        source = _load_minari(source)
+        source = load_minari_dataset(source)
     if isinstance(source, Sequence):
         items: Any = source
     else:

@@ -200,7 +200,11 @@ class BeamPlanner:
     # ---- context -------------------------------------------------------------------------------------
 
     def context_tokens(self, context: PlanningContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokens (E, T) of each environment's cropped context, left-padded to one length, and pads (E,)."""
+        """Tokens (E, T) of each environment's context and pads (E,).
+
+        Every context is left-padded to ``context_transitions`` transitions, so an environment plans the same
+        whether it is alone or batched with others (the window slides at the same step for all).
+        """
         lay, D = self.layout, self.layout.transition_dim
         rows = []
         for obs, act, rew in zip(context.observations, context.actions, context.rewards, strict=True):
@@ -214,7 +218,7 @@ class BeamPlanner:
             value_placeholder = np.zeros((k, 1), dtype=np.int64)  # never attended to
             current = self.tokenizer.encode(obs[-1], columns=lay.observation_slice)
             rows.append(np.concatenate([np.concatenate([past_tokens, value_placeholder], 1).ravel(), current]))
-        longest = max(len(r) for r in rows)
+        longest = self.context_transitions * D + lay.observation_dim
         pads = np.array([longest - len(r) for r in rows])
         tokens = np.stack([np.concatenate([np.zeros(p, dtype=np.int64), r]) for p, r in zip(pads, rows, strict=True)])
         if lay.goal_dim:

@@ -1,0 +1,470 @@
+"""Planning speed: the cached :class:`~tt_agents.planner.BeamPlanner` against an uncached beam search.
+
+What it measures
+    Milliseconds per action (one ``plan`` call per action; median over ``--repeats`` calls after one warm-up
+    call) on a hopper-sized layout (11 observation and 3 action dimensions), a paper-sized Trajectory GPT
+    (``ModelConfig()``: 4 layers, 4 heads, 128 dims, 10 transitions) with seeded random weights, a
+    ``Tokenizer(100)`` fitted on random data, and a context of 5 past transitions plus the current observation.
+
+    Two planner settings:
+
+    * ``paper``: ``PlannerConfig()`` (beam 128, n_expand 2, horizon 15, 5 context transitions);
+    * ``small``: ``PlannerConfig(beam_width=32, horizon=5)``.
+
+    Two planners:
+
+    * ``cached``: ``BeamPlanner(model, tokenizer, config).plan(context)`` (KV cache, shared context rows);
+    * ``uncached``: :class:`UncachedBeamPlanner` below, a re-implementation of the authors' released
+      ``beam_plan`` (jannerm/trajectory-transformer, ``trajectory/search/core.py`` and ``sampling.py``): every
+      token re-runs ``model(x)`` on the whole cropped sequence. It uses the same sampling function
+      (:func:`tt_agents.planner.sample_tokens`) and ``Tokenizer.expectation``, so the cache is the only
+      difference that matters for speed.
+
+    For each it also counts the token evaluations per action (token positions pushed through the network)
+    and the attention keys scored, estimates the FLOPs from the model's shape (see :func:`flops`), and
+    compares the achieved GFLOP/s with a float32 matmul peak measured in the same run.
+
+How to run
+    python benchmarks/planning_speed.py                  # full run: a few minutes on a 2-core CPU
+    python benchmarks/planning_speed.py --quick          # skips the uncached paper config (~45 s per call)
+    python benchmarks/planning_speed.py --repeats 5 --threads 2 --device auto
+    python benchmarks/planning_speed.py --quick --profile   # plus torch.profiler's top ops (cached paper)
+
+Targets (printed, never asserted): paper config <= 1.5 s per action and >= 20x faster than uncached;
+small config <= 60 ms per action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from tt_agents.config import ModelConfig, PlannerConfig
+from tt_agents.layout import TransitionLayout
+from tt_agents.model import KVCache, TrajectoryGPT
+from tt_agents.planner import BeamPlanner, PlanningContext, sample_tokens
+from tt_agents.tokenizer import Tokenizer
+
+N_BINS = 100
+N_CONTEXT = 5  # past transitions in the planning context
+TARGET_PAPER_MS = 1500.0
+TARGET_PAPER_SPEEDUP = 20.0
+TARGET_SMALL_MS = 60.0
+
+
+# ---- counting ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """Work done by one planning call.
+
+    token_evals: token positions pushed through the network (rows x tokens of every forward/decode call).
+    key_evals: attention keys scored, summed over those token positions (one layer, all heads together).
+    """
+
+    token_evals: int = 0
+    key_evals: int = 0
+    calls: int = 0
+
+    def add(self, rows: int, tokens: int, keys_per_token: float) -> None:
+        self.token_evals += rows * tokens
+        self.key_evals += int(rows * tokens * keys_per_token)
+        self.calls += 1
+
+
+@contextmanager
+def count_decode(model: TrajectoryGPT, counts: Counts) -> Iterator[None]:
+    """Count the work of the cached planner by temporarily wrapping ``model._decode`` (used by ``prefill`` and
+    ``decode``, including when the window slides and is recomputed).
+
+    Every new query scores all ``cache.length + n`` keys of the window (masked ones get a -inf bias after the
+    scores are computed), so that is its attended length.
+    """
+    original = model._decode
+
+    def wrapper(cache: KVCache, tokens: torch.Tensor) -> torch.Tensor:
+        rows, n = tokens.shape
+        counts.add(rows, n, cache.length + n)
+        return original(cache, tokens)
+
+    model._decode = wrapper
+    try:
+        yield
+    finally:
+        del model._decode  # back to the class method
+
+
+# ---- the uncached planner (the authors' beam_plan) ----------------------------------------------------
+
+
+@dataclass
+class UncachedBeamPlanner:
+    """The authors' ``beam_plan``: no cache, every sampled token re-runs the model on the cropped sequence.
+
+    ``x`` is repeated ``beam_width`` times; each planning step repeats it ``n_expand`` times, samples the
+    action tokens one at a time, then the reward and reward-to-go tokens (scores use their expectations:
+    cumulative discounted reward + discounted reward-to-go), keeps the ``beam_width`` best rows and decodes
+    the next observation token by token (greedy with ``k_obs=1``). Before every forward pass the sequence is
+    cropped to at most ``max_context_transitions * transition_dim - 1`` tokens (never more than the model's
+    block), whole transitions at a time, as ``trajectory/search/sampling.py::forward`` does.
+    """
+
+    model: TrajectoryGPT
+    tokenizer: Tokenizer
+    config: PlannerConfig
+    counts: Counts = field(default_factory=Counts)
+
+    def __post_init__(self) -> None:
+        self.layout = self.model.layout
+        device = self.model.pos_emb.device
+        self.generator = torch.Generator(device=device)
+        if self.config.seed is not None:
+            self.generator.manual_seed(self.config.seed)
+        D = self.layout.transition_dim
+        k = self.config.max_context_transitions
+        self.max_block = min(self.model.block_size, k * D - 1) if k else self.model.block_size
+
+    def _next_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (R, V) of the token after ``x`` (R, T): one full forward pass over the cropped sequence."""
+        D = self.layout.transition_dim
+        if x.shape[1] > self.max_block:
+            n_crop = -(-(x.shape[1] - self.max_block) // D) * D  # rounded up to whole transitions
+            x = x[:, n_crop:]
+        rows, length = x.shape
+        # SDPA gets an explicit (T, T) mask, so every query scores all T keys.
+        self.counts.add(rows, length, length)
+        logits, _ = self.model(x)
+        return logits[:, -1]
+
+    def _sample_n(self, x: torch.Tensor, n: int, top_k: int | None, cdf: float | None) -> tuple[torch.Tensor, list]:
+        """Append ``n`` sampled tokens to ``x``; also returns the logits each token was sampled from."""
+        all_logits = []
+        for _ in range(n):
+            logits = self._next_logits(x)
+            token, _ = sample_tokens(logits, self.tokenizer.n_bins, top_k, cdf, self.generator)
+            x = torch.cat([x, token[:, None]], dim=1)
+            all_logits.append(logits)
+        return x, all_logits
+
+    @torch.no_grad()
+    def plan(self, x: torch.Tensor) -> np.ndarray:
+        """Plan from the context tokens ``x`` (1, T); returns the best beam's actions (horizon, A)."""
+        cfg, lay = self.config, self.layout
+        N, H, D = self.tokenizer.n_bins, cfg.horizon, lay.transition_dim
+        self.counts = Counts()
+        x = x.repeat(cfg.beam_width, 1)
+        rewards = torch.zeros(cfg.beam_width, H + 1, device=x.device)
+        discounts = cfg.discount ** torch.arange(H + 1, device=x.device, dtype=rewards.dtype)
+        values = torch.zeros(cfg.beam_width, device=x.device)
+        for t in range(H):
+            x = x.repeat(cfg.n_expand, 1)
+            rewards = rewards.repeat(cfg.n_expand, 1)
+            x, _ = self._sample_n(x, lay.action_dim, cfg.k_act, cfg.cdf_act)
+            x, (r_logits, v_logits) = self._sample_n(x, 2, cfg.k_reward, None)
+            rewards[:, t] = self.tokenizer.expectation(r_logits[:, :N].float().softmax(-1), lay.reward_index)
+            rewards[:, t + 1] = self.tokenizer.expectation(v_logits[:, :N].float().softmax(-1), lay.value_index)
+            values, rows = torch.topk((rewards * discounts).sum(-1), cfg.beam_width)
+            x, rewards = x[rows], rewards[rows]
+            if t < H - 1:
+                x, _ = self._sample_n(x, lay.observation_dim, cfg.k_obs, cfg.cdf_obs)
+        best = x[values.argmax()]  # (T,) with T a multiple of D: context, then the plan
+        plan = best.view(-1, D)[-H:]
+        return self.tokenizer.decode(plan[:, lay.action_slice], columns=lay.action_slice).cpu().numpy()
+
+
+# ---- setup -------------------------------------------------------------------------------------------
+
+
+def build(seed: int, device: torch.device) -> tuple[TrajectoryGPT, Tokenizer, PlanningContext]:
+    """Random paper-sized model, a tokenizer fitted on random data, and a random hopper-sized context."""
+    layout = TransitionLayout(observation_dim=11, action_dim=3)
+    rng = np.random.default_rng(seed)
+    tokenizer = Tokenizer(N_BINS).fit(rng.normal(size=(10_000, layout.n_columns)))
+    torch.manual_seed(seed)
+    model = TrajectoryGPT(layout, N_BINS, ModelConfig()).to(device).eval()
+
+    low, high = tokenizer.edges[:, 0], tokenizer.edges[:, -1]  # (D,) the fitted range of each column
+
+    def uniform(columns: slice, rows: int) -> np.ndarray:
+        return rng.uniform(low[columns], high[columns], size=(rows, len(low[columns])))
+
+    context = PlanningContext(
+        observations=[uniform(layout.observation_slice, N_CONTEXT + 1)],
+        actions=[uniform(layout.action_slice, N_CONTEXT)],
+        rewards=[uniform(slice(layout.reward_index, layout.reward_index + 1), N_CONTEXT)[:, 0]],
+    )
+    return model, tokenizer, context
+
+
+def context_tokens(context: PlanningContext, tokenizer: Tokenizer, layout: TransitionLayout) -> torch.Tensor:
+    """The context of the single environment as tokens (1, T): per past transition [obs, act, reward, value
+    placeholder 0], then the current observation."""
+    obs, act, rew = context.observations[0], context.actions[0], context.rewards[0]
+    k = len(act)
+    past = np.concatenate([obs[:k], act, rew[:, None]], axis=1)  # (k, D - 1)
+    past_tokens = tokenizer.encode(past, columns=slice(0, layout.value_index))
+    placeholder = np.zeros((k, 1), dtype=np.int64)  # reward-to-go is never attended to
+    current = tokenizer.encode(obs[-1], columns=layout.observation_slice)
+    tokens = np.concatenate([np.concatenate([past_tokens, placeholder], axis=1).ravel(), current])
+    return torch.as_tensor(tokens)[None]
+
+
+# ---- FLOPs and peak ----------------------------------------------------------------------------------
+
+
+def matmul_params_per_token(model: TrajectoryGPT) -> int:
+    """Weights each token position multiplies: every Linear in the blocks (12 * n_embd**2 per layer) plus one
+    slot's output head (n_embd * (n_bins + 1))."""
+    blocks = sum(m.weight.numel() for m in model.blocks.modules() if isinstance(m, nn.Linear))
+    return blocks + model.head[0].numel()
+
+
+def flops(model: TrajectoryGPT, counts: Counts) -> float:
+    """FLOPs of the counted work, analytically:
+
+        FLOPs = 2 * P * token_evals + 2 * 2 * n_layer * n_embd * key_evals
+
+    with P = :func:`matmul_params_per_token` (a multiply-add per weight) and key_evals the attention keys
+    scored summed over the evaluated token positions (Q K^T and probs @ V: 2 FLOPs per key and channel each,
+    over n_embd = n_head * head_dim channels, in every layer). Embeddings, layer norms, softmax, GELU,
+    sampling and the cache's copies are not counted.
+    """
+    c = model.config
+    return 2.0 * matmul_params_per_token(model) * counts.token_evals + 4.0 * c.n_layer * c.n_embd * counts.key_evals
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, size: int = 1024, trials: int = 20) -> float:
+    """Best float32 GFLOP/s of a ``size`` x ``size`` matmul over ``trials`` runs (after 3 warm-ups)."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    best = float("inf")
+    for i in range(trials + 3):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        if i >= 3:
+            best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best / 1e9
+
+
+# ---- timing ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    config: str
+    planner: str
+    times_ms: list[float] = field(default_factory=list)
+    counts: Counts | None = None
+    skipped: bool = False
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.times_ms)
+
+
+def time_calls(fn: Callable[[], object], repeats: int, device: torch.device, warmup: bool = True) -> list[float]:
+    """Milliseconds of each of ``repeats`` calls of ``fn`` (after one untimed warm-up call if ``warmup``)."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return "n/a"
+
+
+def profile_cached(planner: BeamPlanner, context: PlanningContext, console: Console, rows: int = 20) -> None:
+    """torch.profiler's top ops (by self CPU time) for one cached planning call."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if planner.device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        planner.plan(context)
+    console.print("\n[bold]torch.profiler, cached paper config, one call[/bold]")
+    console.print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+# ---- main --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="skip the uncached paper config (~45 s per call on CPU)")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (default 3)")
+    p.add_argument(
+        "--uncached-paper-repeats",
+        type=int,
+        default=1,
+        help="timed calls of the slow uncached paper config (default 1, no separate warm-up)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help='"cpu", "cuda", "cuda:N" or "auto" (cuda when available)')
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, tokenizer data and context")
+    p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops for the cached paper config")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.uncached_paper_repeats < 1:
+        p.error("--repeats and --uncached-paper-repeats must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    console = Console()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else None
+    device = device or torch.device(args.device)
+
+    env = Table(title="Environment", show_header=False)
+    env.add_row("torch", torch.__version__)
+    env.add_row("threads", str(torch.get_num_threads()))
+    env.add_row("CPU", cpu_model())
+    env.add_row("device", str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+    env.add_row("python", platform.python_version())
+    env.add_row("load average (1 min) at start", load_average())
+    console.print(env)
+
+    model, tokenizer, context = build(args.seed, device)
+    tokens = context_tokens(context, tokenizer, model.layout).to(device)
+    reference, _ = BeamPlanner(model, tokenizer, PlannerConfig()).context_tokens(context)
+    if not torch.equal(tokens, reference):
+        console.print("[red]warning: the uncached context tokens differ from BeamPlanner.context_tokens[/red]")
+    peak = matmul_peak(device)
+    console.print(
+        f"model: {model.config.n_layer} layers, {model.config.n_head} heads, {model.config.n_embd} dims, "
+        f"block {model.block_size} tokens; transition {model.layout.transition_dim} tokens; "
+        f"context {tokens.shape[1]} tokens; matmul peak (1024x1024 float32, best of 20): {peak:.1f} GFLOP/s"
+    )
+
+    configs = {"small": PlannerConfig(beam_width=32, horizon=5), "paper": PlannerConfig()}
+    results: dict[tuple[str, str], Result] = {}
+    for name, config in configs.items():  # small first: it also warms up both code paths
+        cached = BeamPlanner(model, tokenizer, config)
+        result = Result(name, "cached", counts=Counts())
+        with count_decode(model, result.counts):  # the warm-up call is the counted one
+            cached.plan(context)
+        console.print(f"timing {name} / cached ...")
+        result.times_ms = time_calls(lambda p=cached: p.plan(context), args.repeats, device, warmup=False)
+        results[name, "cached"] = result
+        if args.profile and name == "paper":
+            profile_cached(cached, context, console)
+
+        uncached = UncachedBeamPlanner(model, tokenizer, config)
+        if name == "paper" and args.quick:
+            results[name, "uncached"] = Result(name, "uncached", skipped=True)
+            continue
+        slow = name == "paper"
+        repeats = args.uncached_paper_repeats if slow else args.repeats
+        console.print(f"timing {name} / uncached ({repeats} call(s){'' if slow else ' after a warm-up'}) ...")
+        times = time_calls(lambda p=uncached: p.plan(tokens), repeats, device, warmup=not slow)
+        results[name, "uncached"] = Result(name, "uncached", times, counts=uncached.counts)
+
+    table = Table(title=f"Planning speed (one plan call per action; median of timed calls; device {device})")
+    for column in ("config", "planner", "calls", "ms/action", "min ms", "speed-up"):
+        table.add_column(column, justify="left" if column in ("config", "planner") else "right")
+    for column in ("token evals/action", "keys/query", "model calls", "GFLOP/action", "GFLOP/s", "% of peak"):
+        table.add_column(column, justify="right")
+    for (name, planner), r in results.items():
+        if r.skipped:
+            table.add_row(name, planner, "skipped (--quick)", *[""] * 9)
+            continue
+        other = results[name, "uncached"]
+        speedup = "" if planner == "uncached" else "n/a" if other.skipped else f"{other.median_ms / r.median_ms:.1f}x"
+        gflop = flops(model, r.counts) / 1e9
+        achieved = gflop / (r.median_ms / 1e3)
+        table.add_row(
+            name,
+            planner,
+            str(len(r.times_ms)),
+            f"{r.median_ms:,.1f}",
+            f"{min(r.times_ms):,.1f}",
+            speedup,
+            f"{r.counts.token_evals:,}",
+            f"{r.counts.key_evals / r.counts.token_evals:.1f}",
+            f"{r.counts.calls:,}",
+            f"{gflop:,.2f}",
+            f"{achieved:,.1f}",
+            f"{100 * achieved / peak:.1f}%",
+        )
+    console.print(table)
+    console.print(
+        "FLOPs = 2 * P * token_evals + 2 * 2 * n_layer * n_embd * key_evals, "
+        f"P = {matmul_params_per_token(model):,} matmul weights per token (blocks + one head slot); "
+        "keys/query = mean attended length (keys scored, masked ones included)."
+    )
+
+    targets = Table(title="Targets (from the issue; not asserted)")
+    for column in ("target", "measured", "met"):
+        targets.add_column(column)
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else "[green]yes[/green]" if ok else "[red]no[/red]"
+
+    paper, paper_uncached = results["paper", "cached"], results["paper", "uncached"]
+    small = results["small", "cached"]
+    targets.add_row(
+        "paper config <= 1.5 s per action",
+        f"{paper.median_ms / 1e3:.3f} s",
+        verdict(paper.median_ms <= TARGET_PAPER_MS),
+    )
+    if paper_uncached.skipped:
+        targets.add_row("paper config >= 20x faster than uncached", "skipped (--quick)", verdict(None))
+    else:
+        ratio = paper_uncached.median_ms / paper.median_ms
+        targets.add_row(
+            "paper config >= 20x faster than uncached", f"{ratio:.1f}x", verdict(ratio >= TARGET_PAPER_SPEEDUP)
+        )
+    targets.add_row(
+        "small config <= 60 ms per action", f"{small.median_ms:.1f} ms", verdict(small.median_ms <= TARGET_SMALL_MS)
+    )
+    console.print(targets)
+    console.print(
+        f"load average (1 min) at the end: {load_average()} (other processes on the machine skew the timings)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The agent's public contract: fit, SB3 predict, act, save/load, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from helpers import ENV_ID, pendulum_episodes, tiny_config
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from tt_agents import CheckpointError, TTAgent
+
+
+def test_fit_is_reproducible_with_a_seed(episodes, env_spaces) -> None:
+    first = TTAgent(*env_spaces, config=tiny_config(n_steps=15), device="cpu").fit(episodes, show_progress=False)
+    second = TTAgent(*env_spaces, config=tiny_config(n_steps=15), device="cpu").fit(episodes, show_progress=False)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fit_rejects_data_of_another_environment(episodes) -> None:
+    agent = TTAgent(spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (1,)), config=tiny_config(), device="cpu")
+    with pytest.raises(ValueError, match="observation has 4 dimensions but the agent's space has 3"):
+        agent.fit(episodes, show_progress=False)
+
+
+def test_unsupported_spaces_are_rejected_up_front() -> None:
+    with pytest.raises(TypeError, match="action_space"):
+        TTAgent(spaces.Box(-1, 1, (3,)), spaces.Discrete(3))
+    with pytest.raises(TypeError, match="Dict observations"):
+        TTAgent(
+            spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "desired_goal": spaces.Box(-1, 1, (2,))}),
+            spaces.Box(-1, 1, (2,)),
+        )
+
+
+def test_untrained_agent_says_so(env_spaces) -> None:
+    agent = TTAgent(*env_spaces, device="cpu")
+    with pytest.raises(RuntimeError, match="not trained"):
+        agent.act(np.zeros(4))
+
+
+def test_predict_single_and_batched_observations_stay_in_the_action_space(trained_agent) -> None:
+    space = trained_agent.action_space
+    action, state = trained_agent.predict(np.zeros(4, dtype=np.float32))
+    assert action.shape == (1,) and space.contains(action)
+    actions, state = trained_agent.predict(np.zeros((3, 4)), episode_start=np.ones(3, dtype=bool))
+    assert actions.shape == (3, 1) and all(space.contains(a) for a in actions)
+    actions, state = trained_agent.predict(np.ones((3, 4)) * 0.01, state=state, episode_start=np.zeros(3, dtype=bool))
+    assert [len(env.actions) for env in state.envs] == [1, 1, 1], "the first step was filed in each env's context"
+    _, state = trained_agent.predict(np.zeros((3, 4)), state=state, episode_start=np.array([True, False, False]))
+    assert [len(env.actions) for env in state.envs] == [0, 2, 2], "episode_start clears only that env"
+
+
+def test_act_files_the_real_reward_when_given(trained_agent) -> None:
+    trained_agent.reset()
+    trained_agent.act(np.zeros(4))
+    trained_agent.act(np.full(4, 0.01), reward=7.5)
+    assert trained_agent._act_state.envs[0].rewards == [7.5]
+    trained_agent.act(np.full(4, 0.02))  # no reward: the model's prediction fills in
+    predicted = trained_agent._act_state.envs[0].rewards[-1]
+    assert predicted != 7.5 and np.isfinite(predicted)
+    trained_agent.reset()
+    assert trained_agent._act_state.envs[0].rewards == []
+
+
+@pytest.mark.parametrize(
+    ("observation", "error", "match"),
+    [
+        (np.zeros(5), ValueError, r"expected shape \(4,\) or \(n_envs, 4\)"),
+        (np.array([0.0, np.nan, 0.0, 0.0]), ValueError, "NaN"),
+        ({"observation": np.zeros(4)}, TypeError, "expects a Box observation"),
+        (np.zeros((2, 2, 4)), ValueError, "expected shape"),
+        ("zeros", TypeError, "numeric array"),
+    ],
+)
+def test_bad_observations_give_clear_errors(trained_agent, observation, error, match) -> None:
+    with pytest.raises(error, match=match):
+        trained_agent.predict(observation)
+
+
+def test_state_of_another_batch_size_is_rejected(trained_agent) -> None:
+    _, state = trained_agent.predict(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="batch of 3"):
+        trained_agent.predict(np.zeros((3, 4)), state=state)
+
+
+def test_evaluate_policy_runs_unchanged_with_one_planner_call_per_step(trained_agent) -> None:
+    calls = []
+    plan = trained_agent.planner.plan
+
+    def counting_plan(context):
+        calls.append(len(context.observations))
+        return plan(context)
+
+    trained_agent.planner.plan = counting_plan
+    try:
+        venv = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID, max_episode_steps=8))] * 4)
+        mean, std = evaluate_policy(trained_agent, venv, n_eval_episodes=4)
+    finally:
+        del trained_agent.planner.plan
+    assert np.isfinite(mean) and np.isfinite(std)
+    assert calls and set(calls) == {4}, "every step plans all four environments in one call"
+
+
+def test_same_seed_same_actions_and_reloaded_agent_acts_identically(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    loaded = TTAgent.from_pretrained(path, device="cpu")
+    observations = [np.array([0.0, 0.01 * i, -0.02, 0.01]) for i in range(5)]
+
+    def rollout(agent: TTAgent) -> np.ndarray:
+        agent.seed(123)
+        agent.reset()
+        return np.stack([agent.act(obs) for obs in observations])
+
+    first = rollout(trained_agent)
+    np.testing.assert_array_equal(first, rollout(trained_agent))
+    np.testing.assert_array_equal(first, rollout(loaded))
+
+
+def test_reloaded_model_gives_identical_logits(trained_agent, tmp_path) -> None:
+    loaded = TTAgent.from_pretrained(trained_agent.save_pretrained(tmp_path / "agent"), device="cpu")
+    tokens = torch.randint(0, trained_agent.tokenizer.n_bins, (3, 20))
+    torch.testing.assert_close(trained_agent.model(tokens)[0], loaded.model(tokens)[0], rtol=0, atol=0)
+    assert loaded.config == trained_agent.config
+    assert loaded.dataset_info == trained_agent.dataset_info
+
+
+def test_save_replaces_an_existing_checkpoint_atomically(trained_agent, tmp_path) -> None:
+    path = tmp_path / "agent"
+    trained_agent.save_pretrained(path)
+    trained_agent.save_pretrained(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent"], "no temporary directories left behind"
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+
+
+def test_truncated_weights_give_an_error_naming_the_file(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        TTAgent.from_pretrained(path)
+
+
+def test_missing_and_corrupt_checkpoint_files_are_named(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    (path / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        TTAgent.from_pretrained(path)
+    path = trained_agent.save_pretrained(tmp_path / "agent2")
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="config.json"):
+        TTAgent.from_pretrained(path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint directory"):
+        TTAgent.from_pretrained(tmp_path / "nowhere")
+
+
+def test_checkpoint_of_another_format_version_is_refused(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    meta = json.loads((path / "config.json").read_text())
+    meta["format_version"] = 99
+    (path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="format 99"):
+        TTAgent.from_pretrained(path)
+
+
+def test_weights_of_another_shape_are_refused(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    meta = json.loads((path / "config.json").read_text())
+    meta["config"]["model"]["n_embd"] = 64
+    (path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="does not match"):
+        TTAgent.from_pretrained(path)
+
+
+def test_fit_from_a_local_minari_dataset_records_reference_scores(tmp_path, monkeypatch, env_spaces) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    from tt_agents.datasets import inverted_pendulum_policy, record_dataset
+
+    record_dataset(
+        ENV_ID,
+        inverted_pendulum_policy(0.3),
+        "test/ip/expert-v0",
+        n_episodes=3,
+        max_episode_steps=60,
+        ref_min_score=5.0,
+        ref_max_score=60.0,
+        show_progress=False,
+    )
+    agent = TTAgent(*env_spaces, config=tiny_config(n_steps=5), device="cpu").fit(
+        "test/ip/expert-v0", show_progress=False
+    )
+    assert agent.dataset_info["dataset_id"] == "test/ip/expert-v0"
+    assert agent.dataset_info["ref_min_score"] == 5.0 and agent.dataset_info["ref_max_score"] == 60.0
+
+
+def test_unknown_minari_id_offline_is_one_clear_error(env_spaces, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    from tt_agents import DatasetNotAvailableError
+
+    agent = TTAgent(*env_spaces, config=tiny_config(), device="cpu")
+    with pytest.raises(DatasetNotAvailableError, match="make-dataset"):
+        agent.fit("mujoco/hopper/medium-v0", show_progress=False)
+
+
+def test_resumed_fit_continues_from_its_checkpoint(env_spaces, tmp_path) -> None:
+    data = pendulum_episodes(n_episodes=4, steps=40)
+    config = tiny_config(n_steps=20)
+    config.train.checkpoint_every = 10
+    TTAgent(*env_spaces, config=config, device="cpu").fit(data, checkpoint_dir=tmp_path, show_progress=False)
+    resumed = TTAgent(*env_spaces, config=tiny_config(n_steps=30), device="cpu")
+    resumed.fit(data, checkpoint_dir=tmp_path, show_progress=False)
+    steps = [s for s, _ in resumed.history.train_loss]
+    assert steps[0] == 10 and steps[-1] == 30, "the first 20 steps were not repeated"

@@ -1,0 +1,121 @@
+"""Beam-search planner: sampling filters, scorers, batching over environments, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tt_agents.config import ModelConfig, PlannerConfig
+from tt_agents.layout import TransitionLayout
+from tt_agents.model import TrajectoryGPT
+from tt_agents.planner import BeamPlanner, BeamState, PlanningContext, QScorer, RewardScorer, sample_tokens
+from tt_agents.tokenizer import Tokenizer
+
+LAYOUT = TransitionLayout(observation_dim=3, action_dim=2)
+N_BINS = 12
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return Tokenizer(N_BINS, "uniform").fit(np.random.default_rng(0).uniform(-1, 1, (500, LAYOUT.n_columns)))
+
+
+@pytest.fixture(scope="module")
+def model() -> TrajectoryGPT:
+    torch.manual_seed(0)
+    return TrajectoryGPT(LAYOUT, N_BINS, ModelConfig(n_layer=1, n_head=2, n_embd=16, sequence_length=4)).eval()
+
+
+def context(rng: np.random.Generator, past: list[int]) -> PlanningContext:
+    return PlanningContext(
+        observations=[rng.uniform(-1, 1, (k + 1, 3)) for k in past],
+        actions=[rng.uniform(-1, 1, (k, 2)) for k in past],
+        rewards=[rng.uniform(-1, 1, k) for k in past],
+    )
+
+
+def test_greedy_sampling_is_argmax_and_never_the_stop_token() -> None:
+    logits = torch.tensor([[0.0, 1.0, 3.0, 9.0], [2.0, 0.0, 0.0, 9.0]])  # last column = stop
+    tokens, log_probs = sample_tokens(logits, 3, top_k=1, cdf=None, generator=None)
+    assert tokens.tolist() == [2, 0]
+    torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, :3], -1).max(-1).values)
+
+
+def test_cdf_filter_samples_only_from_the_top_mass() -> None:
+    probs = torch.tensor([0.5, 0.3, 0.1, 0.05, 0.05])
+    logits = probs.log().repeat(2000, 1)
+    generator = torch.Generator().manual_seed(0)
+    tokens, _ = sample_tokens(logits, 5, top_k=None, cdf=0.6, generator=generator)
+    assert set(tokens.tolist()) == {0, 1}, "0.5 alone is below 0.6; 0.5 + 0.3 reaches it"
+    tokens, _ = sample_tokens(logits, 5, top_k=3, cdf=None, generator=generator)
+    assert set(tokens.tolist()) == {0, 1, 2}
+
+
+def state_with(rewards: list[list[float]], values: list[list[float]]) -> BeamState:
+    rows, horizon = len(rewards), len(rewards[0])
+    return BeamState(
+        log_prob=torch.zeros(rows),
+        rewards=torch.tensor(rewards),
+        values=torch.tensor(values),
+        obs_tokens=torch.zeros(rows, horizon, 3, dtype=torch.long),
+        act_tokens=torch.zeros(rows, horizon, 2, dtype=torch.long),
+    )
+
+
+def test_reward_scorer_adds_discounted_rewards_and_the_last_value() -> None:
+    state = state_with([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]], [[0.0, 10.0, 0.0], [5.0, 5.0, 0.0]])
+    scores = RewardScorer(0.5)(state, t=1)
+    torch.testing.assert_close(scores, torch.tensor([1.0 + 0.5 * 2.0 + 0.25 * 10.0, 0.25 * 5.0]))
+
+
+def test_q_scorer_ranks_beams_by_the_given_q(tokenizer) -> None:
+    state = state_with([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], [[0.0, 0.0]] * 3)
+    state.act_tokens[:, 1, 0] = torch.tensor([0, N_BINS - 1, N_BINS // 2])  # first action dim low, high, middle
+
+    def q(observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return 10.0 * actions[:, 0]  # prefers large first action dimension
+
+    scores = QScorer(q, tokenizer, LAYOUT, discount=0.9)(state, t=1)
+    assert scores.argsort(descending=True).tolist() == [1, 2, 0]
+    actions = tokenizer.decode(state.act_tokens[:, 1], columns=LAYOUT.action_slice)
+    torch.testing.assert_close(scores, 1.0 + 0.9 * 10.0 * actions[:, 0])
+
+
+@pytest.mark.parametrize("mode", ["reward", "imitation"])
+def test_plan_shapes_for_environments_with_different_histories(model, tokenizer, mode) -> None:
+    planner = BeamPlanner(
+        model, tokenizer, PlannerConfig(mode=mode, beam_width=4, horizon=3, max_context_transitions=2)
+    )
+    plan = planner.plan(context(np.random.default_rng(0), past=[0, 1, 5]))
+    assert plan.actions.shape == (3, 3, 2) and plan.observations.shape == (3, 3, 3)
+    assert plan.rewards.shape == plan.values.shape == (3, 3) and plan.scores.shape == (3,)
+    assert np.isfinite(plan.scores).all()
+
+
+def test_batched_planning_equals_planning_each_environment_alone(model, tokenizer) -> None:
+    config = PlannerConfig(beam_width=3, n_expand=2, horizon=4, k_act=1, cdf_act=None, max_context_transitions=2)
+    planner = BeamPlanner(model, tokenizer, config)  # greedy actions: no randomness to differ by batch
+    ctx = context(np.random.default_rng(1), past=[0, 2, 1])
+    batched = planner.plan(ctx)
+    for i in range(3):
+        alone = planner.plan(PlanningContext([ctx.observations[i]], [ctx.actions[i]], [ctx.rewards[i]]))
+        np.testing.assert_allclose(alone.actions[0], batched.actions[i], atol=1e-6)
+        np.testing.assert_allclose(alone.scores[0], batched.scores[i], atol=1e-4)
+
+
+def test_planning_is_deterministic_for_a_seed(model, tokenizer) -> None:
+    config = PlannerConfig(beam_width=4, horizon=6, max_context_transitions=3, seed=5)  # slides the window
+    ctx = context(np.random.default_rng(2), past=[3, 3])
+    first = BeamPlanner(model, tokenizer, config).plan(ctx)
+    second = BeamPlanner(model, tokenizer, config).plan(ctx)
+    np.testing.assert_array_equal(first.actions, second.actions)
+    planner = BeamPlanner(model, tokenizer, config)
+    planner.plan(ctx)
+    planner.seed(5)
+    np.testing.assert_array_equal(planner.plan(ctx).actions, first.actions)
+
+
+def test_q_mode_without_a_q_function_is_a_clear_error(model, tokenizer) -> None:
+    with pytest.raises(ValueError, match="Q-function"):
+        BeamPlanner(model, tokenizer, PlannerConfig(mode="q"))

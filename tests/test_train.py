@@ -1,0 +1,93 @@
+"""Trainer: schedule, weight-decay split, learning, reproducibility and resume after an interruption."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import pendulum_episodes, tiny_config
+
+from tt_agents.config import TrainConfig
+from tt_agents.data import TrajectoryData, WindowDataset, load_episodes
+from tt_agents.model import TrajectoryGPT
+from tt_agents.tokenizer import Tokenizer
+from tt_agents.train import Trainer, learning_rate, make_optimizer
+
+
+def test_learning_rate_warms_up_then_decays_and_stays_at_the_floor() -> None:
+    cfg = TrainConfig(n_steps=1000, learning_rate=1e-3, warmup_steps=100, min_lr_ratio=0.1)
+    assert learning_rate(0, cfg) == pytest.approx(1e-5)
+    assert learning_rate(99, cfg) == pytest.approx(1e-3)
+    rates = [learning_rate(s, cfg) for s in range(100, 3000)]
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False)), "must never climb back"
+    assert learning_rate(1000, cfg) == pytest.approx(1e-4)
+    assert learning_rate(2999, cfg) == pytest.approx(1e-4)
+
+
+def test_weight_decay_applies_to_weight_matrices_only() -> None:
+    model = TrajectoryGPT(tiny_layout(), 20, tiny_config().model)
+    decay, no_decay = make_optimizer(model, TrainConfig()).param_groups
+    decayed = {id(p) for p in decay["params"]}
+    for name, p in model.named_parameters():
+        expect = name == "head" or (name.endswith(".weight") and p.dim() == 2 and "emb" not in name)
+        assert (id(p) in decayed) == expect, name
+    assert no_decay["weight_decay"] == 0.0
+
+
+def tiny_layout():
+    from tt_agents.layout import TransitionLayout
+
+    return TransitionLayout(4, 1)
+
+
+def make_trainer(episodes, checkpoint_dir=None, n_steps: int = 30, seed: int = 0) -> Trainer:
+    config = tiny_config(n_steps=n_steps)
+    config.train.checkpoint_every = 10
+    config.train.seed = seed
+    data = TrajectoryData.from_episodes(load_episodes(episodes), config.data)
+    tokenizer = Tokenizer(config.tokenizer.n_bins).fit(data.token_columns())
+    train, val = data.split(0.2, seed=0)
+    torch.manual_seed(seed)
+    model = TrajectoryGPT(data.layout, tokenizer.n_bins, config.model)
+    windows = WindowDataset(train, tokenizer, config.model.sequence_length)
+    val_windows = WindowDataset(val, tokenizer, config.model.sequence_length)
+    return Trainer(model, windows, val_windows, config.train, torch.device("cpu"), checkpoint_dir, show_progress=False)
+
+
+def test_training_lowers_validation_cross_entropy_well_below_uniform() -> None:
+    trainer = make_trainer(pendulum_episodes(n_episodes=20, steps=100, noise=0.05), n_steps=400)
+    before = trainer.evaluate()[1]
+    history = trainer.train()
+    after = history.val_cross_entropy[-1][1]
+    uniform = math.log(20)
+    assert before > 0.9 * uniform
+    assert after < 0.75 * uniform, f"validation CE {after:.3f} vs uniform {uniform:.3f}"
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(episodes, tmp_path) -> None:
+    uninterrupted = make_trainer(episodes, tmp_path / "a")
+    uninterrupted.train()
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_25(trainer: Trainer) -> None:
+        if trainer.step == 25:
+            raise Interrupt  # as if killed: the last checkpoint is the one of step 20
+
+    interrupted = make_trainer(episodes, tmp_path / "b")
+    with pytest.raises(Interrupt):
+        interrupted.train(callback=stop_at_25)
+    resumed = make_trainer(episodes, tmp_path / "b", seed=0)
+    resumed.train()
+    assert resumed.step == uninterrupted.step == 30
+    assert resumed.history.train_loss[-1] == pytest.approx(uninterrupted.history.train_loss[-1])
+    for (name, a), b in zip(uninterrupted.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_corrupt_trainer_checkpoint_is_reported_with_its_path(episodes, tmp_path) -> None:
+    (tmp_path / "trainer_state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="trainer_state.pt"):
+        make_trainer(episodes, tmp_path).train()

@@ -1,0 +1,464 @@
+"""The policy object users work with: fit on a dataset, plan actions, save and load.
+
+``TrajectoryTransformerAgent`` follows Stable-Baselines3's ``predict`` contract so that SB3's
+``evaluate_policy`` works unchanged; the per-environment context (past transitions) travels in ``state``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+from gymnasium import spaces
+
+from . import __version__
+from .config import AgentConfig
+from .data import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
+from .layout import TransitionLayout
+from .model import TrajectoryGPT
+from .planner import BeamPlanner, Plan, PlanningContext, QFunction
+from .tokenizer import Tokenizer
+from .train import Trainer, TrainHistory
+
+CHECKPOINT_FORMAT_VERSION = 1
+CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE = "config.json", "tokenizer.json", "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing a piece, corrupt, or does not match this agent."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def space_to_dict(space: spaces.Space) -> dict[str, Any]:
+    """A JSON-friendly description of a Box or Dict space."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+        }
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
+    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box and Dict spaces")
+
+
+def space_from_dict(d: dict[str, Any]) -> spaces.Space:
+    if d["type"] == "Box":
+        low, high = np.array(d["low"], dtype=d["dtype"]), np.array(d["high"], dtype=d["dtype"])
+        return spaces.Box(low=low, high=high, shape=tuple(d["shape"]), dtype=d["dtype"])
+    if d["type"] == "Dict":
+        return spaces.Dict({k: space_from_dict(s) for k, s in d["spaces"].items()})
+    raise ValueError(f"unknown space type {d['type']!r}")
+
+
+@dataclass
+class EnvContext:
+    """One environment's history: past transitions, and the transition whose outcome is pending."""
+
+    observations: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    pending: tuple[np.ndarray, np.ndarray, float] | None = None
+    """(observation, action, predicted reward) of the last action, committed at the next step."""
+
+    def commit(self, reward: float | None, keep: int) -> None:
+        """File the pending transition with the real ``reward`` (or the model's prediction when ``None``)."""
+        if self.pending is None:
+            return
+        obs, act, predicted = self.pending
+        self.observations.append(obs)
+        self.actions.append(act)
+        self.rewards.append(predicted if reward is None else float(reward))
+        del self.observations[:-keep], self.actions[:-keep], self.rewards[:-keep]
+        self.pending = None
+
+
+@dataclass
+class AgentState:
+    """What ``predict`` carries between calls for a batch of environments (SB3's ``state``).
+
+    ``rewards``: set ``state.rewards[i]`` to env i's real reward after a step to plan with it instead of
+    the model's prediction (``evaluate(..., use_rewards=True)`` does this); it is consumed at the next call.
+    """
+
+    envs: list[EnvContext]
+    rewards: list[float | None]
+
+    @classmethod
+    def new(cls, n_envs: int) -> AgentState:
+        return cls([EnvContext() for _ in range(n_envs)], [None] * n_envs)
+
+
+class TrajectoryTransformerAgent:
+    """Trajectory Transformer agent: a GPT over discretized transitions, acting by beam search.
+
+    Args:
+        observation_space: a flat ``Box``, or for goal-conditioned planning (``config.planner.mode ==
+            "goal"``) a ``Dict`` with ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data).
+        action_space: a flat ``Box``.
+        config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+        q_function: for ``q`` mode, ``q(observations, actions) -> values`` on torch tensors.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        config: AgentConfig | None = None,
+        device: str | torch.device = "auto",
+        q_function: QFunction | None = None,
+    ) -> None:
+        self.config = config or AgentConfig()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.device = resolve_device(device)
+        self.layout = self._layout_from_spaces(observation_space, action_space)
+        self.q_function = q_function
+        self.tokenizer: Tokenizer | None = None
+        self.model: TrajectoryGPT | None = None
+        self.history: TrainHistory | None = None
+        self.dataset_info: dict[str, Any] = {}
+        self._planner: BeamPlanner | None = None
+        self._act_state = AgentState.new(1)
+
+    # ---- spaces --------------------------------------------------------------------------------------
+
+    @property
+    def goal_conditioned(self) -> bool:
+        return self.layout.goal_dim > 0
+
+    def _layout_from_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> TransitionLayout:
+        if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+            raise TypeError(f"action_space must be a flat gymnasium Box, got {action_space!r}")
+        mode = self.config.planner.mode
+        if isinstance(observation_space, spaces.Dict):
+            missing = {"observation", "desired_goal"} - set(observation_space.spaces)
+            if missing:
+                raise TypeError(
+                    f"Dict observation_space needs keys 'observation' and 'desired_goal'; missing {missing}"
+                )
+            if mode != "goal":
+                raise TypeError(
+                    "Dict observations are used for goal-conditioned planning: set config.planner.mode='goal', "
+                    "or flatten the observation (gymnasium.wrappers.FlattenObservation) for other modes"
+                )
+            obs_space, goal_space = observation_space["observation"], observation_space["desired_goal"]
+            for name, sub in (("observation", obs_space), ("desired_goal", goal_space)):
+                if not isinstance(sub, spaces.Box) or len(sub.shape) != 1:
+                    raise TypeError(f"observation_space['{name}'] must be a flat Box, got {sub!r}")
+            return TransitionLayout(obs_space.shape[0], action_space.shape[0], goal_space.shape[0])
+        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+            raise TypeError(
+                f"observation_space must be a flat gymnasium Box (or a goal Dict), got {observation_space!r}"
+            )
+        if mode == "goal":
+            raise TypeError("planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'")
+        return TransitionLayout(observation_space.shape[0], action_space.shape[0])
+
+    # ---- training ------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        dataset: Any,
+        n_steps: int | None = None,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = True,
+        seed: int | None = None,
+        show_progress: bool = True,
+    ) -> TrajectoryTransformerAgent:
+        """Train on ``dataset``: a Minari dataset id, a ``minari.MinariDataset``, or a list of episodes.
+
+        Args:
+            n_steps: gradient steps (default ``config.train.n_steps``).
+            checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
+                continues from the last checkpoint when ``resume``.
+            seed: overrides ``config.train.seed``; the same seed gives the same model on CPU.
+        """
+        train_cfg = self.config.train
+        if n_steps is not None:
+            train_cfg = replace(train_cfg, n_steps=n_steps)
+        if seed is not None:
+            train_cfg = replace(train_cfg, seed=seed)
+        self.config.train = train_cfg
+        goal = self.goal_conditioned
+        if isinstance(dataset, str):
+            dataset = load_minari_dataset(dataset)
+        episodes = load_episodes(
+            dataset, observation_key="observation" if goal else None, goal_key="achieved_goal" if goal else None
+        )
+        data = TrajectoryData.from_episodes(episodes, self.config.data)
+        self._check_data_layout(data.layout)
+        self.dataset_info = _dataset_info(dataset, data)
+
+        tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns())
+        train_part, val_part = data.split(self.config.data.validation_fraction, train_cfg.seed)
+        seq = self.config.model.sequence_length
+        train_windows = WindowDataset(train_part, tokenizer, seq)
+        val_windows = WindowDataset(val_part, tokenizer, seq) if val_part.n_episodes else None
+        torch.manual_seed(train_cfg.seed)
+        model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
+        trainer = Trainer(model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress)
+        self.history = trainer.train(resume=resume)
+        self.tokenizer, self.model = tokenizer, model.eval()
+        self._planner = None
+        return self
+
+    def _check_data_layout(self, data_layout: TransitionLayout) -> None:
+        for name in ("observation_dim", "action_dim", "goal_dim"):
+            got, expected = getattr(data_layout, name), getattr(self.layout, name)
+            if got != expected:
+                raise ValueError(
+                    f"the dataset's {name.replace('_dim', '')} has {got} dimensions but the agent's space has "
+                    f"{expected}: was the agent made for this environment?"
+                )
+
+    # ---- acting --------------------------------------------------------------------------------------
+
+    @property
+    def planner(self) -> BeamPlanner:
+        """The beam-search planner (built on first use; rebuilt after :meth:`configure_planner`)."""
+        if self.model is None or self.tokenizer is None:
+            raise RuntimeError("the agent is not trained: call fit(dataset) or load one with from_pretrained(path)")
+        if self._planner is None:
+            self._planner = BeamPlanner(self.model, self.tokenizer, self.config.planner, self.q_function)
+        return self._planner
+
+    def configure_planner(self, **changes: Any) -> None:
+        """Change planning settings, e.g. ``configure_planner(beam_width=32, horizon=5, mode="imitation")``."""
+        new = replace(self.config.planner, **changes)
+        if (new.mode == "goal") != self.goal_conditioned:
+            raise ValueError("goal mode needs a goal-conditioned agent (and a goal-conditioned agent needs goal mode)")
+        self.config.planner = new
+        self._planner = None
+
+    def seed(self, seed: int | None) -> None:
+        """Re-seed the planner's sampling."""
+        self.planner.seed(seed)
+
+    def reset(self) -> None:
+        """Forget the context of :meth:`act` (call at the start of every episode)."""
+        self._act_state = AgentState.new(1)
+
+    def act(self, observation: Any, reward: float | None = None, goal: np.ndarray | None = None) -> np.ndarray:
+        """The action for one environment's ``observation``.
+
+        ``reward``: the reward received for the previous action, if known (otherwise the model's prediction
+        fills the context). ``goal`` overrides the observation's ``desired_goal`` in goal mode.
+        """
+        if goal is not None:
+            if not isinstance(observation, dict):
+                raise TypeError("goal= is for goal-conditioned agents with Dict observations")
+            observation = {**observation, "desired_goal": goal}
+        self._act_state.rewards[0] = reward
+        actions, _ = self.predict(observation, state=self._act_state, episode_start=None)
+        return actions
+
+    def predict(
+        self,
+        observation: Any,
+        state: AgentState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, AgentState]:
+        """Stable-Baselines3's ``predict``: actions for a single ``(obs_dim,)`` or batched ``(n_envs, obs_dim)``
+        observation, and the updated ``state`` holding each environment's context.
+
+        ``episode_start[i]`` clears env i's context. One planner call serves the whole batch. Planning
+        always samples candidate actions (that is the search); ``deterministic`` is accepted for
+        compatibility, and the planner's seed makes runs repeatable.
+        """
+        observations, goals, single = self._parse_observation(observation)
+        n_envs = observations.shape[0]
+        if state is None:
+            state = AgentState.new(n_envs)
+        elif not isinstance(state, AgentState) or len(state.envs) != n_envs:
+            raise ValueError(f"state does not belong to a batch of {n_envs} environments; pass state=None to start")
+        starts = np.zeros(n_envs, dtype=bool)
+        if episode_start is not None:
+            starts[:] = np.asarray(episode_start, dtype=bool).reshape(-1)
+        keep = max(1, self.config.planner.max_context_transitions)
+        for i, env in enumerate(state.envs):
+            if starts[i]:
+                state.envs[i] = EnvContext()
+            else:
+                env.commit(state.rewards[i], keep)
+            state.rewards[i] = None
+        context = PlanningContext(
+            observations=[
+                np.stack([*env.observations, obs]) for env, obs in zip(state.envs, observations, strict=True)
+            ],
+            actions=[np.asarray(env.actions).reshape(-1, self.layout.action_dim) for env in state.envs],
+            rewards=[np.asarray(env.rewards, dtype=np.float64) for env in state.envs],
+            goals=goals,
+        )
+        plan = self.planner.plan(context)
+        actions = np.clip(plan.actions[:, 0], self.action_space.low, self.action_space.high).astype(
+            self.action_space.dtype
+        )
+        for i, env in enumerate(state.envs):
+            env.pending = (observations[i], actions[i], float(plan.rewards[i, 0]))
+        self.last_plan: Plan = plan
+        return (actions[0] if single else actions), state
+
+    def _parse_observation(self, observation: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """-> observations (n, O) float64, goals (n, G) or None, whether the input was a single observation."""
+        goals = None
+        if self.goal_conditioned:
+            if (
+                not isinstance(observation, dict)
+                or "observation" not in observation
+                or "desired_goal" not in observation
+            ):
+                raise TypeError(
+                    "this goal-conditioned agent expects a Dict observation with 'observation' and 'desired_goal', "
+                    f"got {type(observation).__name__}"
+                )
+            goals = _as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
+            observation = observation["observation"]
+        elif isinstance(observation, dict):
+            raise TypeError("this agent expects a Box observation (array), got a dict")
+        observations, single = _as_rows(observation, self.layout.observation_dim, "observation")
+        if goals is not None and goals.shape[0] != observations.shape[0]:
+            raise ValueError(f"{goals.shape[0]} goals for {observations.shape[0]} observations")
+        return observations, goals, single
+
+    # ---- persistence ---------------------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``config.json``, ``tokenizer.json`` and ``model.safetensors`` into directory ``path``.
+
+        The directory is written next to its final place and then swapped in, so an interrupted save never
+        leaves a mix of old and new files.
+        """
+        if self.model is None or self.tokenizer is None:
+            raise RuntimeError("nothing to save: the agent is not trained")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            config = {
+                "format": "tt-agents",
+                "format_version": CHECKPOINT_FORMAT_VERSION,
+                "tt_agents_version": __version__,
+                "layout": self.layout.to_dict(),
+                "n_bins": self.tokenizer.n_bins,
+                "config": self.config.to_dict(),
+                "observation_space": space_to_dict(self.observation_space),
+                "action_space": space_to_dict(self.action_space),
+                "dataset": self.dataset_info,
+            }
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+            self.tokenizer.save(tmp / TOKENIZER_FILE)
+            state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            safetensors.torch.save_file(state, tmp / MODEL_FILE, metadata={"tt_agents_version": __version__})
+            old = None
+            if path.exists():
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        return path
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike[str], device: str | torch.device = "auto", q_function: QFunction | None = None
+    ) -> TrajectoryTransformerAgent:
+        """Load an agent saved with :meth:`save_pretrained`; it acts identically for the same seed."""
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no checkpoint directory at {path}")
+        for name in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE):
+            if not (path / name).is_file():
+                raise FileNotFoundError(f"checkpoint {path} is missing {name}")
+        try:
+            meta = json.loads((path / CONFIG_FILE).read_text())
+            if meta.get("format") != "tt-agents":
+                raise CheckpointError(f"{path / CONFIG_FILE} is not a tt-agents checkpoint config")
+            if meta.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+                raise CheckpointError(
+                    f"{path / CONFIG_FILE} has checkpoint format {meta.get('format_version')}, this tt_agents "
+                    f"{__version__} reads format {CHECKPOINT_FORMAT_VERSION}"
+                )
+            config = AgentConfig.from_dict(meta["config"])
+            observation_space = space_from_dict(meta["observation_space"])
+            action_space = space_from_dict(meta["action_space"])
+        except CheckpointError:
+            raise
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path / CONFIG_FILE} is corrupt or incomplete: {exc}") from exc
+        agent = cls(observation_space, action_space, config, device, q_function)
+        if TransitionLayout.from_dict(meta["layout"]) != agent.layout:
+            raise CheckpointError(f"{path / CONFIG_FILE}: the saved layout does not match the saved spaces")
+        agent.tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
+        try:
+            state = safetensors.torch.load_file(path / MODEL_FILE, device="cpu")
+        except Exception as exc:
+            raise CheckpointError(f"{path / MODEL_FILE} cannot be read (truncated or corrupt?): {exc}") from exc
+        model = TrajectoryGPT(agent.layout, agent.tokenizer.n_bins, config.model)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path / MODEL_FILE} does not match the model in {CONFIG_FILE}: {exc}") from exc
+        agent.model = model.to(agent.device).eval()
+        agent.dataset_info = meta.get("dataset", {})
+        return agent
+
+
+TTAgent = TrajectoryTransformerAgent
+
+
+def _as_rows(value: Any, dim: int, name: str) -> tuple[np.ndarray, bool]:
+    """``value`` as (n, dim) float64 with clear errors; also whether it was a single row."""
+    if isinstance(value, dict):
+        raise TypeError(f"{name}: expected an array, got a dict with keys {sorted(value)}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}") from exc
+    single = array.ndim == 1
+    if array.ndim not in (1, 2) or array.shape[-1] != dim:
+        raise ValueError(f"{name}: expected shape ({dim},) or (n_envs, {dim}), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf: {array}")
+    return array.reshape(-1, dim), single
+
+
+def _dataset_info(dataset: Any, data: TrajectoryData) -> dict[str, Any]:
+    """Where the data came from and its returns, for reports and normalized scores."""
+    info: dict[str, Any] = {
+        "n_episodes": data.n_episodes,
+        "n_transitions": data.n_transitions,
+        "mean_return": float(np.mean(data.returns)),
+    }
+    spec = getattr(dataset, "spec", None)
+    if spec is not None:
+        info["dataset_id"] = spec.dataset_id
+        metadata = dataset.storage.metadata
+        for key in ("ref_min_score", "ref_max_score"):
+            value = metadata.get(key)
+            if value is not None and math.isfinite(value):
+                info[key] = float(value)
+    return info
