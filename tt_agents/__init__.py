@@ -18,6 +18,7 @@ from .config import (  # noqa: E402
     paper_preset,
 )
 from .data import DatasetNotAvailableError  # noqa: E402
+from .evaluation import EvaluationResult, evaluate  # noqa: E402
 from .layout import TransitionLayout  # noqa: E402
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "CheckpointError",
     "DataConfig",
     "DatasetNotAvailableError",
+    "EvaluationResult",
     "ModelConfig",
     "PlannerConfig",
     "TTAgent",
@@ -34,5 +36,6 @@ __all__ = [
     "TransitionLayout",
     "__version__",
     "cpu_preset",
+    "evaluate",
     "paper_preset",
 ]

@@ -62,38 +62,55 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
-    def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
+    def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, causal: torch.Tensor | None) -> torch.Tensor:
         """Attention of the new tokens ``x`` (R, n, C) over every cached segment plus themselves.
 
-        ``biases``: per segment (n, L_s), 0 where allowed and -inf where masked (see :meth:`KVCache.biases`).
+        Each segment carries its own key bias (reward-to-go and pad keys masked); ``causal`` (n, L_last) masks
+        the new tokens' future within the last segment when n > 1.
         """
         R, n, C = x.shape
         q, k, v = self._qkv(x)  # (R, H, n, hd)
         last = cache.segments[-1]
         last.k[layer][:, :, last.length : last.length + n] = k
         last.v[layer][:, :, last.length : last.length + n] = v
-        scale = 1.0 / math.sqrt(q.shape[-1])
 
+        if len(cache.segments) == 1:  # one segment: one fused attention call
+            length = last.length + n
+            bias = last.key_bias[..., :length]
+            bias = bias + causal if causal is not None else bias.expand(*bias.shape[:-2], n, length)
+            y = F.scaled_dot_product_attention(
+                q, last.k[layer][:, :, :length], last.v[layer][:, :, :length], attn_mask=bias
+            )  # (R, H, n, hd)
+            return self.c_proj(y.transpose(1, 2).reshape(R, n, C))
+
+        scale = 1.0 / math.sqrt(q.shape[-1])
         scores, values = [], []
-        for segment, bias in zip(cache.segments, biases, strict=True):
+        for segment in cache.segments:
             length = segment.length + (n if segment is last else 0)
-            keys = segment.k[layer][:, :, :length]  # (R_s, H, L_s, hd)
             group = R // segment.rows
             q_s = _group_rows(q, group)  # (R_s, H, group * n, hd)
-            s = (q_s @ keys.transpose(-1, -2)) * scale  # (R_s, H, group * n, L_s)
-            scores.append(_ungroup_rows(s, group, n) + bias)  # (R, H, n, L_s)
+            s = torch.baddbmm(
+                segment.key_bias[..., :length].expand(segment.rows, self.n_head, group * n, length).flatten(0, 1),
+                q_s.flatten(0, 1),
+                segment.k[layer][:, :, :length].flatten(0, 1).transpose(-1, -2),
+                alpha=scale,
+            ).view(segment.rows, self.n_head, group * n, length)  # (R_s, H, group * n, L_s)
+            s = _ungroup_rows(s, group, n)  # (R, H, n, L_s)
+            if segment is last and causal is not None:
+                s = s + causal
+            scores.append(s)
             values.append(segment.v[layer][:, :, :length])
         probs = torch.softmax(torch.cat(scores, dim=-1), dim=-1)  # (R, H, n, sum L_s)
-        y = torch.zeros_like(q)
+        y = None
         start = 0
         for vals in values:
             length = vals.shape[2]
             group = R // vals.shape[0]
             p = _group_rows(probs[..., start : start + length], group)  # (R_s, H, group * n, L_s)
-            y = y + _ungroup_rows(p @ vals, group, n)  # (R, H, n, hd)
+            part = _ungroup_rows(p @ vals, group, n)  # (R, H, n, hd)
+            y = part if y is None else y + part
             start += length
-        y = y.transpose(1, 2).reshape(R, n, C)
-        return self.c_proj(y)
+        return self.c_proj(y.transpose(1, 2).reshape(R, n, C))
 
 
 def _group_rows(t: torch.Tensor, group: int) -> torch.Tensor:
@@ -149,6 +166,7 @@ class _Segment:
     v: list[torch.Tensor]
     tokens: torch.Tensor  # (rows, capacity) slot-local token ids
     start: int  # absolute position of the segment's first token
+    key_bias: torch.Tensor  # (capacity,) or (rows, 1, 1, capacity): 0, or -inf for keys never attended to
     length: int = 0
 
     @property
@@ -173,6 +191,7 @@ class KVCache:
     pad: torch.Tensor | None = None
     """(R,) leading pad tokens of each row's context (a multiple of transition_dim), or None for no padding.
     Pad tokens sit right after the goal prefix, are never attended to, and shift the row's positions."""
+    max_pad: int = 0
 
     @property
     def rows(self) -> int:
@@ -185,7 +204,8 @@ class KVCache:
         last = self.segments[-1]
         return last.start + last.length
 
-    def _new_segment(self, rows: int, capacity: int, start: int) -> _Segment:
+    def _new_segment(self, rows: int, capacity: int, start: int, pad: torch.Tensor | None = None) -> _Segment:
+        """An empty segment; ``pad`` (rows,) gives its rows' pads when the rows are padded."""
         m = self.model
         ref = m.pos_emb
         hd = m.config.n_embd // m.config.n_head
@@ -193,13 +213,21 @@ class KVCache:
         k = [torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in range(m.config.n_layer)]
         v = [torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in range(m.config.n_layer)]
         tokens = torch.empty((rows, capacity), dtype=torch.long, device=ref.device)
-        return _Segment(k, v, tokens, start)
+        key_bias = m.value_bias[start : start + capacity]  # (capacity,)
+        g = m.layout.goal_dim
+        if pad is not None and start < g + self.max_pad:
+            absolute = torch.arange(start, start + capacity, device=ref.device)
+            is_pad = (absolute >= g) & (absolute < g + pad[:, None])  # (rows, capacity)
+            key_bias = (key_bias + torch.zeros_like(is_pad, dtype=ref.dtype).masked_fill(is_pad, float("-inf")))[
+                :, None, None, :
+            ]
+        return _Segment(k, v, tokens, start, key_bias)
 
     def expand(self, factor: int, capacity: int) -> None:
         """Give every row ``factor`` children (consecutive rows) in a new empty segment of ``capacity`` tokens."""
-        self.segments.append(self._new_segment(self.rows * factor, capacity, self.length))
         if self.pad is not None:
             self.pad = self.pad.repeat_interleave(factor)
+        self.segments.append(self._new_segment(self.rows * factor, capacity, self.length, self.pad))
 
     def select(self, rows: torch.Tensor, extra_capacity: int) -> None:
         """Keep the batch rows ``rows`` (R',) in that order, R' divisible by the first segment's rows.
@@ -223,7 +251,9 @@ class KVCache:
             raise ValueError("KVCache.select: rows must keep each goal row's children together, in order")
         merged = self.segments[keep:]
         total = sum(s.length for s in merged)
-        out = self._new_segment(n_new, total + extra_capacity, merged[0].start)
+        if self.pad is not None:
+            self.pad = self.pad[rows]
+        out = self._new_segment(n_new, total + extra_capacity, merged[0].start, self.pad)
         offset = 0
         for seg in merged:
             parent = rows // (R // seg.rows)  # (R',) row of this segment for each kept row
@@ -235,8 +265,6 @@ class KVCache:
             offset += seg.length
         out.length = total
         self.segments = self.segments[:keep] + [out]
-        if self.pad is not None:
-            self.pad = self.pad[rows]
 
     def transition_tokens(self) -> torch.Tensor:
         """Every row's tokens after the goal prefix: (R, length - goal_dim)."""
@@ -245,31 +273,14 @@ class KVCache:
         return torch.cat(parts, dim=1)[:, self.model.layout.goal_dim :]
 
     def positions(self, n: int) -> torch.Tensor:
-        """Position-embedding indices of ``n`` new tokens: (n,), or (R, n) when rows are padded."""
-        device = self.segments[-1].tokens.device
-        absolute = torch.arange(self.length, self.length + n, device=device)
-        if self.pad is None:
-            return absolute
+        """Position embeddings of ``n`` new tokens: (n, C), or (R, n, C) when rows are padded."""
+        start = self.length
+        pos_emb = self.model.pos_emb
+        if self.pad is None or start + n <= self.model.layout.goal_dim:
+            return pos_emb[start : start + n]
+        absolute = torch.arange(start, start + n, device=pos_emb.device)
         g = self.model.layout.goal_dim
-        return torch.where(absolute < g, absolute, absolute - self.pad[:, None])
-
-    def biases(self, n: int) -> list[torch.Tensor]:
-        """Additive attention biases of ``n`` new queries, per segment: (n, L_s), or (R, 1, n, L_s) when rows
-        are padded; 0 where allowed, -inf where masked (reward-to-go keys, pad keys, future keys)."""
-        biases = []
-        last = self.segments[-1]
-        g = self.model.layout.goal_dim
-        for seg in self.segments:
-            length = seg.length + (n if seg is last else 0)
-            absolute = torch.arange(seg.start, seg.start + length, device=seg.tokens.device)
-            masked = self.model.is_value_position(absolute).expand(n, length)
-            if seg is last:
-                masked = masked | torch.ones(n, length, dtype=torch.bool, device=absolute.device).triu(seg.length + 1)
-            if self.pad is not None:
-                is_pad = (absolute >= g) & (absolute < g + self.pad[:, None])  # (R, L_s)
-                masked = masked | is_pad[:, None, None, :]
-            biases.append(torch.zeros(masked.shape, device=absolute.device).masked_fill(masked, float("-inf")))
-        return biases
+        return pos_emb[torch.where(absolute < g, absolute, absolute - self.pad[:, None])]
 
 
 class TrajectoryGPT(nn.Module):
@@ -296,6 +307,10 @@ class TrajectoryGPT(nn.Module):
         slot_weight[layout.value_index] = c.value_weight
         slot_weight[layout.transition_dim :] = 0.0  # the goal is given, never predicted
         self.register_buffer("slot_weight", slot_weight, persistent=False)
+        table = torch.arange(2 * self.block_size + 2)
+        self.register_buffer("slot_table", self.slots(table), persistent=False)  # slot of each absolute position
+        value_bias = torch.zeros(len(table)).masked_fill(self.is_value_position(table), float("-inf"))
+        self.register_buffer("value_bias", value_bias, persistent=False)  # attention bias of each key position
         self.apply(self._init_weights)
         nn.init.normal_(self.head, mean=0.0, std=0.02)
         for name, p in self.named_parameters():
@@ -320,10 +335,10 @@ class TrajectoryGPT(nn.Module):
         g = self.layout.goal_dim
         return (positions >= g) & ((positions - g) % self.layout.transition_dim == self.layout.value_index)
 
-    def _embed(self, tokens: torch.Tensor, slots: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T), slots (T,), positions (T,) or (B, T) -> (B, T, C)."""
+    def _embed(self, tokens: torch.Tensor, slots: torch.Tensor, pos_emb: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T), slots (T,), position embeddings (T, C) or (B, T, C) -> (B, T, C)."""
         ids = torch.where(tokens == self.stop_token, self.n_slots * self.n_bins, tokens + slots * self.n_bins)
-        return self.drop(self.tok_emb(ids) + self.pos_emb[positions])
+        return self.drop(self.tok_emb(ids) + pos_emb)
 
     def _logits(self, x: torch.Tensor, next_slots: torch.Tensor) -> torch.Tensor:
         """Per-slot heads: the output at a position predicts the next token, of slot ``next_slots`` (T,).
@@ -356,7 +371,7 @@ class TrajectoryGPT(nn.Module):
         if T > self.block_size:
             raise ValueError(f"TrajectoryGPT: sequence of {T} tokens exceeds the block size {self.block_size}")
         positions = torch.arange(T, device=tokens.device)
-        x = self._embed(tokens, self.slots(positions), positions)
+        x = self._embed(tokens, self.slots(positions), self.pos_emb[:T])
         allowed = self.attention_mask(T, tokens.device)
         for block in self.blocks:
             x = block(x, allowed)
@@ -394,11 +409,12 @@ class TrajectoryGPT(nn.Module):
             if torch.any(pad % self.layout.transition_dim != 0):
                 raise ValueError("TrajectoryGPT.prefill: pad must be a multiple of transition_dim")
             cache.pad = pad.to(device=tokens.device, dtype=torch.long)
+            cache.max_pad = int(cache.pad.max())
         logits = []
         if g:
             cache.segments.append(cache._new_segment(R, g, 0))
             logits.append(self._decode(cache, tokens[:, :g]))
-        cache.segments.append(cache._new_segment(R, capacity or self.block_size - g, g))
+        cache.segments.append(cache._new_segment(R, capacity or self.block_size - g, g, cache.pad))
         if T > g:
             logits.append(self._decode(cache, tokens[:, g:]))
         return cache, torch.cat(logits, dim=1)
@@ -430,7 +446,7 @@ class TrajectoryGPT(nn.Module):
         if cache.pad is not None:
             cache.pad = (cache.pad - start).clamp_min(0)
         cache.segments = cache.segments[:1] if g else []
-        cache.segments.append(cache._new_segment(R, self.block_size - g, g))
+        cache.segments.append(cache._new_segment(R, self.block_size - g, g, cache.pad))
         return self._decode(cache, history[:, start:])[:, -n:]
 
     def _decode(self, cache: KVCache, tokens: torch.Tensor) -> torch.Tensor:
@@ -438,11 +454,16 @@ class TrajectoryGPT(nn.Module):
         last = cache.segments[-1]
         if last.length + n > last.capacity:
             raise ValueError(f"TrajectoryGPT.decode: segment capacity {last.capacity} exceeded")
-        absolute = torch.arange(cache.length, cache.length + n, device=tokens.device)
-        x = self._embed(tokens, self.slots(absolute), cache.positions(n))  # (R, n, C)
-        biases = cache.biases(n)
+        start = cache.length
+        x = self._embed(tokens, self.slot_table[start : start + n], cache.positions(n))  # (R, n, C)
+        causal = None
+        if n > 1:  # new token i may not see new tokens after it
+            future = torch.ones(n, last.length + n, dtype=torch.bool, device=tokens.device).triu(last.length + 1)
+            causal = torch.zeros(future.shape, device=tokens.device).masked_fill(future, float("-inf"))
         for layer, block in enumerate(self.blocks):
-            x = block.forward_cached(x, layer, cache, biases)
+            x = block.forward_cached(x, layer, cache, causal)
         last.tokens[:, last.length : last.length + n] = tokens
         last.length += n
-        return self._logits(x, self.slots(absolute + 1))
+        if n == 1:  # one slot: one matrix product with that slot's head
+            return self.ln_f(x) @ self.head[int(self.slot_table[start + 1])]  # (R, 1, V)
+        return self._logits(x, self.slot_table[start + 1 : start + n + 1])

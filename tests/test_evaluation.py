@@ -1,0 +1,42 @@
+"""evaluate(): SB3's evaluate_policy underneath, normalized scores, timing, real rewards on request."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import ENV_ID
+
+from tt_agents import evaluate
+
+
+def test_evaluate_reports_returns_timing_and_normalized_score(trained_agent) -> None:
+    trained_agent.dataset_info.update(ref_min_score=0.0, ref_max_score=10.0)
+    try:
+        result = evaluate(trained_agent, ENV_ID, n_episodes=3, n_envs=2, show_progress=False, max_episode_steps=6)
+    finally:
+        del trained_agent.dataset_info["ref_min_score"], trained_agent.dataset_info["ref_max_score"]
+    assert len(result.returns) == len(result.lengths) == 3
+    assert all(0 < n <= 6 for n in result.lengths)
+    np.testing.assert_allclose(result.normalized_returns, [10.0 * r for r in result.returns])
+    assert result.ms_per_call > 0 and result.ms_per_action == result.ms_per_call / 2
+    assert "normalized score" in result.summary()
+
+
+def test_evaluate_is_repeatable_for_a_seed(trained_agent) -> None:
+    kwargs = dict(n_episodes=2, n_envs=1, show_progress=False, max_episode_steps=6, seed=3)
+    assert evaluate(trained_agent, ENV_ID, **kwargs).returns == evaluate(trained_agent, ENV_ID, **kwargs).returns
+
+
+def test_real_rewards_reach_the_context_when_asked(trained_agent) -> None:
+    seen = []
+    plan = trained_agent.planner.plan
+
+    def recording_plan(context):
+        seen.extend(np.concatenate(context.rewards).tolist())
+        return plan(context)
+
+    trained_agent.planner.plan = recording_plan
+    try:
+        evaluate(trained_agent, ENV_ID, n_episodes=1, show_progress=False, max_episode_steps=5, use_rewards=True)
+    finally:
+        del trained_agent.planner.plan
+    assert seen and set(seen) == {1.0}, "InvertedPendulum pays 1 per step; those rewards fill the context"
