@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import json
+
 import gymnasium
 import minari
 import numpy as np
 import pytest
+import torch
 
+from tt_agents.data import load_episodes
 from tt_agents.datasets import (
+    D4RL_REFERENCE_SCORES,
     INVERTED_PENDULUM_MAX_RETURN,
     INVERTED_PENDULUM_RANDOM_RETURN,
+    DatasetBudget,
     inverted_pendulum_policy,
+    load_sac_policy,
+    locomotion_dataset_id,
     make_inverted_pendulum_dataset,
+    make_locomotion_dataset,
+    medium_target_return,
+    read_evaluations,
     record_dataset,
+    replay_buffer_episodes,
+    resolve_env_id,
+    sac_run_dir,
+    summarize_dataset,
+    train_sac,
 )
 
 
@@ -133,11 +149,194 @@ def test_make_inverted_pendulum_datasets():
 
     mixed = make_inverted_pendulum_dataset("mixed", n_episodes=8, seed=1, show_progress=False)
     returns = episode_returns(mixed)
-    np.testing.assert_allclose(returns[::2], 1000.0)  # even episodes: the expert
-    assert returns[1::2].min() < 500  # odd episodes: the noisy controller fails early
+    np.testing.assert_allclose(returns[::4], 1000.0)  # one episode in four: the expert
+    others = np.delete(returns, np.s_[::4])
+    assert others.max() < 600  # the others: the cart drifts off and the pole falls
     normalized = minari.get_normalized_score(mixed, returns)
     assert 0.0 < normalized.mean() < 1.0
     with pytest.raises(FileExistsError):
         make_inverted_pendulum_dataset("mixed", n_episodes=2, seed=1, show_progress=False)
     with pytest.raises(ValueError, match="level"):
         make_inverted_pendulum_dataset("medium", n_episodes=2)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------ D4RL-style SAC datasets
+
+TINY_SAC = {"learning_starts": 50, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: tiny networks are much slower with thread contention on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_budget(**changes) -> DatasetBudget:
+    values = dict(
+        sac_steps_medium=300,
+        sac_steps_expert=400,
+        dataset_steps=150,
+        eval_episodes=2,
+        eval_every=100,
+        checkpoint_every=100,
+        sac_kwargs=TINY_SAC,
+    )
+    return DatasetBudget(**{**values, **changes})
+
+
+def load_buffer(run_dir):
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    return load_from_pkl(run_dir / "checkpoint" / "replay_buffer.pkl")
+
+
+def test_budget_presets_and_validation():
+    cpu, paper = DatasetBudget.cpu(), DatasetBudget.paper()
+    assert paper.sac_steps_expert == 1_000_000 and paper.dataset_steps == 1_000_000
+    assert cpu.sac_steps_medium <= cpu.sac_steps_expert < paper.sac_steps_expert
+    assert cpu.dataset_steps < paper.dataset_steps and cpu.medium_target_fraction == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="sac_steps_medium"):
+        DatasetBudget(sac_steps_medium=10, sac_steps_expert=5)
+    with pytest.raises(ValueError, match="medium_target_fraction"):
+        DatasetBudget(sac_steps_medium=1, sac_steps_expert=5, medium_target_fraction=1.5)
+    with pytest.raises(ValueError, match="JSON"):
+        DatasetBudget(sac_steps_medium=1, sac_steps_expert=5, sac_kwargs={"f": object()})
+
+
+def test_env_names_and_dataset_ids(tmp_path):
+    assert resolve_env_id("hopper") == "Hopper-v5" and resolve_env_id("HalfCheetah") == "HalfCheetah-v5"
+    assert resolve_env_id("walker2d") == "Walker2d-v5" and resolve_env_id("ant") == "Ant-v5"
+    assert resolve_env_id("Pendulum-v1") == "Pendulum-v1"
+    with pytest.raises(ValueError, match="unknown environment"):
+        resolve_env_id("NoSuchEnv-v0")
+    assert locomotion_dataset_id("Hopper-v5", "medium") == "tt-agents/hopper/medium-v0"
+    assert locomotion_dataset_id("halfcheetah", "medium-replay") == "tt-agents/halfcheetah/medium-replay-v0"
+    with pytest.raises(ValueError, match="level"):
+        locomotion_dataset_id("hopper", "mixed")
+    assert sac_run_dir("hopper", 3, tmp_path) == tmp_path / "Hopper-v5" / "seed3"
+    assert medium_target_return(-20.272305, 3234.3, 1 / 3) == pytest.approx(1064.6, abs=0.1)
+    assert D4RL_REFERENCE_SCORES["Hopper-v5"] == (-20.272305, 3234.3)
+
+
+def test_replay_buffer_episodes_split_at_dones_timeouts_and_resets():
+    obs = np.arange(8, dtype=np.float64)[:, None]  # (8, 1)
+    nxt = obs + 1
+    nxt[2] = 99.0  # terminal observation of episode 1 (done at step 2)
+    nxt[4] = 98.0  # time-limit end of episode 2
+    nxt[5] = 50.0  # a reset without a done (resumed run): episode 3 ends truncated
+    dones = np.array([0, 0, 1, 0, 1, 0, 0, 0], dtype=np.float32)
+    timeouts = np.array([0, 0, 0, 0, 1, 0, 0, 0], dtype=np.float32)
+    episodes = replay_buffer_episodes(obs, nxt, obs * 10, obs * 2, dones, timeouts)
+    assert [len(e["rewards"]) for e in episodes] == [3, 2, 1, 2]
+    assert [bool(e["terminations"][-1]) for e in episodes] == [True, False, False, False]
+    assert [bool(e["truncations"][-1]) for e in episodes] == [False, True, True, True]
+    np.testing.assert_array_equal(episodes[0]["observations"][:, 0], [0, 1, 2, 99])
+    np.testing.assert_array_equal(episodes[3]["observations"][:, 0], [6, 7, 8])
+    np.testing.assert_array_equal(episodes[1]["actions"][:, 0], [30, 40])
+    for episode in episodes:
+        assert not (episode["terminations"][:-1].any() or episode["truncations"][:-1].any())
+
+
+def test_train_sac_stops_at_target_and_resumes_from_its_checkpoint(tmp_path, one_thread):
+    workdir = tmp_path / "run"
+    kwargs = dict(seed=0, eval_every=100, eval_episodes=2, checkpoint_every=100, sac_kwargs=TINY_SAC)
+    train_sac("InvertedPendulum-v5", 400, workdir, target_return=-1e9, show_progress=False, **kwargs)
+    assert [e.step for e in read_evaluations(workdir)] == [100]  # stopped at the first evaluation
+    first = load_buffer(workdir)
+    assert first.pos == 100
+
+    # a stale evaluation written after the last checkpoint (a crash) is dropped on resume
+    stale = json.loads((workdir / "evaluations.json").read_text())
+    stale.append({"step": 150, "mean_return": 1.0, "std_return": 0.0, "policy": "policies/missing.pt"})
+    (workdir / "evaluations.json").write_text(json.dumps(stale))
+
+    train_sac("InvertedPendulum-v5", 250, workdir, show_progress=False, **kwargs)
+    evaluations = read_evaluations(workdir)
+    assert [e.step for e in evaluations] == [100, 200, 250]  # continued, with a final evaluation
+    assert all((workdir / e.policy).exists() for e in evaluations)
+    resumed = load_buffer(workdir)
+    assert resumed.pos == 250 and resumed.buffer_size >= 250
+    np.testing.assert_array_equal(resumed.observations[:100], first.observations[:100])  # not restarted
+    np.testing.assert_array_equal(resumed.actions[:100], first.actions[:100])
+    from stable_baselines3 import SAC
+
+    assert SAC.load(workdir / "checkpoint" / "model.zip", device="cpu").num_timesteps == 250
+    policy = load_sac_policy(workdir, evaluations[-1])
+    assert policy.predict(np.zeros(4, np.float32), deterministic=True)[0].shape == (1,)
+
+    train_sac("InvertedPendulum-v5", 250, workdir, show_progress=False, **kwargs)  # already there: no-op
+    assert len(read_evaluations(workdir)) == 3
+    with pytest.raises(ValueError, match="holds a SAC run"):
+        train_sac("InvertedPendulum-v5", 300, workdir, show_progress=False, **{**kwargs, "seed": 1})
+
+
+def test_make_locomotion_dataset_all_levels(tmp_path, one_thread, minari_home):
+    budget, workdir = tiny_budget(), tmp_path / "sac"
+    env = "InvertedPendulum-v5"
+    datasets = {
+        level: make_locomotion_dataset(env, level, budget=budget, workdir=workdir, show_progress=False)
+        for level in ("medium", "medium-replay", "expert", "random", "medium-expert")
+    }
+    run_dir = sac_run_dir(env, 0, workdir)
+    evaluations = read_evaluations(run_dir)
+    assert evaluations[-1].step == 400  # the expert run
+    ref_min = json.loads((run_dir / "random_return.json").read_text())["mean_return"]
+    ref_max = evaluations[-1].mean_return
+
+    for level, dataset in datasets.items():
+        reloaded = minari.load_dataset(f"tt-agents/invertedpendulum/{level}-v0")
+        metadata = reloaded.storage.metadata
+        assert metadata["ref_min_score"] == pytest.approx(ref_min), level
+        assert metadata["ref_max_score"] == pytest.approx(ref_max), level
+        summary = summarize_dataset(reloaded)
+        assert summary.normalized_score is not None and np.isfinite(summary.normalized_score)
+        assert load_episodes(reloaded)[0].observations.shape[1] == 4
+        assert dataset.total_steps == reloaded.total_steps
+    for level in ("random", "medium", "expert"):
+        assert datasets[level].total_steps == budget.dataset_steps
+    assert "partially trained" in datasets["expert"].storage.metadata["description"]
+
+    # medium: the first evaluation within sac_steps_medium reaching the target (else the closest)
+    target = medium_target_return(ref_min, ref_max, budget.medium_target_fraction)
+    candidates = [e for e in evaluations if e.step <= budget.sac_steps_medium]
+    reached = [e for e in candidates if e.mean_return >= target]
+    medium = reached[0] if reached else min(candidates, key=lambda e: abs(e.mean_return - target))
+    assert f"checkpoint at {medium.step} environment steps" in datasets["medium"].storage.metadata["description"]
+
+    # medium-replay: the replay buffer's first `medium.step` transitions, actions back in env units
+    replay = datasets["medium-replay"]
+    assert replay.total_steps == medium.step
+    buffer = load_buffer(run_dir)
+    episodes = list(replay.iterate_episodes())
+    n = len(episodes[0].rewards)
+    np.testing.assert_allclose(episodes[0].observations[:n], buffer.observations[:n, 0])
+    np.testing.assert_allclose(episodes[0].actions, 3.0 * buffer.actions[:n, 0], rtol=1e-6)
+    rewards = np.concatenate([e.rewards for e in episodes])
+    np.testing.assert_allclose(rewards, buffer.rewards[: medium.step, 0])
+    assert any(e.terminations[-1] for e in episodes)  # the pendulum falls: true terminals are kept
+
+    combined = datasets["medium-expert"]
+    assert combined.total_steps == datasets["medium"].total_steps + datasets["expert"].total_steps
+    assert combined.total_episodes == datasets["medium"].total_episodes + datasets["expert"].total_episodes
+
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        make_locomotion_dataset(env, "random", budget=budget, workdir=workdir, show_progress=False)
+    again = make_locomotion_dataset(
+        env, "random", budget=tiny_budget(dataset_steps=60), workdir=workdir, overwrite=True, show_progress=False
+    )
+    assert again.total_steps == 60
+    with pytest.raises(ValueError, match="level"):
+        make_locomotion_dataset(env, "mixed", budget=budget, workdir=workdir)  # type: ignore[arg-type]
+
+
+def test_make_locomotion_dataset_uses_d4rl_reference_scores_for_hopper(tmp_path, minari_home):
+    dataset = make_locomotion_dataset(
+        "hopper", "random", budget=tiny_budget(dataset_steps=50), workdir=tmp_path / "sac", show_progress=False
+    )
+    assert dataset.spec.dataset_id == "tt-agents/hopper/random-v0" and dataset.total_steps == 50
+    metadata = dataset.storage.metadata
+    assert (metadata["ref_min_score"], metadata["ref_max_score"]) == D4RL_REFERENCE_SCORES["Hopper-v5"]
+    assert not (tmp_path / "sac").exists()  # no SAC needed for random with known references

@@ -51,8 +51,12 @@ INVERTED_PENDULUM_MAX_RETURN = 1000.0
 """The most an episode can score (1 per step for the 1000-step time limit): ``ref_max_score``."""
 
 _EXPERT_NOISE = 0.2
-_NOISY_NOISE_RANGE = (1.0, 4.0)
-_DEFAULT_EPISODES = {"expert": 50, "mixed": 100}
+DRIFTING_GAINS = (0.0, 20.0, 0.0, 2.0)
+"""Gains of the ``mixed`` dataset's poor controller: it balances the pole but ignores the cart, which drifts
+until the pole falls (return about 270, measured over 10 seeds)."""
+_DRIFTING_NOISE = 0.3
+_EXPERT_EVERY = 4
+_DEFAULT_EPISODES = {"expert": 50, "mixed": 160}
 _METADATA_WARNINGS = r"`(code_permalink|author|author_email|eval_env)` is set to None"
 
 
@@ -168,25 +172,29 @@ def record_dataset(
     return dataset
 
 
-def inverted_pendulum_policy(noise: float = 0.0, seed: int = 0) -> Policy:
-    """A linear state-feedback expert for ``InvertedPendulum-v5``: ``action = k · observation + noise``.
+def inverted_pendulum_policy(
+    noise: float = 0.0, seed: int = 0, gains: tuple[float, float, float, float] = INVERTED_PENDULUM_GAINS
+) -> Policy:
+    """A linear state-feedback controller for ``InvertedPendulum-v5``: ``action = k · observation + noise``.
 
-    With ``noise=0`` it balances the pole for the full 1000 steps from the environment's random starts.
+    With the default (expert) gains and ``noise=0`` it balances the pole for the full 1000 steps from the
+    environment's random starts.
 
     Args:
         noise: std of Gaussian noise added to the action (in action units; the action range is [-3, 3]).
         seed: seed of the noise.
+        gains: ``k`` on (cart position, pole angle, cart velocity, pole angular velocity).
 
     Returns:
         A policy mapping observations (..., 4) to float32 actions (..., 1), clipped to [-3, 3].
     """
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
-    gains = np.array(INVERTED_PENDULUM_GAINS)  # (4,)
+    k = np.array(gains, dtype=np.float64)  # (4,)
     rng = np.random.default_rng(seed)
 
     def policy(observation: np.ndarray) -> np.ndarray:
-        action = np.asarray(observation, dtype=np.float64) @ gains  # (...,)
+        action = np.asarray(observation, dtype=np.float64) @ k  # (...,)
         if noise > 0:
             action = action + noise * rng.standard_normal(np.shape(action))
         return np.clip(action, -3.0, 3.0)[..., None].astype(np.float32)  # (..., 1)
@@ -194,27 +202,22 @@ def inverted_pendulum_policy(noise: float = 0.0, seed: int = 0) -> Policy:
     return policy
 
 
-class _AlternatingPolicy:
-    """Even episodes: the expert with small noise; odd episodes: a much noisier controller.
+class _MixedPolicy:
+    """Every ``expert_every``-th episode: the expert; the others: the drifting controller.
 
-    Each noisy episode draws its noise std uniformly from ``noise_range``, so its return spreads from a few
-    steps to the full 1000.
+    Most of the data is the poor behaviour, so the most likely trajectory is poor: likelihood planning
+    imitates it, while planning on predicted reward-to-go can pick out the expert's actions.
     """
 
-    def __init__(self, expert_noise: float, noise_range: tuple[float, float], seed: int) -> None:
-        self._expert = inverted_pendulum_policy(expert_noise, seed)
-        self._rng = np.random.default_rng(seed + 1)
-        self._noise_range = noise_range
+    def __init__(self, seed: int) -> None:
+        self._expert = inverted_pendulum_policy(_EXPERT_NOISE, seed)
+        self._drifting = inverted_pendulum_policy(_DRIFTING_NOISE, seed + 1, gains=DRIFTING_GAINS)
         self._current = self._expert
         self._episode = -1
 
     def reset(self) -> None:
         self._episode += 1
-        if self._episode % 2 == 0:
-            self._current = self._expert
-        else:
-            noise = float(self._rng.uniform(*self._noise_range))
-            self._current = inverted_pendulum_policy(noise, int(self._rng.integers(2**31)))
+        self._current = self._expert if self._episode % _EXPERT_EVERY == 0 else self._drifting
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         return self._current(observation)
@@ -233,9 +236,9 @@ def make_inverted_pendulum_dataset(
 
     Args:
         level: ``"expert"``: the controller with action noise of std 0.2 (every return 1000);
-            ``"mixed"``: alternate episodes from that expert and from the controller with noise std drawn
-            from [1, 4] per episode (returns from a handful of steps to 1000).
-        n_episodes: episodes to record (default 50 for ``expert``, 100 for ``mixed``; about 5 s each).
+            ``"mixed"``: one episode in four from that expert, the others from a controller that lets the cart
+            drift off the rail (returns about 270), so the data's most likely behaviour is poor.
+        n_episodes: episodes to record (default 50 for ``expert``, 160 for ``mixed``; a few seconds each).
         seed: seed of the environment resets and the noise.
         dataset_id: default ``"tt-agents/invertedpendulum/{level}-v0"``.
         overwrite: replace an existing dataset with the same id.
@@ -248,10 +251,11 @@ def make_inverted_pendulum_dataset(
         policy: Policy = inverted_pendulum_policy(_EXPERT_NOISE, seed)
         description = f"Linear controller k={INVERTED_PENDULUM_GAINS} with action noise std {_EXPERT_NOISE}."
     elif level == "mixed":
-        policy = _AlternatingPolicy(_EXPERT_NOISE, _NOISY_NOISE_RANGE, seed)
+        policy = _MixedPolicy(seed)
         description = (
-            f"Alternating episodes: linear controller k={INVERTED_PENDULUM_GAINS} with action noise std "
-            f"{_EXPERT_NOISE}, and with noise std drawn uniformly from {_NOISY_NOISE_RANGE} per episode."
+            f"One episode in {_EXPERT_EVERY}: linear controller k={INVERTED_PENDULUM_GAINS} with action noise std "
+            f"{_EXPERT_NOISE}; the others: k={DRIFTING_GAINS} (the cart drifts until the pole falls) with noise "
+            f"std {_DRIFTING_NOISE}."
         )
     else:
         raise ValueError(f"level must be 'expert' or 'mixed', got {level!r}")
@@ -378,10 +382,14 @@ class DatasetBudget:
     def cpu(cls) -> DatasetBudget:
         """About an hour on a 2-core CPU for Hopper ``medium`` + ``medium-replay`` + ``expert``.
 
-        Reduced settings, honestly named: the "expert" is SAC after 200k steps (a partially trained policy,
-        returns ~2000-2500 on Hopper against D4RL's 3234; its dataset description says so), the medium search
-        is capped at 150k steps (Hopper reaches the ~1065 target around 100-140k), and each level records 100k
-        transitions (a tenth of D4RL's). Measured: SAC ~125 s per 10k steps; recording ~2k steps/s.
+        Reduced settings, honestly named: the "expert" is SAC after 200k steps, a partially trained policy,
+        and its dataset description says so (Hopper SAC returns were measured on this machine at ~800 after
+        100k and 1400-1850 after 150k steps, against D4RL's expert 3234; the 200k return has not been
+        measured). The medium search is capped at 150k steps (Hopper's medium target ~1065 lies between 100k
+        and 150k); each level records 100k transitions (a tenth of D4RL's). Time on this machine, one torch
+        thread: SAC ~125-140 s per 10k steps (so ~45 min for 200k), recording ~1.5k steps/s (~70 s per level),
+        evaluations and checkpoints ~1-2 min in all.
+        Untested at full length: only short runs of these pieces were timed.
         """
         return cls(
             sac_steps_medium=150_000,
@@ -473,15 +481,17 @@ def _find_checkpoint(workdir: Path) -> Path | None:
     """The latest complete checkpoint folder (``checkpoint.old`` covers a crash in the middle of a swap)."""
     for name in (_CHECKPOINT, _CHECKPOINT_OLD):
         folder = workdir / name
-        if (folder / "model.zip").exists() and (folder / "replay_buffer.pkl").exists():
+        if all((folder / file).exists() for file in ("model.zip", "replay_buffer.pkl", "state.json")):
             return folder
     return None
 
 
 def _grow_replay_buffer(buffer: Any, size: int) -> None:
     """Enlarge an SB3 ``ReplayBuffer`` that has not wrapped yet, so that a longer run keeps every transition."""
-    if size <= buffer.buffer_size or buffer.full:
-        return
+    if size <= buffer.buffer_size or (buffer.full and buffer.pos != 0):
+        return  # big enough, or wrapped already (the earliest transitions are gone)
+    if buffer.full:  # filled exactly once: pos wrapped to 0
+        buffer.pos, buffer.full = buffer.buffer_size, False
     for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
         array = getattr(buffer, name, None)
         if array is None:
@@ -492,81 +502,50 @@ def _grow_replay_buffer(buffer: Any, size: int) -> None:
     buffer.buffer_size = size
 
 
-def _make_sac_callback(**kwargs: Any) -> Any:
-    """The SB3 callback of :func:`train_sac` (a factory so that SB3 is only imported when training)."""
+def _progress_callback(progress: Progress, task: Any) -> Any:
+    """An SB3 callback that moves the progress bar every 100 steps (SB3 is imported only when training)."""
     from stable_baselines3.common.callbacks import BaseCallback
+
+    class ProgressCallback(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % 100 == 0:
+                progress.update(task, completed=self.num_timesteps)
+            return True
+
+    return ProgressCallback()
+
+
+def _evaluate_and_snapshot(
+    model: Any, eval_env: Any, episodes: int, seed: int, workdir: Path, evaluations: list[SACEvaluation]
+) -> SACEvaluation:
+    """Evaluate ``model`` (deterministic, the same reset seeds every time), keep its policy, log the result."""
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    class SACRunCallback(BaseCallback):
-        """Evaluates + snapshots every ``eval_every`` steps, checkpoints every ``checkpoint_every`` steps,
-        stops at ``target_return`` and drives the progress bar."""
+    step = model.num_timesteps
+    eval_env.seed(seed)
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
+    relative = f"{_POLICIES}/step_{step:09d}.pt"
+    (workdir / _POLICIES).mkdir(exist_ok=True)
+    model.policy.save(str(workdir / relative))
+    evaluation = SACEvaluation(step, float(np.mean(returns)), float(np.std(returns)), relative)
+    evaluations.append(evaluation)
+    _write_json_atomic(workdir / _EVALUATIONS, [asdict(e) for e in evaluations])
+    return evaluation
 
-        def __init__(
-            self,
-            workdir: Path,
-            eval_env: Any,
-            eval_every: int,
-            eval_episodes: int,
-            eval_seed: int,
-            checkpoint_every: int,
-            target_return: float | None,
-            evaluations: list[SACEvaluation],
-            progress: Progress,
-            task: Any,
-        ) -> None:
-            super().__init__(verbose=0)
-            self.workdir, self.eval_env, self.eval_seed = workdir, eval_env, eval_seed
-            self.eval_every, self.eval_episodes, self.checkpoint_every = eval_every, eval_episodes, checkpoint_every
-            self.target_return, self.evaluations = target_return, evaluations
-            self.progress, self.task = progress, task
-            self.last_checkpoint = -1
-            self.reached_target = False
 
-        def evaluate(self) -> SACEvaluation:
-            step = self.num_timesteps
-            self.eval_env.seed(self.eval_seed)  # the same start states at every evaluation
-            returns, _ = evaluate_policy(
-                self.model, self.eval_env, n_eval_episodes=self.eval_episodes, return_episode_rewards=True
-            )
-            relative = f"{_POLICIES}/step_{step:09d}.pt"
-            (self.workdir / _POLICIES).mkdir(exist_ok=True)
-            self.model.policy.save(str(self.workdir / relative))
-            evaluation = SACEvaluation(step, float(np.mean(returns)), float(np.std(returns)), relative)
-            self.evaluations.append(evaluation)
-            _write_json_atomic(self.workdir / _EVALUATIONS, [asdict(e) for e in self.evaluations])
-            self.progress.update(
-                self.task,
-                description=f"SAC {self.eval_env.envs[0].spec.id}: return "
-                f"{evaluation.mean_return:.1f} ± {evaluation.std_return:.1f} at {step}",
-            )
-            return evaluation
-
-        def checkpoint(self) -> None:
-            new, current, old = (self.workdir / n for n in (_CHECKPOINT_NEW, _CHECKPOINT, _CHECKPOINT_OLD))
-            shutil.rmtree(new, ignore_errors=True)
-            new.mkdir()
-            self.model.save(new / "model.zip")
-            self.model.save_replay_buffer(new / "replay_buffer.pkl")
-            shutil.rmtree(old, ignore_errors=True)
-            if current.exists():
-                current.rename(old)
-            new.rename(current)
-            shutil.rmtree(old, ignore_errors=True)
-            self.last_checkpoint = self.num_timesteps
-
-        def _on_step(self) -> bool:
-            step = self.num_timesteps
-            if step % self.eval_every == 0:
-                evaluation = self.evaluate()
-                if self.target_return is not None and evaluation.mean_return >= self.target_return:
-                    self.reached_target = True
-            if step % self.checkpoint_every == 0 or self.reached_target:
-                self.checkpoint()
-            if step % 100 == 0 or self.reached_target:
-                self.progress.update(self.task, completed=step)
-            return not self.reached_target
-
-    return SACRunCallback(**kwargs)
+def _save_checkpoint(model: Any, workdir: Path) -> None:
+    """Model + replay buffer into ``checkpoint/``, swapped in atomically (a crash leaves one complete copy)."""
+    new, current, old = (workdir / name for name in (_CHECKPOINT_NEW, _CHECKPOINT, _CHECKPOINT_OLD))
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    model.save(new / "model.zip")
+    model.save_replay_buffer(new / "replay_buffer.pkl")
+    _write_json_atomic(new / "state.json", {"num_timesteps": int(model.num_timesteps)})
+    shutil.rmtree(old, ignore_errors=True)
+    if current.exists():
+        current.rename(old)
+    new.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def train_sac(
@@ -592,12 +571,16 @@ def train_sac(
         evaluations.json       [{step, mean_return, std_return, policy}] (see :func:`read_evaluations`)
         policies/step_*.pt     the policy at each evaluation (see :func:`load_sac_policy`)
 
-    A rerun loads the last checkpoint (``SAC.load`` + ``load_replay_buffer``) and continues with
-    ``reset_num_timesteps=False``; evaluations made after that checkpoint (lost work) are dropped. The
+    Training runs as ``model.learn`` calls up to the next evaluation or checkpoint (``reset_num_timesteps=False``,
+    so episodes continue across calls and a checkpoint's replay buffer holds exactly its step count of
+    transitions). A rerun loads the last checkpoint (``SAC.load`` + ``load_replay_buffer``) and continues;
+    evaluations made after that checkpoint (lost work) are dropped, and the episode running at the checkpoint
+    is cut there (:func:`replay_buffer_episodes` splits it off as truncated). The
     replay buffer holds every transition of the run (``buffer_size`` defaults to ``total_steps``, and a
     resumed buffer that has not wrapped is enlarged), so its first ``n`` entries are the first ``n`` steps.
     The policy is evaluated every ``eval_every`` steps and once more at the final step. Uses one torch
-    thread (restored afterwards) and the CPU.
+    thread (restored afterwards) and the CPU. SB3 sees each chunk as a whole ``learn`` call, so learning-rate
+    schedules in ``sac_kwargs`` would restart every chunk: keep SB3's constant rates.
 
     Args:
         env_id: a Gymnasium id with Box actions, or a short name (``"hopper"``).
@@ -672,24 +655,31 @@ def train_sac(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, disable=not show_progress) as progress:
             task = progress.add_task(f"SAC {env_id}", total=total_steps, completed=start)
-            callback = _make_sac_callback(
-                workdir=workdir,
-                eval_env=eval_env,
-                eval_every=eval_every,
-                eval_episodes=eval_episodes,
-                eval_seed=seed + 10_000,
-                checkpoint_every=checkpoint_every,
-                target_return=target_return,
-                evaluations=evaluations,
-                progress=progress,
-                task=task,
-            )
-            model.learn(total_steps - start, callback=callback, reset_num_timesteps=False)
-            if not evaluations or evaluations[-1].step != model.num_timesteps:
-                callback.evaluate()
-            if callback.last_checkpoint != model.num_timesteps:
-                callback.checkpoint()
-            progress.update(task, completed=model.num_timesteps)
+            callback = _progress_callback(progress, task)
+            while model.num_timesteps < total_steps:
+                step = model.num_timesteps
+                # learn in chunks up to the next evaluation/checkpoint: between two `learn` calls the episode
+                # goes on, and the replay buffer, the step count and the gradient updates agree
+                stop_at = min(total_steps, (step // eval_every + 1) * eval_every)
+                stop_at = min(stop_at, (step // checkpoint_every + 1) * checkpoint_every)
+                model.learn(stop_at - step, callback=callback, reset_num_timesteps=False)
+                step = model.num_timesteps
+                reached = False
+                if step % eval_every == 0 or step >= total_steps:
+                    evaluation = _evaluate_and_snapshot(
+                        model, eval_env, eval_episodes, seed + 10_000, workdir, evaluations
+                    )
+                    reached = target_return is not None and evaluation.mean_return >= target_return
+                    progress.update(
+                        task,
+                        description=f"SAC {env_id}: return {evaluation.mean_return:.1f} ± "
+                        f"{evaluation.std_return:.1f} at {step}",
+                    )
+                if step % checkpoint_every == 0 or step >= total_steps or reached:
+                    _save_checkpoint(model, workdir)
+                progress.update(task, completed=step)
+                if reached:
+                    break
     finally:
         torch.set_num_threads(threads)
         env.close()
@@ -761,11 +751,12 @@ def _sac_replay_episodes(workdir: Path, n_steps: int) -> list[dict[str, np.ndarr
     buffer = load_from_pkl(checkpoint / "replay_buffer.pkl")
     if buffer.n_envs != 1:
         raise ValueError(f"the replay buffer in {checkpoint} has {buffer.n_envs} envs; expected 1")
-    stored = buffer.buffer_size if buffer.full else buffer.pos
-    if buffer.full or stored < n_steps:
+    run_steps = json.loads((checkpoint / "state.json").read_text())["num_timesteps"]
+    if run_steps > buffer.buffer_size or run_steps < n_steps:
         raise ValueError(
-            f"the replay buffer in {checkpoint} holds {stored} transitions (full: {buffer.full}) but the first "
-            f"{n_steps} are needed; rerun in a fresh workdir with buffer_size >= the SAC steps"
+            f"the replay buffer in {checkpoint} has size {buffer.buffer_size} for a run of {run_steps} steps, but its "
+            f"first {n_steps} transitions are needed in order; rerun in a fresh workdir with buffer_size >= the SAC "
+            "steps"
         )
     space = buffer.action_space
     low, high = space.low.astype(np.float64), space.high.astype(np.float64)

@@ -1,0 +1,68 @@
+"""Tests of the tt-agents command line."""
+
+from __future__ import annotations
+
+import json
+
+import minari
+import pytest
+import torch
+
+from tt_agents.cli import build_parser, main
+
+TINY_FLAGS = [
+    "--sac-steps",
+    "200",
+    "--dataset-steps",
+    "60",
+    "--eval-every",
+    "100",
+    "--eval-episodes",
+    "1",
+    "--checkpoint-every",
+    "100",
+    "--no-progress",
+    "--sac-kwargs",
+    json.dumps({"learning_starts": 50, "batch_size": 32, "policy_kwargs": {"net_arch": [16, 16]}}),
+]
+
+
+@pytest.fixture(autouse=True)
+def offline_minari(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_make_dataset_command(tmp_path, capsys):
+    argv = ["make-dataset", "InvertedPendulum-v5", "medium-replay", "--workdir", str(tmp_path / "sac"), *TINY_FLAGS]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "tt-agents/invertedpendulum/medium-replay-v0" in out
+    assert "episodes / steps:" in out and "return:" in out and "normalized score:" in out
+    dataset = minari.load_dataset("tt-agents/invertedpendulum/medium-replay-v0")
+    assert dataset.storage.metadata["ref_max_score"] is not None and dataset.total_steps <= 200
+
+    assert main(argv) == 2  # exists: an error message, not a traceback
+    assert "already exists" in (err := capsys.readouterr().err) and "--overwrite" in err
+    assert main([*argv, "--overwrite", "--dataset-id", "test/ip/replay-v1"]) == 0
+    assert "test/ip/replay-v1" in capsys.readouterr().out
+
+
+def test_make_dataset_arguments():
+    args = build_parser().parse_args(["make-dataset", "hopper", "expert", "--paper", "--sac-steps", "500000"])
+    from tt_agents.cli import _budget_from_args
+
+    budget = _budget_from_args(args)
+    assert budget.sac_steps_expert == 500_000 and budget.sac_steps_medium == 500_000
+    assert budget.dataset_steps == 1_000_000  # the paper preset
+    cpu = _budget_from_args(build_parser().parse_args(["make-dataset", "hopper", "medium"]))
+    assert cpu.sac_steps_expert == 200_000 and cpu.dataset_steps == 100_000
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["make-dataset", "hopper", "mixed"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["make-dataset", "hopper", "medium", "--cpu", "--paper"])
+    assert main(["make-dataset", "NoSuchEnv-v0", "random", "--no-progress"]) == 2
