@@ -135,9 +135,11 @@ def test_reloaded_model_gives_identical_logits(trained_agent, tmp_path) -> None:
 def test_save_replaces_an_existing_checkpoint_atomically(trained_agent, tmp_path) -> None:
     path = tmp_path / "agent"
     trained_agent.save_pretrained(path)
+    (path / "notes.txt").write_text("mine")
     trained_agent.save_pretrained(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agent"], "no temporary directories left behind"
-    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors", "notes.txt", "tokenizer.json"]
+    assert (path / "notes.txt").read_text() == "mine", "other files in the directory are kept"
 
 
 def test_truncated_weights_give_an_error_naming_the_file(trained_agent, tmp_path) -> None:

@@ -66,3 +66,78 @@ def test_make_dataset_arguments():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["make-dataset", "hopper", "medium", "--cpu", "--paper"])
     assert main(["make-dataset", "NoSuchEnv-v0", "random", "--no-progress"]) == 2
+
+
+def test_train_then_evaluate_commands(tmp_path, capsys):
+    from tt_agents.datasets import inverted_pendulum_policy, record_dataset
+
+    record_dataset(
+        "InvertedPendulum-v5",
+        inverted_pendulum_policy(0.5),
+        "test/ip/cli-v0",
+        n_episodes=3,
+        max_episode_steps=40,
+        show_progress=False,
+    )
+    out = tmp_path / "agent"
+    assert (
+        main(
+            [
+                "train",
+                "test/ip/cli-v0",
+                "--env",
+                "InvertedPendulum-v5",
+                "--out",
+                str(out),
+                "--steps",
+                "3",
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (out / "model.safetensors").is_file() and (out / "training" / "trainer_state.pt").is_file()
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out),
+                "--env",
+                "InvertedPendulum-v5",
+                "--episodes",
+                "2",
+                "--beam-width",
+                "2",
+                "--horizon",
+                "1",
+                "--json",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    result = json.loads(printed[printed.index("{") :])
+    assert len(result["returns"]) == 2 and result["info"]["mode"] == "reward"
+
+
+def test_train_reports_a_missing_dataset_without_a_traceback(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "nobody/nothing/none-v0",
+                "--env",
+                "InvertedPendulum-v5",
+                "--out",
+                str(tmp_path / "x"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert "not available locally" in capsys.readouterr().err

@@ -347,7 +347,7 @@ class TrajectoryTransformerAgent:
         """Write ``config.json``, ``tokenizer.json`` and ``model.safetensors`` into directory ``path``.
 
         The directory is written next to its final place and then swapped in, so an interrupted save never
-        leaves a mix of old and new files.
+        leaves a mix of old and new checkpoint files; other files already in ``path`` are kept.
         """
         if self.model is None or self.tokenizer is None:
             raise RuntimeError("nothing to save: the agent is not trained")
@@ -372,6 +372,9 @@ class TrajectoryTransformerAgent:
             safetensors.torch.save_file(state, tmp / MODEL_FILE, metadata={"tt_agents_version": __version__})
             old = None
             if path.exists():
+                for entry in path.iterdir():  # keep what else lives there (e.g. training checkpoints)
+                    if entry.name not in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE):
+                        os.replace(entry, tmp / entry.name)
                 old = path.with_name(f".{path.name}.old-{os.getpid()}")
                 os.replace(path, old)
             os.replace(tmp, path)

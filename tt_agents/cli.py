@@ -1,7 +1,7 @@
 """The ``tt-agents`` command.
 
 One sub-command per function ``_cmd_<name>(args) -> int``, registered in :func:`build_parser` with
-``_add_<name>_parser``; add new sub-commands the same way.
+``_add_<name>_parser``; add new sub-commands the same way: ``demo``, ``make-dataset``, ``train``, ``evaluate``.
 
 ``tt-agents make-dataset ENV LEVEL`` makes a D4RL-style dataset locally (see
 :func:`tt_agents.datasets.make_locomotion_dataset`), e.g.::
@@ -125,6 +125,140 @@ def _cmd_make_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- train / evaluate
+
+
+def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a Trajectory Transformer on a Minari dataset and save it",
+        description="Train on DATASET (a Minari id) for the Gymnasium environment ENV and save with save_pretrained.",
+    )
+    parser.add_argument("dataset", help="Minari dataset id, e.g. tt-agents/hopper/medium-v0")
+    parser.add_argument("--env", required=True, help="Gymnasium id whose spaces the agent uses, e.g. Hopper-v5")
+    parser.add_argument("--out", required=True, help="directory to save the trained agent to")
+    parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu", help="configuration preset")
+    parser.add_argument("--steps", type=_positive_int, help="gradient steps (default: the preset's)")
+    parser.add_argument("--mode", choices=("reward", "imitation", "q"), help="planning mode saved with the agent")
+    parser.add_argument("--tokenizer", choices=("quantile", "uniform"), help="discretization strategy")
+    parser.add_argument("--checkpoint-dir", help="resumable training checkpoints (default: OUT/training)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import gymnasium as gym
+
+    from tt_agents import DatasetNotAvailableError, TTAgent, cpu_preset, paper_preset
+
+    config = cpu_preset() if args.preset == "cpu" else paper_preset()
+    if args.mode:
+        config.planner = dataclasses.replace(config.planner, mode=args.mode)
+    if args.tokenizer:
+        config.tokenizer = dataclasses.replace(config.tokenizer, strategy=args.tokenizer)
+    env = gym.make(args.env)
+    agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
+    checkpoint_dir = args.checkpoint_dir or str(Path(args.out) / "training")
+    try:
+        agent.fit(
+            args.dataset, args.steps, checkpoint_dir=checkpoint_dir, seed=args.seed, show_progress=not args.no_progress
+        )
+    except (DatasetNotAvailableError, ValueError) as exc:
+        print(f"tt-agents train: error: {exc}", file=sys.stderr)
+        return 2
+    path = agent.save_pretrained(args.out)
+    ce = agent.history.val_cross_entropy[-1][1] if agent.history.val_cross_entropy else float("nan")
+    print(f"saved {path} (validation cross-entropy {ce:.3f} nats/token)")
+    return 0
+
+
+def _add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a saved agent on a Gymnasium environment",
+        description="Load CHECKPOINT (from save_pretrained) and run episodes with SB3's evaluate_policy.",
+    )
+    parser.add_argument("checkpoint", help="directory written by save_pretrained / tt-agents train")
+    parser.add_argument("--env", required=True, help="Gymnasium environment id")
+    parser.add_argument("--episodes", type=_positive_int, default=10)
+    parser.add_argument("--n-envs", type=_positive_int, default=1, help="environments planned together")
+    parser.add_argument("--mode", choices=("reward", "imitation"), help="override the saved planning mode")
+    parser.add_argument("--beam-width", type=_positive_int)
+    parser.add_argument("--horizon", type=_positive_int)
+    parser.add_argument("--use-rewards", action="store_true", help="give the agent the real rewards")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from tt_agents import TTAgent, evaluate
+
+    agent = TTAgent.from_pretrained(args.checkpoint, device=args.device)
+    changes = {"mode": args.mode, "beam_width": args.beam_width, "horizon": args.horizon}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:
+        agent.configure_planner(**changes)
+    result = evaluate(
+        agent, args.env, n_episodes=args.episodes, n_envs=args.n_envs, seed=args.seed, use_rewards=args.use_rewards
+    )
+    print(json.dumps(result.to_dict(), indent=1) if args.json else result.summary())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+
+def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the quick start, offline: make a dataset, train, evaluate, save (a few minutes on a CPU)",
+        description=(
+            "Record the scripted InvertedPendulum-v5 expert as a local Minari dataset, train a Trajectory "
+            "Transformer (cpu preset) on it, evaluate it with likelihood planning, and save it."
+        ),
+    )
+    parser.add_argument("--steps", type=_positive_int, default=1500, help="training steps")
+    parser.add_argument("--episodes", type=_positive_int, default=3, help="evaluation episodes")
+    parser.add_argument("--out", default="runs/demo", help="where the trained agent is saved")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+    from rich.console import Console
+
+    from tt_agents import TTAgent, cpu_preset, evaluate
+    from tt_agents.datasets import make_inverted_pendulum_dataset
+
+    console = Console()
+    env_id = "InvertedPendulum-v5"
+    console.rule("1/3  dataset")
+    dataset = make_inverted_pendulum_dataset("expert", seed=args.seed, overwrite=True)
+    console.print(f"{dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps")
+    console.rule("2/3  training (cpu preset)")
+    env = gym.make(env_id)
+    config = cpu_preset()
+    config.planner = dataclasses.replace(config.planner, mode="imitation")
+    agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
+    agent.fit(dataset, args.steps, seed=args.seed)
+    ce = agent.history.val_cross_entropy[-1][1]
+    console.print(f"validation cross-entropy {ce:.3f} nats/token (uniform over {config.tokenizer.n_bins} bins: 4.605)")
+    console.rule("3/3  evaluation")
+    result = evaluate(agent, env_id, n_episodes=args.episodes, n_envs=args.episodes, seed=args.seed)
+    console.print(f"TT (imitation planning): {result.summary()}; the expert scores 1000")
+    path = agent.save_pretrained(args.out)
+    console.print(f"saved to {path}; reload with TTAgent.from_pretrained({str(path)!r})")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 
 
@@ -132,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``tt-agents`` argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="tt-agents", description="Trajectory Transformer agents for offline RL.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo_parser(subparsers)
     _add_make_dataset_parser(subparsers)
+    _add_train_parser(subparsers)
+    _add_evaluate_parser(subparsers)
     return parser
 
 
