@@ -220,6 +220,11 @@ class Trainer:
                     val_loss, val_ce = self.evaluate()
                     self.history.val_loss.append((self.step, val_loss))
                     self.history.val_cross_entropy.append((self.step, val_ce))
+                    if self.show_progress:
+                        progress.console.print(
+                            f"step {self.step}: train loss {loss:.4f}, validation loss {val_loss:.4f}, "
+                            f"validation cross-entropy {val_ce:.4f} nats/token"
+                        )
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
                 progress.update(task, completed=self.step, loss=loss, val=val_loss, speed=speed)
