@@ -220,3 +220,24 @@ def test_resumed_fit_continues_from_its_checkpoint(env_spaces, tmp_path) -> None
     resumed.fit(data, checkpoint_dir=tmp_path, show_progress=False)
     steps = [s for s, _ in resumed.history.train_loss]
     assert steps[0] == 10 and steps[-1] == 30, "the first 20 steps were not repeated"
+
+
+def test_q_mode_with_iql_trained_on_the_same_data_reloads_and_acts_identically(episodes, env_spaces, tmp_path) -> None:
+    agent = TTAgent(*env_spaces, config=tiny_config(n_steps=5, mode="q"), device="cpu")
+    agent.fit(episodes, show_progress=False, q_function="iql", q_steps=10)
+    loaded = TTAgent.from_pretrained(agent.save_pretrained(tmp_path / "agent"), device="cpu")
+    assert (tmp_path / "agent" / "q_function.pt").is_file() and loaded.iql is not None
+    observations = [np.array([0.0, 0.01 * i, -0.02, 0.01]) for i in range(3)]
+
+    def rollout(a: TTAgent) -> np.ndarray:
+        a.seed(7)
+        a.reset()
+        return np.stack([a.act(obs) for obs in observations])
+
+    np.testing.assert_array_equal(rollout(agent), rollout(loaded))
+
+
+def test_unknown_trainable_q_function_is_refused(episodes, env_spaces) -> None:
+    agent = TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu")
+    with pytest.raises(ValueError, match="iql"):
+        agent.fit(episodes, show_progress=False, q_function="cql")

@@ -18,6 +18,7 @@ from .config import (  # noqa: E402
     paper_preset,
 )
 from .data import DatasetNotAvailableError  # noqa: E402
+from .datasets import make_locomotion_dataset as make_dataset  # noqa: E402
 from .evaluation import EvaluationResult, evaluate  # noqa: E402
 from .layout import TransitionLayout  # noqa: E402
 
@@ -37,5 +38,6 @@ __all__ = [
     "__version__",
     "cpu_preset",
     "evaluate",
+    "make_dataset",
     "paper_preset",
 ]

@@ -25,12 +25,14 @@ from .config import AgentConfig
 from .data import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
-from .planner import BeamPlanner, Plan, PlanningContext, QFunction
+from .planner import BeamPlanner, Plan, PlanningContext
+from .qfunctions import QFunction, as_q_function
 from .tokenizer import Tokenizer
 from .train import Trainer, TrainHistory
 
 CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE = "config.json", "tokenizer.json", "model.safetensors"
+Q_FUNCTION_FILE = "q_function.pt"
 
 
 class CheckpointError(ValueError):
@@ -115,7 +117,9 @@ class TrajectoryTransformerAgent:
         action_space: a flat ``Box``.
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
-        q_function: for ``q`` mode, ``q(observations, actions) -> values`` on torch tensors.
+        q_function: for ``q`` mode: a callable ``q(observations, actions) -> values`` on torch tensors, an SB3
+            SAC/TD3 model (its critic), or an :class:`~tt_agents.baselines.IQLAgent`; or train IQL on the
+            training data with ``fit(..., q_function="iql")``.
     """
 
     def __init__(
@@ -131,7 +135,11 @@ class TrajectoryTransformerAgent:
         self.action_space = action_space
         self.device = resolve_device(device)
         self.layout = self._layout_from_spaces(observation_space, action_space)
-        self.q_function = q_function
+        self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
+        self.iql: Any = None
+        """The IQL agent trained by ``fit(..., q_function="iql")`` (saved with the checkpoint)."""
+        self.last_plan: Plan | None = None
+        """The plan behind the last action (decoded states, actions, rewards, values of the best beam)."""
         self.tokenizer: Tokenizer | None = None
         self.model: TrajectoryGPT | None = None
         self.history: TrainHistory | None = None
@@ -184,6 +192,8 @@ class TrajectoryTransformerAgent:
         resume: bool = True,
         seed: int | None = None,
         show_progress: bool = True,
+        q_function: Any = None,
+        q_steps: int = 100_000,
     ) -> TrajectoryTransformerAgent:
         """Train on ``dataset``: a Minari dataset id, a ``minari.MinariDataset``, or a list of episodes.
 
@@ -192,6 +202,8 @@ class TrajectoryTransformerAgent:
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
                 continues from the last checkpoint when ``resume``.
             seed: overrides ``config.train.seed``; the same seed gives the same model on CPU.
+            q_function: ``"iql"`` trains IQL (``q_steps`` gradient steps) on the same data for ``q`` mode;
+                anything else is used as given (see the class docstring).
         """
         train_cfg = self.config.train
         if n_steps is not None:
@@ -219,6 +231,16 @@ class TrajectoryTransformerAgent:
         trainer = Trainer(model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress)
         self.history = trainer.train(resume=resume)
         self.tokenizer, self.model = tokenizer, model.eval()
+        if isinstance(q_function, str):
+            if q_function != "iql":
+                raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
+            from .baselines import IQLAgent
+
+            self.iql = IQLAgent(self.observation_space, self.action_space, seed=train_cfg.seed, device=self.device)
+            self.iql.fit(dataset, q_steps, seed=train_cfg.seed, show_progress=show_progress)
+            self.q_function = self.iql.q_function()
+        elif q_function is not None:
+            self.q_function = as_q_function(q_function)
         self._planner = None
         return self
 
@@ -316,7 +338,7 @@ class TrajectoryTransformerAgent:
         )
         for i, env in enumerate(state.envs):
             env.pending = (observations[i], actions[i], float(plan.rewards[i, 0]))
-        self.last_plan: Plan = plan
+        self.last_plan = plan
         return (actions[0] if single else actions), state
 
     def _parse_observation(self, observation: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -366,6 +388,9 @@ class TrajectoryTransformerAgent:
                 "action_space": space_to_dict(self.action_space),
                 "dataset": self.dataset_info,
             }
+            if self.iql is not None:
+                config["q_function"] = "iql"
+                self.iql.save(tmp / Q_FUNCTION_FILE)
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
             self.tokenizer.save(tmp / TOKENIZER_FILE)
             state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
@@ -373,7 +398,7 @@ class TrajectoryTransformerAgent:
             old = None
             if path.exists():
                 for entry in path.iterdir():  # keep what else lives there (e.g. training checkpoints)
-                    if entry.name not in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE):
+                    if entry.name not in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE, Q_FUNCTION_FILE):
                         os.replace(entry, tmp / entry.name)
                 old = path.with_name(f".{path.name}.old-{os.getpid()}")
                 os.replace(path, old)
@@ -389,7 +414,11 @@ class TrajectoryTransformerAgent:
     def from_pretrained(
         cls, path: str | os.PathLike[str], device: str | torch.device = "auto", q_function: QFunction | None = None
     ) -> TrajectoryTransformerAgent:
-        """Load an agent saved with :meth:`save_pretrained`; it acts identically for the same seed."""
+        """Load an agent saved with :meth:`save_pretrained`; it acts identically for the same seed.
+
+        A Q-function trained with ``fit(..., q_function="iql")`` is restored unless ``q_function`` is given;
+        any other Q-function must be passed again here.
+        """
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no checkpoint directory at {path}")
@@ -427,6 +456,13 @@ class TrajectoryTransformerAgent:
             raise CheckpointError(f"{path / MODEL_FILE} does not match the model in {CONFIG_FILE}: {exc}") from exc
         agent.model = model.to(agent.device).eval()
         agent.dataset_info = meta.get("dataset", {})
+        if meta.get("q_function") == "iql" and q_function is None:
+            from .baselines import IQLAgent
+
+            if not (path / Q_FUNCTION_FILE).is_file():
+                raise FileNotFoundError(f"checkpoint {path} is missing {Q_FUNCTION_FILE}")
+            agent.iql = IQLAgent.load(path / Q_FUNCTION_FILE, device=agent.device)
+            agent.q_function = agent.iql.q_function()
         return agent
 
 

@@ -13,7 +13,7 @@ Only the planned suffix of each beam lives in per-beam cache rows; the context i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,10 +24,8 @@ import torch.nn.functional as F
 from .config import PlannerConfig
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
+from .qfunctions import QFunction
 from .tokenizer import Tokenizer
-
-QFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``q(observations (R, O), actions (R, A)) -> values (R,)``, torch tensors on the planner's device."""
 
 
 @dataclass

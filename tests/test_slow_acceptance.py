@@ -1,0 +1,42 @@
+"""End-to-end acceptance on InvertedPendulum-v5 with locally made data (minutes each: marked slow).
+
+The figures reported in the issues come from ``benchmarks/inverted_pendulum.py``; these tests guard them.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+from helpers import ENV_ID
+
+from tt_agents import TTAgent, cpu_preset, evaluate
+from tt_agents.datasets import make_inverted_pendulum_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def train(level: str, steps: int, tmp_path, monkeypatch) -> TTAgent:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    dataset = make_inverted_pendulum_dataset(level, show_progress=False)
+    env = gym.make(ENV_ID)
+    config = cpu_preset()
+    config.train.n_steps = steps
+    return TTAgent(env.observation_space, env.action_space, config=config, device="cpu").fit(
+        dataset, show_progress=False
+    )
+
+
+def test_imitation_on_expert_data_reaches_90_percent_of_the_expert(tmp_path, monkeypatch) -> None:
+    agent = train("expert", 1500, tmp_path, monkeypatch)
+    agent.configure_planner(mode="imitation")
+    result = evaluate(agent, ENV_ID, n_episodes=3, n_envs=3, show_progress=False)
+    assert result.mean_return >= 900, result.summary()
+
+
+def test_reward_planning_beats_imitation_on_mixed_data(tmp_path, monkeypatch) -> None:
+    agent = train("mixed", 4000, tmp_path, monkeypatch)
+    agent.configure_planner(mode="imitation")
+    imitation = evaluate(agent, ENV_ID, n_episodes=4, n_envs=4, show_progress=False)
+    agent.configure_planner(mode="reward")
+    reward = evaluate(agent, ENV_ID, n_episodes=4, n_envs=4, show_progress=False)
+    assert reward.mean_return > imitation.mean_return, (reward.summary(), imitation.summary())
