@@ -14,11 +14,14 @@ from tt_agents.model import TrajectoryGPT, window_start
 N_BINS = 10
 
 
-def make_model(goal_dim: int = 0, sequence_length: int = 4, seed: int = 0) -> TrajectoryGPT:
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+
+
+def make_model(goal_dim: int = 0, sequence_length: int = 4, seed: int = 0, device: str = "cpu") -> TrajectoryGPT:
     torch.manual_seed(seed)
     layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=goal_dim)
     config = ModelConfig(n_layer=2, n_head=2, n_embd=32, sequence_length=sequence_length)
-    return TrajectoryGPT(layout, N_BINS, config).eval()
+    return TrajectoryGPT(layout, N_BINS, config).to(device).eval()
 
 
 class UncachedWindow:
@@ -38,14 +41,15 @@ class UncachedWindow:
         return logits[:, -1]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("goal_dim", [0, 2])
-def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(goal_dim: int) -> None:
-    model = make_model(goal_dim)
+def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(goal_dim: int, device: str) -> None:
+    model = make_model(goal_dim, device=device)
     D = model.layout.transition_dim
     keep = 2
     torch.manual_seed(1)
-    goal = torch.randint(0, N_BINS, (3, goal_dim))
-    transitions = torch.randint(0, N_BINS, (3, 2 * D + 3))  # two transitions and a partial observation
+    goal = torch.randint(0, N_BINS, (3, goal_dim), device=device)
+    transitions = torch.randint(0, N_BINS, (3, 2 * D + 3), device=device)  # two transitions, a partial observation
     cache, logits = model.prefill(torch.cat([goal, transitions], dim=1))
     full, _ = model(torch.cat([goal, transitions], dim=1))
     torch.testing.assert_close(logits, full, atol=1e-5, rtol=0)

@@ -119,3 +119,18 @@ def test_planning_is_deterministic_for_a_seed(model, tokenizer) -> None:
 def test_q_mode_without_a_q_function_is_a_clear_error(model, tokenizer) -> None:
     with pytest.raises(ValueError, match="Q-function"):
         BeamPlanner(model, tokenizer, PlannerConfig(mode="q"))
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+)
+def test_planning_runs_on_the_model_device_with_goal_and_padding(tokenizer, device) -> None:
+    layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=2)
+    goal_tokenizer = Tokenizer(N_BINS).fit(np.random.default_rng(3).uniform(-1, 1, (500, layout.n_columns)))
+    torch.manual_seed(0)
+    model = TrajectoryGPT(layout, N_BINS, ModelConfig(n_layer=1, n_head=2, n_embd=16, sequence_length=4))
+    planner = BeamPlanner(model.to(device).eval(), goal_tokenizer, PlannerConfig(mode="goal", beam_width=3, horizon=5))
+    ctx = context(np.random.default_rng(4), past=[0, 4])
+    ctx.goals = np.zeros((2, 2))
+    plan = planner.plan(ctx)
+    assert plan.actions.shape == (2, 5, 2) and np.isfinite(plan.scores).all()

@@ -331,6 +331,11 @@ class TrajectoryGPT(nn.Module):
         g, D = self.layout.goal_dim, self.layout.transition_dim
         return torch.where(positions < g, D + positions, (positions - g) % D)
 
+    def slot_of(self, position: int) -> int:
+        """Slot of one absolute position (a Python int: no device round trip)."""
+        g, D = self.layout.goal_dim, self.layout.transition_dim
+        return D + position if position < g else (position - g) % D
+
     def is_value_position(self, positions: torch.Tensor) -> torch.Tensor:
         g = self.layout.goal_dim
         return (positions >= g) & ((positions - g) % self.layout.transition_dim == self.layout.value_index)
@@ -465,5 +470,5 @@ class TrajectoryGPT(nn.Module):
         last.tokens[:, last.length : last.length + n] = tokens
         last.length += n
         if n == 1:  # one slot: one matrix product with that slot's head
-            return self.ln_f(x) @ self.head[int(self.slot_table[start + 1])]  # (R, 1, V)
+            return self.ln_f(x) @ self.head[self.slot_of(start + 1)]  # (R, 1, V)
         return self._logits(x, self.slot_table[start + 1 : start + n + 1])
