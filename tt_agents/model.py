@@ -238,9 +238,9 @@ class KVCache:
         R = self.rows
         n_new = rows.shape[0]
         keep = 0
-        while keep < len(self.segments):
+        while keep < len(self.segments) - 1:  # the last segment is always gathered
             seg_rows = self.segments[keep].rows
-            if seg_rows == R or n_new % seg_rows:
+            if n_new % seg_rows:
                 break
             parent = rows // (R // seg_rows)
             expected = torch.arange(n_new, device=rows.device) // (n_new // seg_rows)
