@@ -9,15 +9,18 @@ import torch
 from helpers import ENV_ID, pendulum_episodes
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tt_agents.baselines import (
     BCAgent,
+    GoalBCAgent,
     IQLAgent,
     IQLConfig,
     expectile_loss,
     transitions_from_episodes,
 )
 from tt_agents.data import Episode, load_episodes
+from tt_agents.envs import FOUR_ROOMS_ID, FourRoomsExpert
 
 TINY = (32, 32)
 
@@ -169,3 +172,59 @@ def test_iql_learns_and_save_load_is_exact(data, spaces, tmp_path):
 
     again = IQLAgent(*spaces, config, device="cpu").fit(data, n_steps=200, batch_size=64, show_progress=False)
     np.testing.assert_array_equal(again.predict(obs)[0], agent.predict(obs)[0])  # seeded: reproducible on CPU
+
+
+def _four_rooms_episodes(n: int = 6) -> list[dict]:
+    """Scripted four-rooms expert episodes with Dict observations, as plain dicts."""
+    env = gym.make(FOUR_ROOMS_ID)
+    expert = FourRoomsExpert(env, noise=0.1, seed=0)
+    episodes = []
+    for i in range(n):
+        obs, _ = env.reset(seed=i)
+        observations, actions, rewards, terminations = [obs], [], [], []
+        terminated = truncated = False
+        while not (terminated or truncated):
+            action = expert(obs)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+            terminations.append(terminated)
+        stacked = {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+        arrays = {"actions": np.array(actions), "rewards": np.array(rewards), "terminations": terminations}
+        episodes.append({"observations": stacked, **arrays})
+    return episodes
+
+
+def test_goal_bc_relabels_acts_on_dict_observations_and_round_trips(tmp_path):
+    env = gym.make(FOUR_ROOMS_ID)
+    raw = _four_rooms_episodes()
+    agent = GoalBCAgent(env.observation_space, env.action_space, TINY, seed=0, device="cpu")
+    relabelled = agent._episodes(raw)
+    for episode, item in zip(relabelled, raw, strict=True):
+        np.testing.assert_array_equal(episode.observations[:, :2], item["observations"]["observation"][:-1])
+        final = item["observations"]["achieved_goal"][-1]  # the hindsight goal, on every step
+        np.testing.assert_array_equal(episode.observations[:, 2:], np.broadcast_to(final, (len(episode), 2)))
+    agent.fit(raw, n_steps=200, batch_size=64, show_progress=False)
+
+    obs, _ = env.reset(seed=100)
+    action, state = agent.predict(obs)
+    assert action.shape == (2,) and env.action_space.contains(action) and state is None
+    batch = {k: np.stack([obs[k], obs[k]]) for k in obs}
+    batch["desired_goal"][1] = [0.9, 0.1]
+    actions, _ = agent.predict(batch)
+    assert actions.shape == (2, 2)
+    np.testing.assert_allclose(actions[0], action)
+    assert not np.allclose(actions[0], actions[1]), "the goal is an input of the policy"
+    with pytest.raises(TypeError, match="Dict observation"):
+        agent.predict(obs["observation"])
+
+    venv = DummyVecEnv([lambda: Monitor(gym.make(FOUR_ROOMS_ID, max_episode_steps=20))] * 2)
+    mean_return, _ = evaluate_policy(agent, venv, n_eval_episodes=2, warn=False)
+    assert -20.0 <= mean_return <= 0.0
+
+    agent.save(tmp_path / "goal_bc.pt")
+    loaded = GoalBCAgent.load(tmp_path / "goal_bc.pt", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(batch)[0], actions)
+    with pytest.raises(ValueError, match="holds a GoalBCAgent"):
+        BCAgent.load(tmp_path / "goal_bc.pt")

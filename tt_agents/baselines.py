@@ -6,6 +6,8 @@ or in-memory episodes), act through the Stable-Baselines3 ``predict`` contract (
 
 - :class:`BCAgent`: an MLP policy (2x256 ReLU) whose output is tanh-squashed to the action bounds, trained
   with Adam on the mean squared error to the dataset's actions (in the environment's units).
+- :class:`GoalBCAgent`: :class:`BCAgent` on ``concat(observation, goal)`` for goal envs (Dict observations),
+  trained with hindsight goals (each episode's final ``achieved_goal``), acting on ``desired_goal``.
 - :class:`IQLAgent`: Implicit Q-Learning (Kostrikov, Nair & Levine, 2021) with the paper's locomotion
   hyperparameters (:class:`IQLConfig`). :meth:`IQLAgent.q_function` gives the planner's ``q`` scorer a
   :data:`tt_agents.planner.QFunction` in the original reward scale.
@@ -469,6 +471,134 @@ class BCAgent(_BaseAgent):
         fitted = settings.pop("fitted_normalizer")
         agent = cls(
             _space_from_dict(data["observation_space"]),
+            _space_from_dict(data["action_space"]),
+            settings.pop("hidden"),
+            device=device,
+            **settings,
+        )
+        agent.policy.load_state_dict(data["policy"])
+        agent.optimizer.load_state_dict(data["optimizer"])
+        agent._fitted_normalizer = fitted
+        agent.policy.eval()
+        return agent
+
+
+def _goal_input_space(observation_space: spaces.Space) -> spaces.Box:
+    """The flat Box of ``concat(observation, desired_goal)`` for a goal-env Dict observation space."""
+    if not isinstance(observation_space, spaces.Dict):
+        raise ValueError(f"GoalBCAgent needs a Dict observation space (a goal env), got {observation_space}")
+    missing = {"observation", "desired_goal"} - set(observation_space.spaces)
+    if missing:
+        raise ValueError(f"the Dict observation space needs keys 'observation' and 'desired_goal'; missing {missing}")
+    parts = [observation_space["observation"], observation_space["desired_goal"]]
+    for part in parts:
+        if not isinstance(part, spaces.Box) or len(part.shape) != 1:
+            raise ValueError(f"'observation' and 'desired_goal' must be flat Boxes, got {part}")
+    low = np.concatenate([p.low for p in parts]).astype(np.float32)
+    high = np.concatenate([p.high for p in parts]).astype(np.float32)
+    return spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+class GoalBCAgent(BCAgent):
+    """Goal-conditioned behaviour cloning: :class:`BCAgent` on ``concat(observation, goal)``.
+
+    Training uses hindsight relabelling, like the Trajectory Transformer's goal mode: every step of an episode
+    is paired with the episode's goal, its final ``achieved_goal``. Acting reads Dict observations
+    (``observation`` and ``desired_goal``, single or batched) and conditions on ``desired_goal``.
+
+    Args:
+        observation_space: a goal-env ``Dict`` with flat Box ``observation`` and ``desired_goal`` entries.
+        action_space, hidden, learning_rate, normalize_observations, seed, device: as for :class:`BCAgent`.
+    """
+
+    kind = "GoalBCAgent"
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        hidden: Sequence[int] = (256, 256),
+        *,
+        learning_rate: float = 3e-4,
+        normalize_observations: bool = True,
+        seed: int = 0,
+        device: str | torch.device = "auto",
+    ) -> None:
+        flat = _goal_input_space(observation_space)
+        super().__init__(
+            flat,
+            action_space,
+            hidden,
+            learning_rate=learning_rate,
+            normalize_observations=normalize_observations,
+            seed=seed,
+            device=device,
+        )
+        self.goal_observation_space = observation_space
+        """The Dict space the agent acts on (``observation_space`` is the flat policy input)."""
+        self.goal_dim = int(observation_space["desired_goal"].shape[0])
+
+    def _episodes(self, dataset: Any) -> list[Episode]:
+        episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+        relabelled = []
+        for episode in episodes:
+            assert episode.goal is not None
+            goals = np.repeat(episode.goal[None], len(episode), axis=0)  # (T, G): the hindsight goal
+            inputs = np.concatenate([episode.observations, goals], axis=1)  # (T, O + G)
+            relabelled.append(Episode(inputs, episode.actions, episode.rewards, episode.terminated))
+        return relabelled
+
+    def _flatten(self, observation: Any) -> np.ndarray:
+        """``concat(observation, desired_goal)``: (O + G,) or (n_envs, O + G)."""
+        if not isinstance(observation, Mapping) or not {"observation", "desired_goal"} <= set(observation):
+            raise TypeError("GoalBCAgent expects a Dict observation with 'observation' and 'desired_goal'")
+        obs = np.asarray(observation["observation"], dtype=np.float32)
+        goal = np.asarray(observation["desired_goal"], dtype=np.float32)
+        if obs.ndim != goal.ndim:
+            raise ValueError(f"observation {obs.shape} and desired_goal {goal.shape} must be batched alike")
+        return np.concatenate([obs, goal], axis=-1)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
+        """SB3 ``predict`` on Dict observations (single or batched); conditions on ``desired_goal``."""
+        return super().predict(self._flatten(observation), state, episode_start, deterministic)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the agent (spaces, settings, weights, optimizer) to one file, atomically."""
+        _atomic_save(
+            {
+                "format": _FORMAT,
+                "kind": self.kind,
+                "observation_spaces": {k: _space_to_dict(s) for k, s in self.goal_observation_space.spaces.items()},
+                "action_space": _space_to_dict(self.action_space),
+                "settings": {
+                    "hidden": list(self.hidden),
+                    "learning_rate": self.learning_rate,
+                    "normalize_observations": self.normalize_observations,
+                    "seed": self.seed,
+                    "fitted_normalizer": self._fitted_normalizer,
+                },
+                "policy": self.policy.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "auto") -> GoalBCAgent:
+        """An agent from :meth:`save` whose predictions equal the saved one's."""
+        data = _load_checkpoint(path, cls.kind)
+        settings = dict(data["settings"])
+        fitted = settings.pop("fitted_normalizer")
+        observation_space = spaces.Dict({k: _space_from_dict(s) for k, s in data["observation_spaces"].items()})
+        agent = cls(
+            observation_space,
             _space_from_dict(data["action_space"]),
             settings.pop("hidden"),
             device=device,

@@ -1,0 +1,232 @@
+"""Four-rooms goal reaching: expert dataset, hindsight relabelling, goal mode, the pretrained agent."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_config
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from tt_agents import TTAgent
+from tt_agents.data import TrajectoryData, WindowDataset, load_episodes
+from tt_agents.envs import FOUR_ROOMS_ID
+from tt_agents.envs.four_rooms_data import (
+    MixedNoiseExpert,
+    ScriptedExpertPolicy,
+    held_out_pairs,
+    make_four_rooms_dataset,
+    relabelled_prefixes,
+    rollout_goal_reaching,
+    training_episodes,
+)
+from tt_agents.planner import PlanningContext
+from tt_agents.pretrained import FOUR_ROOMS_DIR, four_rooms_agent
+from tt_agents.tokenizer import Tokenizer
+
+DATASET_ID = "tt-agents-test/fourrooms/expert-v0"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Eight expert episodes recorded as a Minari dataset in a temporary directory."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(tmp_path_factory.mktemp("minari"))
+    try:
+        yield make_four_rooms_dataset(8, seed=3, dataset_id=DATASET_ID, show_progress=False)
+    finally:
+        if old is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+@pytest.fixture(scope="module")
+def env() -> gym.Env:
+    return gym.make(FOUR_ROOMS_ID)
+
+
+@pytest.fixture(scope="module")
+def goal_agent(dataset, env) -> TTAgent:
+    """A tiny goal-conditioned agent trained for a few dozen steps (exercises the code, does not plan well)."""
+    config = tiny_config(n_steps=40, mode="goal")
+    config.data.termination_penalty = None
+    return TTAgent(env.observation_space, env.action_space, config, device="cpu").fit(dataset, show_progress=False)
+
+
+def _dict_obs(starts: np.ndarray, goals: np.ndarray) -> dict[str, np.ndarray]:
+    starts, goals = np.asarray(starts, np.float32), np.asarray(goals, np.float32)
+    return {"observation": starts, "achieved_goal": starts.copy(), "desired_goal": goals}
+
+
+def test_dataset_is_expert_goal_reaching(dataset) -> None:
+    assert dataset.total_episodes == 8
+    for episode in dataset.iterate_episodes():
+        assert episode.terminations[-1], "every expert episode ends by reaching its goal"
+        assert episode.rewards[-1] == 0.0 and np.all(episode.rewards[:-1] == -1.0)
+        final = episode.observations["achieved_goal"][-1]
+        assert np.linalg.norm(final - episode.observations["desired_goal"][-1]) < 0.05
+
+
+def test_hindsight_goal_is_the_final_achieved_goal(dataset) -> None:
+    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+    raw = list(dataset.iterate_episodes())
+    for episode, recorded in zip(episodes, raw, strict=True):
+        np.testing.assert_array_equal(episode.goal, recorded.observations["achieved_goal"][-1])
+        np.testing.assert_array_equal(episode.observations, recorded.observations["observation"][:-1])
+    data = TrajectoryData.from_episodes(episodes)
+    assert data.layout.goal_dim == 2 and data.layout.observation_dim == 2
+    for goal, episode in zip(data.goals, episodes, strict=True):
+        np.testing.assert_array_equal(goal, episode.goal)
+
+
+def test_relabelled_prefixes_end_at_their_own_goal(dataset) -> None:
+    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+    out = relabelled_prefixes(episodes, 3, min_length=4, seed=0)
+    assert out[0] is episodes[0], "the whole episodes are kept, in order, each followed by its prefixes"
+    prefixes = [e for e in out if all(e is not whole for whole in episodes)]
+    assert len(out) == len(episodes) + len(prefixes) and len(prefixes) > 0
+    for prefix in prefixes:
+        source = next(e for e in episodes if np.array_equal(e.observations[: len(prefix)], prefix.observations))
+        t = len(prefix)
+        assert 4 <= t < len(source) and prefix.terminated
+        np.testing.assert_array_equal(prefix.actions, source.actions[:t])
+        np.testing.assert_array_equal(prefix.goal, source.observations[t])  # the position reached: its goal
+        np.testing.assert_array_equal(prefix.final_observation, source.observations[t])
+        assert prefix.rewards[-1] == 0.0 and np.all(prefix.rewards[:-1] == -1.0)
+    again = training_episodes(dataset, 3, seed=0)
+    assert [len(e) for e in again] == [len(e) for e in out]
+
+
+def test_mixed_noise_expert_draws_a_level_per_episode(env) -> None:
+    expert = MixedNoiseExpert(env, (0.1, 0.5), seed=0)
+    levels = set()
+    for _ in range(20):
+        expert.reset()
+        levels.add(expert.expert.noise)
+    assert levels == {0.1, 0.5}
+    obs, _ = env.reset(seed=0)
+    assert env.action_space.contains(expert(obs))
+
+
+def test_goal_tokens_are_prepended_to_every_window(dataset) -> None:
+    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+    data = TrajectoryData.from_episodes(episodes)
+    tokenizer = Tokenizer(n_bins=50, strategy="uniform").fit(data.token_columns())
+    windows = WindowDataset(data, tokenizer, sequence_length=4)
+    lay = data.layout
+    expected = tokenizer.encode(np.stack(data.goals), columns=lay.goal_slice)  # (E, G)
+    lengths = data.episode_lengths
+    index = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    for e in range(data.n_episodes):
+        last = index[e] + lengths[e] - 1
+        tokens, mask = windows.batch(torch.tensor([index[e], last]))
+        assert tokens.shape[1] == lay.goal_dim + 4 * lay.transition_dim
+        np.testing.assert_array_equal(tokens[:, : lay.goal_dim].numpy(), np.repeat(expected[e][None], 2, 0))
+        assert torch.all(mask[:, : lay.goal_dim] == 0), "goal tokens are context, not targets"
+        first_obs = tokenizer.encode(data.joined[e][0, lay.observation_slice], columns=lay.observation_slice)
+        np.testing.assert_array_equal(tokens[0, lay.goal_dim : lay.goal_dim + lay.observation_dim], first_obs)
+
+
+def test_goal_agent_acts_on_dict_observations(goal_agent, env) -> None:
+    assert goal_agent.goal_conditioned and goal_agent.layout.goal_dim == 2
+    obs, _ = env.reset(seed=0)
+    goal_agent.reset()
+    action = goal_agent.act(obs)
+    assert action.shape == (2,) and env.action_space.contains(action)
+    obs, *_ = env.step(action)
+    assert env.action_space.contains(goal_agent.act(obs, goal=np.array([0.9, 0.1], dtype=np.float32)))
+    with pytest.raises(TypeError, match="Dict observation"):
+        goal_agent.act(obs["observation"])
+
+
+def test_goal_agent_predicts_batched_and_goal_changes_the_plan(goal_agent) -> None:
+    starts = np.array([[0.2, 0.8], [0.8, 0.2], [0.3, 0.3]])
+    goals = np.array([[0.8, 0.8], [0.2, 0.2], [0.7, 0.9]])
+    actions, state = goal_agent.predict(_dict_obs(starts, goals))
+    assert actions.shape == (3, 2) and np.all(np.abs(actions) <= 1.0)
+    actions, state = goal_agent.predict(_dict_obs(starts + 0.01, goals), state=state)
+    assert [len(e.actions) for e in state.envs] == [1, 1, 1]
+
+    def context(goal_rows: np.ndarray) -> PlanningContext:
+        return PlanningContext(
+            observations=[s[None] for s in starts],
+            actions=[np.zeros((0, 2))] * 3,
+            rewards=[np.zeros(0)] * 3,
+            goals=goal_rows,
+        )
+
+    tokens_a, _ = goal_agent.planner.context_tokens(context(goals))
+    tokens_b, _ = goal_agent.planner.context_tokens(context(goals[::-1]))
+    assert not torch.equal(tokens_a[:, :2], tokens_b[:, :2]), "the goal tokens lead the planning context"
+    torch.testing.assert_close(tokens_a[:, 2:], tokens_b[:, 2:])
+
+
+def test_evaluate_policy_with_dict_env(goal_agent) -> None:
+    venv = DummyVecEnv([lambda: Monitor(gym.make(FOUR_ROOMS_ID, max_episode_steps=4))] * 2)
+    venv.seed(0)
+    mean, _ = evaluate_policy(goal_agent, venv, n_eval_episodes=2, warn=False)
+    assert -4.0 <= mean <= 0.0
+
+
+def test_goal_agent_round_trip_acts_identically(goal_agent, tmp_path) -> None:
+    loaded = TTAgent.from_pretrained(goal_agent.save_pretrained(tmp_path / "goal"), device="cpu")
+    assert loaded.goal_conditioned and loaded.config.planner.mode == "goal"
+    obs = _dict_obs(np.array([[0.2, 0.8], [0.7, 0.1]]), np.array([[0.8, 0.8], [0.1, 0.1]]))
+    for agent in (goal_agent, loaded):
+        agent.seed(7)
+    first, state_a = goal_agent.predict(obs)
+    second, state_b = loaded.predict(obs)
+    np.testing.assert_array_equal(first, second)
+    obs["observation"] += 0.01
+    np.testing.assert_array_equal(goal_agent.predict(obs, state_a)[0], loaded.predict(obs, state_b)[0])
+
+
+def test_rollout_goal_reaching_with_the_expert() -> None:
+    pairs = held_out_pairs(6, seed=5)
+    assert pairs.shape == (6, 2, 2)
+    np.testing.assert_array_equal(pairs, held_out_pairs(6, seed=5))
+    result = rollout_goal_reaching(ScriptedExpertPolicy(noise=0.1, seed=0), pairs)
+    assert result.success.all() and result.success_rate == 1.0
+    for path, (start, goal), steps in zip(result.paths, pairs, result.steps, strict=True):
+        assert len(path) == steps + 1
+        np.testing.assert_allclose(path[0], start)
+        assert np.linalg.norm(path[-1] - goal) < 0.05
+
+
+def test_shipped_pretrained_agent_reaches_a_goal() -> None:
+    assert (FOUR_ROOMS_DIR / "model.safetensors").is_file(), "the pretrained checkpoint ships with the package"
+    size = sum(f.stat().st_size for f in FOUR_ROOMS_DIR.iterdir() if f.is_file())
+    assert size <= 5 * 2**20
+    agent = four_rooms_agent()
+    assert agent.goal_conditioned
+    pairs = np.array([[[0.15, 0.85], [0.35, 0.65]], [[0.2, 0.7], [0.8, 0.75]]])  # same room; through doorway 0
+    agent.seed(0)
+    result = rollout_goal_reaching(agent, pairs)
+    assert result.success.all(), result.steps
+
+
+def test_pretrained_agent_is_made_on_first_use_when_not_shipped(goal_agent, tmp_path, monkeypatch) -> None:
+    import tt_agents.envs.four_rooms_data as recipe
+    import tt_agents.pretrained as pretrained
+
+    calls = []
+
+    def fake_training(**kwargs) -> TTAgent:  # stands in for the ~8-minute recipe
+        calls.append(kwargs)
+        return goal_agent
+
+    monkeypatch.setattr(pretrained, "FOUR_ROOMS_DIR", tmp_path / "not_shipped")
+    monkeypatch.setattr(recipe, "train_four_rooms_agent", fake_training)
+    monkeypatch.setenv("TT_AGENTS_CACHE", str(tmp_path / "cache"))
+    agent = pretrained.four_rooms_agent(show_progress=False)
+    assert (tmp_path / "cache" / "pretrained" / "four_rooms" / "model.safetensors").is_file()
+    assert agent.goal_conditioned and len(calls) == 1
+    pretrained.four_rooms_agent()  # cached now: no second training
+    assert len(calls) == 1

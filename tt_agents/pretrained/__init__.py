@@ -1,0 +1,75 @@
+"""Pretrained agents shipped with ``tt_agents`` (or made on first use).
+
+:func:`four_rooms_agent` is the goal-conditioned Trajectory Transformer of ``examples/four_rooms_goal.py`` for
+``tt_agents/FourRooms-v0``::
+
+    import gymnasium as gym
+    import tt_agents.envs  # registers tt_agents/FourRooms-v0
+    from tt_agents.pretrained import four_rooms_agent
+
+    agent = four_rooms_agent()
+    env = gym.make("tt_agents/FourRooms-v0")
+    obs, info = env.reset(seed=0)
+    agent.reset()
+    while True:
+        obs, reward, terminated, truncated, info = env.step(agent.act(obs))
+        if terminated or truncated:
+            break
+    print(info["is_success"])
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tt_agents.agent import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, TrajectoryTransformerAgent
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+FOUR_ROOMS_DIR = PACKAGE_DIR / "four_rooms"
+"""The checkpoint shipped inside the package (``config.json``, ``tokenizer.json``, ``model.safetensors``)."""
+CACHE_ENV = "TT_AGENTS_CACHE"
+"""Environment variable overriding the cache root (default ``~/.cache/tt_agents``)."""
+
+
+def cache_dir() -> Path:
+    """Where checkpoints made on first use are kept: ``$TT_AGENTS_CACHE/pretrained`` or
+    ``~/.cache/tt_agents/pretrained``."""
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "tt_agents") / "pretrained"
+
+
+def _is_checkpoint(path: Path) -> bool:
+    return all((path / name).is_file() for name in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE))
+
+
+def four_rooms_agent(
+    path: str | os.PathLike[str] | None = None, device: str = "cpu", show_progress: bool = True
+) -> TrajectoryTransformerAgent:
+    """The pretrained goal-conditioned four-rooms agent (``planner.mode == "goal"``, Dict observations).
+
+    Looks in order at ``path`` (when given: a checkpoint directory, made there if missing), the checkpoint
+    shipped in the package (``tt_agents/pretrained/four_rooms/``), and the cache
+    (:func:`cache_dir` ``/ "four_rooms"``). When none holds a checkpoint, it is made on first use by the
+    example's recipe (:func:`tt_agents.envs.four_rooms_data.train_four_rooms_agent`: record the expert
+    dataset, train; about 10 minutes on a 2-core CPU) and saved there for next time.
+
+    Args:
+        path: a checkpoint directory to load, or to make the checkpoint in.
+        device: torch device of the loaded agent.
+        show_progress: progress bars while making the checkpoint.
+    """
+    if path is not None:
+        target = Path(path)
+    elif _is_checkpoint(FOUR_ROOMS_DIR):
+        target = FOUR_ROOMS_DIR
+    else:
+        target = cache_dir() / "four_rooms"
+    if not _is_checkpoint(target):
+        from tt_agents.envs.four_rooms_data import train_four_rooms_agent
+
+        train_four_rooms_agent(show_progress=show_progress).save_pretrained(target)
+    return TrajectoryTransformerAgent.from_pretrained(target, device=device)
+
+
+__all__ = ["FOUR_ROOMS_DIR", "cache_dir", "four_rooms_agent"]
