@@ -223,8 +223,9 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
             "Transformer (cpu preset) on it, evaluate it with likelihood planning, and save it."
         ),
     )
-    parser.add_argument("--steps", type=_positive_int, default=1500, help="training steps")
+    parser.add_argument("--steps", type=_positive_int, default=1000, help="training steps")
     parser.add_argument("--episodes", type=_positive_int, default=3, help="evaluation episodes")
+    parser.add_argument("--episode-steps", type=_positive_int, default=200, help="time limit of evaluation episodes")
     parser.add_argument("--out", default="runs/demo", help="where the trained agent is saved")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -252,8 +253,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     ce = agent.history.val_cross_entropy[-1][1]
     console.print(f"validation cross-entropy {ce:.3f} nats/token (uniform over {config.tokenizer.n_bins} bins: 4.605)")
     console.rule("3/3  evaluation")
-    result = evaluate(agent, env_id, n_episodes=args.episodes, n_envs=args.episodes, seed=args.seed)
-    console.print(f"TT (imitation planning): {result.summary()}; the expert scores 1000")
+    result = evaluate(
+        agent,
+        env_id,
+        n_episodes=args.episodes,
+        n_envs=args.episodes,
+        seed=args.seed,
+        max_episode_steps=args.episode_steps,
+    )
+    console.print(
+        f"TT (imitation planning): {result.summary()}; the expert scores {args.episode_steps} "
+        f"in {args.episode_steps}-step episodes"
+    )
     path = agent.save_pretrained(args.out)
     console.print(f"saved to {path}; reload with TTAgent.from_pretrained({str(path)!r})")
     return 0
