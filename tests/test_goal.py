@@ -33,6 +33,15 @@ from tt_agents.tokenizer import Tokenizer
 DATASET_ID = "tt-agents-test/fourrooms/expert-v0"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run much faster on one thread, and do not stall when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """Eight expert episodes recorded as a Minari dataset in a temporary directory."""
@@ -210,6 +219,16 @@ def test_shipped_pretrained_agent_reaches_a_goal() -> None:
     agent.seed(0)
     result = rollout_goal_reaching(agent, pairs)
     assert result.success.all(), result.steps
+
+
+def test_pretrained_agent_under_sb3_evaluate_policy() -> None:
+    agent = four_rooms_agent()
+    venv = DummyVecEnv([lambda: Monitor(gym.make(FOUR_ROOMS_ID))] * 4)
+    venv.seed(0)
+    agent.seed(0)
+    returns, lengths = evaluate_policy(agent, venv, n_eval_episodes=4, return_episode_rewards=True, warn=False)
+    assert len(returns) == 4
+    assert max(lengths) < 100 and all(r > -100 for r in returns), "every episode reaches its goal"
 
 
 def test_pretrained_agent_is_made_on_first_use_when_not_shipped(goal_agent, tmp_path, monkeypatch) -> None:
