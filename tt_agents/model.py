@@ -258,9 +258,9 @@ class KVCache:
         for seg in merged:
             parent = rows // (R // seg.rows)  # (R',) row of this segment for each kept row
             span = slice(offset, offset + seg.length)
-            for layer in range(len(seg.k)):
-                out.k[layer][:, :, span] = seg.k[layer][parent, :, : seg.length]
-                out.v[layer][:, :, span] = seg.v[layer][parent, :, : seg.length]
+            for layer in range(len(seg.k)):  # index_select into a view: one pass (indexing + copy is two)
+                torch.index_select(seg.k[layer][:, :, : seg.length], 0, parent, out=out.k[layer][:, :, span])
+                torch.index_select(seg.v[layer][:, :, : seg.length], 0, parent, out=out.v[layer][:, :, span])
             out.tokens[:, span] = seg.tokens[parent, : seg.length]
             offset += seg.length
         out.length = total
