@@ -33,10 +33,17 @@ def test_fit_rejects_data_of_another_environment(episodes) -> None:
 def test_unsupported_spaces_are_rejected_up_front() -> None:
     with pytest.raises(TypeError, match="action_space"):
         TTAgent(spaces.Box(-1, 1, (3,)), spaces.Discrete(3))
-    with pytest.raises(TypeError, match="Dict observations"):
+    with pytest.raises(TypeError, match=r"observation_space\['mode'\]"):
         TTAgent(
-            spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "desired_goal": spaces.Box(-1, 1, (2,))}),
+            spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "mode": spaces.Discrete(2)}), spaces.Box(-1, 1, (2,))
+        )
+    with pytest.raises(TypeError, match="observation_space must be a flat"):
+        TTAgent(spaces.Box(-1, 1, (2, 3)), spaces.Box(-1, 1, (2,)))
+    with pytest.raises(TypeError, match="goal mode needs Dict observations"):
+        TTAgent(
+            spaces.Dict({"observation": spaces.Box(-1, 1, (2,))}),
             spaces.Box(-1, 1, (2,)),
+            config=tiny_config(mode="goal"),
         )
 
 
@@ -241,3 +248,43 @@ def test_unknown_trainable_q_function_is_refused(episodes, env_spaces) -> None:
     agent = TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu")
     with pytest.raises(ValueError, match="iql"):
         agent.fit(episodes, show_progress=False, q_function="cql")
+
+
+def _as_dict_observations(episodes: list[dict]) -> list[dict]:
+    """The pendulum episodes with their 4-D observations split into a Dict (keys in sorted order)."""
+    return [
+        {**ep, "observations": {"position": ep["observations"][:, :2], "velocity": ep["observations"][:, 2:]}}
+        for ep in episodes
+    ]
+
+
+def _dict_space(box: spaces.Box) -> spaces.Dict:
+    return spaces.Dict(
+        {
+            "position": spaces.Box(box.low[:2], box.high[:2], dtype=box.dtype),
+            "velocity": spaces.Box(box.low[2:], box.high[2:], dtype=box.dtype),
+        }
+    )
+
+
+@pytest.mark.parametrize("mode", ["reward", "q"])
+def test_dict_observations_are_used_whole_and_act_like_the_flat_agent(episodes, env_spaces, mode, tmp_path) -> None:
+    obs_space, act_space = env_spaces
+    flat = TTAgent(obs_space, act_space, config=tiny_config(n_steps=10, mode=mode), device="cpu")
+    flat.fit(episodes, show_progress=False, q_function="iql" if mode == "q" else None, q_steps=5)
+    as_dict = TTAgent(_dict_space(obs_space), act_space, config=tiny_config(n_steps=10, mode=mode), device="cpu")
+    as_dict.fit(
+        _as_dict_observations(episodes), show_progress=False, q_function="iql" if mode == "q" else None, q_steps=5
+    )
+    assert as_dict.observation_keys == ("position", "velocity") and as_dict.layout == flat.layout
+    loaded = TTAgent.from_pretrained(as_dict.save_pretrained(tmp_path / "dict"), device="cpu")
+    batch = np.array([[0.0, 0.01 * i, -0.02, 0.01] for i in range(3)])  # (n_envs, O)
+    dict_batch = {"position": batch[:, :2], "velocity": batch[:, 2:]}
+    actions = []
+    for agent, observation in ((flat, batch), (as_dict, dict_batch), (loaded, dict_batch)):
+        agent.seed(3)
+        actions.append(agent.predict(observation)[0])
+    np.testing.assert_array_equal(actions[0], actions[1])
+    np.testing.assert_array_equal(actions[1], actions[2])
+    with pytest.raises(ValueError, match="missing"):
+        as_dict.predict({"position": batch[:, :2]})

@@ -343,8 +343,15 @@ def test_load_episodes_from_minari_dict_observations(minari_home):
         np.testing.assert_allclose(episode.goal, minari_episode.observations["achieved_goal"][-1])
         np.testing.assert_allclose(episode.final_observation, episode.goal)
     assert TrajectoryData.from_episodes(episodes).layout.goal_dim == 2
-    with pytest.raises(ValueError, match="without key 'state'; available keys"):
+    with pytest.raises(ValueError, match=r"without key\(s\) \['state'\]; available keys"):
         load_episodes(dataset, observation_key="state")
+    whole = load_episodes(dataset, observation_key=("desired_goal", "observation"))  # concatenated in that order
+    for episode, minari_episode in zip(whole, dataset.iterate_episodes(), strict=True):
+        expected = np.concatenate(
+            [minari_episode.observations["desired_goal"], minari_episode.observations["observation"]], 1
+        )
+        np.testing.assert_allclose(episode.observations, expected[:-1])
+        np.testing.assert_allclose(episode.final_observation, expected[-1])
 
 
 def test_load_episodes_rejects_discrete_actions(minari_home):

@@ -27,6 +27,15 @@ from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
+from .spaces import (
+    check_flat_box,
+    dict_keys,
+    flatten_observation,
+    flatten_space,
+    resolve_device,
+    space_from_dict,
+    space_to_dict,
+)
 from .tokenizer import Tokenizer
 from .train import Trainer, TrainHistory
 
@@ -37,37 +46,6 @@ Q_FUNCTION_FILE = "q_function.pt"
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing a piece, corrupt, or does not match this agent."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def space_to_dict(space: spaces.Space) -> dict[str, Any]:
-    """A JSON-friendly description of a Box or Dict space."""
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "Box",
-            "low": space.low.tolist(),
-            "high": space.high.tolist(),
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-        }
-    if isinstance(space, spaces.Dict):
-        return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
-    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box and Dict spaces")
-
-
-def space_from_dict(d: dict[str, Any]) -> spaces.Space:
-    if d["type"] == "Box":
-        low, high = np.array(d["low"], dtype=d["dtype"]), np.array(d["high"], dtype=d["dtype"])
-        return spaces.Box(low=low, high=high, shape=tuple(d["shape"]), dtype=d["dtype"])
-    if d["type"] == "Dict":
-        return spaces.Dict({k: space_from_dict(s) for k, s in d["spaces"].items()})
-    raise ValueError(f"unknown space type {d['type']!r}")
 
 
 @dataclass
@@ -112,8 +90,10 @@ class TrajectoryTransformerAgent:
     """Trajectory Transformer agent: a GPT over discretized transitions, acting by beam search.
 
     Args:
-        observation_space: a flat ``Box``, or for goal-conditioned planning (``config.planner.mode ==
-            "goal"``) a ``Dict`` with ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data).
+        observation_space: a flat ``Box``, or a ``Dict`` of flat Boxes. In goal mode (``config.planner.mode ==
+            "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
+            the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
+            entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does).
         action_space: a flat ``Box``.
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
@@ -134,6 +114,8 @@ class TrajectoryTransformerAgent:
         self.observation_space = observation_space
         self.action_space = action_space
         self.device = resolve_device(device)
+        self.observation_keys: tuple[str, ...] | None = None
+        """Outside goal mode, the keys of a Dict observation space, concatenated in this order (else None)."""
         self.layout = self._layout_from_spaces(observation_space, action_space)
         self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
         self.iql: Any = None
@@ -154,32 +136,26 @@ class TrajectoryTransformerAgent:
         return self.layout.goal_dim > 0
 
     def _layout_from_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> TransitionLayout:
-        if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-            raise TypeError(f"action_space must be a flat gymnasium Box, got {action_space!r}")
-        mode = self.config.planner.mode
-        if isinstance(observation_space, spaces.Dict):
-            missing = {"observation", "desired_goal"} - set(observation_space.spaces)
-            if missing:
+        action_dim = check_flat_box(action_space, "action_space")
+        goal_mode = self.config.planner.mode == "goal"
+        if not isinstance(observation_space, spaces.Dict):
+            if goal_mode:
                 raise TypeError(
-                    f"Dict observation_space needs keys 'observation' and 'desired_goal'; missing {missing}"
+                    "planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'"
                 )
-            if mode != "goal":
-                raise TypeError(
-                    "Dict observations are used for goal-conditioned planning: set config.planner.mode='goal', "
-                    "or flatten the observation (gymnasium.wrappers.FlattenObservation) for other modes"
-                )
-            obs_space, goal_space = observation_space["observation"], observation_space["desired_goal"]
-            for name, sub in (("observation", obs_space), ("desired_goal", goal_space)):
-                if not isinstance(sub, spaces.Box) or len(sub.shape) != 1:
-                    raise TypeError(f"observation_space['{name}'] must be a flat Box, got {sub!r}")
-            return TransitionLayout(obs_space.shape[0], action_space.shape[0], goal_space.shape[0])
-        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+            return TransitionLayout(check_flat_box(observation_space, "observation_space"), action_dim)
+        keys = dict_keys(observation_space)
+        if not goal_mode:
+            self.observation_keys = keys
+            return TransitionLayout(int(flatten_space(observation_space).shape[0]), action_dim)
+        missing = {"observation", "desired_goal"} - set(keys)
+        if missing:
             raise TypeError(
-                f"observation_space must be a flat gymnasium Box (or a goal Dict), got {observation_space!r}"
+                f"goal mode needs Dict observations with 'observation' and 'desired_goal'; missing {missing}"
             )
-        if mode == "goal":
-            raise TypeError("planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'")
-        return TransitionLayout(observation_space.shape[0], action_space.shape[0])
+        return TransitionLayout(
+            observation_space["observation"].shape[0], action_dim, observation_space["desired_goal"].shape[0]
+        )
 
     # ---- training ------------------------------------------------------------------------------------
 
@@ -214,9 +190,10 @@ class TrajectoryTransformerAgent:
         goal = self.goal_conditioned
         if isinstance(dataset, str):
             dataset = load_minari_dataset(dataset)
-        episodes = load_episodes(
-            dataset, observation_key="observation" if goal else None, goal_key="achieved_goal" if goal else None
-        )
+        if goal:
+            episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+        else:
+            episodes = load_episodes(dataset, observation_key=self.observation_keys)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         self.dataset_info = _dataset_info(dataset, data)
@@ -236,8 +213,9 @@ class TrajectoryTransformerAgent:
                 raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
             from .baselines import IQLAgent
 
-            self.iql = IQLAgent(self.observation_space, self.action_space, seed=train_cfg.seed, device=self.device)
-            self.iql.fit(dataset, q_steps, seed=train_cfg.seed, show_progress=show_progress)
+            flat_space = flatten_space(self.observation_space) if self.observation_keys else self.observation_space
+            self.iql = IQLAgent(flat_space, self.action_space, seed=train_cfg.seed, device=self.device)
+            self.iql.fit(episodes, q_steps, seed=train_cfg.seed, show_progress=show_progress)
             self.q_function = self.iql.q_function()
         elif q_function is not None:
             self.q_function = as_q_function(q_function)
@@ -356,6 +334,8 @@ class TrajectoryTransformerAgent:
                 )
             goals = _as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
             observation = observation["observation"]
+        elif self.observation_keys is not None:
+            observation = flatten_observation(observation, self.observation_keys)
         elif isinstance(observation, dict):
             raise TypeError("this agent expects a Box observation (array), got a dict")
         observations, single = _as_rows(observation, self.layout.observation_dim, "observation")

@@ -29,15 +29,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from tt_agents.data import Episode, load_episodes
+from tt_agents.spaces import (
+    dict_keys,
+    flatten_observation,
+    flatten_space,
+    resolve_device,
+    space_from_dict,
+    space_to_dict,
+)
 
-_FORMAT = "tt_agents.baselines/1"
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+_FORMAT = "tt_agents.baselines/2"  # 2: spaces stored as JSON-friendly dicts (Dict spaces too)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -246,14 +247,6 @@ def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------- shared agent code
 
 
-def _space_to_dict(space: spaces.Box) -> dict[str, Any]:
-    return {"low": torch.as_tensor(space.low), "high": torch.as_tensor(space.high), "dtype": str(space.dtype)}
-
-
-def _space_from_dict(data: Mapping[str, Any]) -> spaces.Box:
-    return spaces.Box(low=data["low"].numpy(), high=data["high"].numpy(), dtype=np.dtype(data["dtype"]))
-
-
 def _atomic_save(obj: object, path: str | os.PathLike[str]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,18 +288,23 @@ class _BaseAgent:
 
     kind = "base"
 
-    def __init__(self, observation_space: spaces.Box, action_space: spaces.Box, device: str | torch.device) -> None:
-        self.observation_dim, self.action_dim = _box_dims(observation_space, action_space)
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Box, device: str | torch.device) -> None:
+        self.observation_keys = dict_keys(observation_space) if isinstance(observation_space, spaces.Dict) else None
+        """For a Dict observation space, its keys: the entries are concatenated in this order (else None)."""
+        flat = flatten_space(observation_space) if self.observation_keys else observation_space
+        self.observation_dim, self.action_dim = _box_dims(flat, action_space)
         self.observation_space, self.action_space = observation_space, action_space
         self.device = resolve_device(device)
         self.history: list[dict[str, float]] = []
         """One entry of losses per training step, over all ``fit`` calls."""
 
     def _episodes(self, dataset: Any) -> list[Episode]:
-        return load_episodes(dataset)
+        return load_episodes(dataset, observation_key=self.observation_keys)
 
     def _observations(self, observation: Any) -> tuple[torch.Tensor, bool]:
         """(B, O) float32 tensor on the device and whether the input was a single observation."""
+        if self.observation_keys is not None:
+            observation = flatten_observation(observation, self.observation_keys)
         array = np.asarray(observation, dtype=np.float32)
         single = array.ndim == 1
         if single:
@@ -344,7 +342,8 @@ class BCAgent(_BaseAgent):
     Observations are standardised with the dataset's mean/std (stored in the model).
 
     Args:
-        observation_space: flat Box observation space of the environment.
+        observation_space: the environment's flat Box, or a Dict of flat Boxes (entries concatenated in key
+            order, like ``gymnasium.wrappers.FlattenObservation``).
         action_space: flat Box action space with finite bounds.
         hidden: hidden layer widths.
         learning_rate: Adam learning rate.
@@ -448,8 +447,8 @@ class BCAgent(_BaseAgent):
             {
                 "format": _FORMAT,
                 "kind": self.kind,
-                "observation_space": _space_to_dict(self.observation_space),
-                "action_space": _space_to_dict(self.action_space),
+                "observation_space": space_to_dict(self.observation_space),
+                "action_space": space_to_dict(self.action_space),
                 "settings": {
                     "hidden": list(self.hidden),
                     "learning_rate": self.learning_rate,
@@ -470,8 +469,8 @@ class BCAgent(_BaseAgent):
         settings = dict(data["settings"])
         fitted = settings.pop("fitted_normalizer")
         agent = cls(
-            _space_from_dict(data["observation_space"]),
-            _space_from_dict(data["action_space"]),
+            space_from_dict(data["observation_space"]),
+            space_from_dict(data["action_space"]),
             settings.pop("hidden"),
             device=device,
             **settings,
@@ -534,8 +533,9 @@ class GoalBCAgent(BCAgent):
             seed=seed,
             device=device,
         )
-        self.goal_observation_space = observation_space
-        """The Dict space the agent acts on (``observation_space`` is the flat policy input)."""
+        self.input_space = self.observation_space
+        """The flat Box of the policy input, ``concat(observation, desired_goal)``."""
+        self.observation_space = observation_space
         self.goal_dim = int(observation_space["desired_goal"].shape[0])
 
     def _episodes(self, dataset: Any) -> list[Episode]:
@@ -568,47 +568,6 @@ class GoalBCAgent(BCAgent):
     ) -> tuple[np.ndarray, None]:
         """SB3 ``predict`` on Dict observations (single or batched); conditions on ``desired_goal``."""
         return super().predict(self._flatten(observation), state, episode_start, deterministic)
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the agent (spaces, settings, weights, optimizer) to one file, atomically."""
-        _atomic_save(
-            {
-                "format": _FORMAT,
-                "kind": self.kind,
-                "observation_spaces": {k: _space_to_dict(s) for k, s in self.goal_observation_space.spaces.items()},
-                "action_space": _space_to_dict(self.action_space),
-                "settings": {
-                    "hidden": list(self.hidden),
-                    "learning_rate": self.learning_rate,
-                    "normalize_observations": self.normalize_observations,
-                    "seed": self.seed,
-                    "fitted_normalizer": self._fitted_normalizer,
-                },
-                "policy": self.policy.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-            },
-            path,
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "auto") -> GoalBCAgent:
-        """An agent from :meth:`save` whose predictions equal the saved one's."""
-        data = _load_checkpoint(path, cls.kind)
-        settings = dict(data["settings"])
-        fitted = settings.pop("fitted_normalizer")
-        observation_space = spaces.Dict({k: _space_from_dict(s) for k, s in data["observation_spaces"].items()})
-        agent = cls(
-            observation_space,
-            _space_from_dict(data["action_space"]),
-            settings.pop("hidden"),
-            device=device,
-            **settings,
-        )
-        agent.policy.load_state_dict(data["policy"])
-        agent.optimizer.load_state_dict(data["optimizer"])
-        agent._fitted_normalizer = fitted
-        agent.policy.eval()
-        return agent
 
 
 # ---------------------------------------------------------------------------------------------- IQL
@@ -702,7 +661,8 @@ class IQLAgent(_BaseAgent):
     last step); only true terminals stop the bootstrap.
 
     Args:
-        observation_space: flat Box observation space of the environment.
+        observation_space: the environment's flat Box, or a Dict of flat Boxes (entries concatenated in key
+            order, like ``gymnasium.wrappers.FlattenObservation``).
         action_space: flat Box action space with finite bounds (the policy works in ``[-1, 1]``).
         config: hyperparameters.
         seed: seed of the weight initialisation and of stochastic actions.
@@ -924,8 +884,8 @@ class IQLAgent(_BaseAgent):
             {
                 "format": _FORMAT,
                 "kind": self.kind,
-                "observation_space": _space_to_dict(self.observation_space),
-                "action_space": _space_to_dict(self.action_space),
+                "observation_space": space_to_dict(self.observation_space),
+                "action_space": space_to_dict(self.action_space),
                 "config": self.config.to_dict(),
                 "seed": self.seed,
                 "reward_scale": self.reward_scale,
@@ -950,8 +910,8 @@ class IQLAgent(_BaseAgent):
         """An agent from :meth:`save` whose predictions, Q-values and values equal the saved one's."""
         data = _load_checkpoint(path, cls.kind)
         agent = cls(
-            _space_from_dict(data["observation_space"]),
-            _space_from_dict(data["action_space"]),
+            space_from_dict(data["observation_space"]),
+            space_from_dict(data["action_space"]),
             IQLConfig.from_dict(data["config"]),
             seed=data["seed"],
             device=device,

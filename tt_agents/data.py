@@ -28,11 +28,15 @@ import torch
 
 from tt_agents.config import DataConfig
 from tt_agents.layout import TransitionLayout
+from tt_agents.spaces import flatten_observation
 
 if TYPE_CHECKING:
     import minari
 
 _HOW_TO_MAKE = "Make one locally with `tt-agents make-dataset ENV LEVEL` or `tt_agents.datasets.record_dataset(...)`."
+
+ObservationKey = str | Sequence[str] | None
+"""A Dict observation's key, or several keys whose entries are concatenated in that order."""
 
 
 class DatasetNotAvailableError(FileNotFoundError):
@@ -143,7 +147,7 @@ class Episode:
 
 
 def _select_observations(
-    observations: Any, observation_key: str | None, goal_key: str | None
+    observations: Any, observation_key: ObservationKey, goal_key: str | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Flat observations (T or T+1, O) and the hindsight goal (G,) from array or Dict observations."""
     if not isinstance(observations, Mapping):
@@ -152,8 +156,8 @@ def _select_observations(
                 "observation_key/goal_key are given but the observations are an array, not a Dict observation"
             )
         return np.asarray(observations), None
-    key = observation_key or "observation"
-    for role, wanted in (("observation_key", key), ("goal_key", goal_key)):
+    keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else tuple(observation_key)
+    for role, wanted in [*(("observation_key", k) for k in keys), ("goal_key", goal_key)]:
         if wanted is not None and wanted not in observations:
             raise ValueError(
                 f"Dict observations have no key {wanted!r} ({role}); available keys: {sorted(observations)}"
@@ -161,7 +165,9 @@ def _select_observations(
     goal = None
     if goal_key is not None:
         goal = np.asarray(observations[goal_key])[-1]  # (G,): reached at the episode's final observation
-    return np.asarray(observations[key]), goal
+    if len(keys) == 1:
+        return np.asarray(observations[keys[0]]), goal
+    return flatten_observation(observations, keys), goal
 
 
 def _terminated_from_flags(terminations: Any) -> bool:
@@ -174,7 +180,7 @@ def _terminated_from_flags(terminations: Any) -> bool:
     return bool(flags[-1]) if len(flags) else False
 
 
-def _episode_from_mapping(item: Mapping[str, Any], observation_key: str | None, goal_key: str | None) -> Episode:
+def _episode_from_mapping(item: Mapping[str, Any], observation_key: ObservationKey, goal_key: str | None) -> Episode:
     missing = {"observations", "actions", "rewards"} - set(item)
     if missing:
         raise ValueError(f"episode dict is missing key(s) {sorted(missing)}; it has {sorted(item)}")
@@ -226,7 +232,7 @@ def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
     ) from None
 
 
-def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: str | None) -> None:
+def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: ObservationKey) -> None:
     from gymnasium import spaces
 
     action_space = dataset.action_space
@@ -236,25 +242,29 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: str | N
             "(1-D Box) action spaces only"
         )
     observation_space = dataset.observation_space
+    parts = [observation_space]
     if isinstance(observation_space, spaces.Dict):
-        key = observation_key or "observation"
-        if key not in observation_space.spaces:
+        keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else observation_key
+        missing = [key for key in keys if key not in observation_space.spaces]
+        if missing:
             raise ValueError(
-                f"dataset {dataset.id!r} has Dict observations without key {key!r}; available keys: "
+                f"dataset {dataset.id!r} has Dict observations without key(s) {missing}; available keys: "
                 f"{sorted(observation_space.spaces)} (pass observation_key=...)"
             )
-        observation_space = observation_space[key]
-    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-        raise ValueError(
-            f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) "
-            "observations (flatten them, e.g. with gymnasium.wrappers.FlattenObservation, before recording)"
-        )
+        parts = [observation_space[key] for key in keys]
+    for part in parts:
+        if not isinstance(part, spaces.Box) or len(part.shape) != 1:
+            raise ValueError(
+                f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) "
+                "observations, or Dicts of them (flatten others, e.g. with gymnasium.wrappers.FlattenObservation, "
+                "before recording)"
+            )
 
 
 def load_episodes(
     source: str | minari.MinariDataset | Sequence[Episode | Mapping[str, Any]],
     *,
-    observation_key: str | None = None,
+    observation_key: ObservationKey = None,
     goal_key: str | None = None,
 ) -> list[Episode]:
     """Read episodes from a Minari dataset id, a ``minari.MinariDataset`` or in-memory episodes.
@@ -266,7 +276,9 @@ def load_episodes(
             ``actions``, ``rewards`` and optionally ``terminations``/``truncations`` (per-step Minari-style
             flags) or ``terminated`` (bool). Without termination information an episode counts as truncated.
         observation_key: the key of a Dict observation that holds the observation (default
-            ``"observation"``). Applies to Minari datasets and dicts.
+            ``"observation"``), or a sequence of keys whose entries are concatenated in that order (a whole
+            Dict observation as one flat row, like ``gymnasium.wrappers.FlattenObservation``). Applies to
+            Minari datasets and dicts.
         goal_key: the key of a Dict observation whose value at the episode's final observation becomes
             :attr:`Episode.goal` (hindsight relabelling), e.g. ``"achieved_goal"``.
 

@@ -1,0 +1,80 @@
+"""Spaces: Dict observations flattened like gymnasium, checks, and the JSON form kept in checkpoints."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.wrappers import FlattenObservation
+from helpers import pendulum_episodes
+
+from tt_agents.baselines import BCAgent
+from tt_agents.envs import FOUR_ROOMS_ID
+from tt_agents.spaces import (
+    dict_keys,
+    flatten_observation,
+    flatten_space,
+    resolve_device,
+    space_from_dict,
+    space_to_dict,
+)
+
+
+def test_flattening_matches_gymnasium_flatten_observation() -> None:
+    env = gym.make(FOUR_ROOMS_ID)
+    wrapped = FlattenObservation(gym.make(FOUR_ROOMS_ID))
+    observation, _ = env.reset(seed=3)
+    flat, _ = wrapped.reset(seed=3)
+    keys = dict_keys(env.observation_space)
+    np.testing.assert_allclose(flatten_observation(observation, keys), flat)
+    np.testing.assert_allclose(flatten_space(env.observation_space).low, wrapped.observation_space.low)
+    batch = {key: np.stack([value, value + 1]) for key, value in observation.items()}  # (2, D) per key
+    assert flatten_observation(batch, keys).shape == (2, flat.shape[0])
+
+
+def test_flattening_errors_name_the_problem() -> None:
+    keys = ("a", "b")
+    with pytest.raises(ValueError, match=r"missing \['b'\]"):
+        flatten_observation({"a": np.zeros(2)}, keys)
+    with pytest.raises(ValueError, match="same n"):
+        flatten_observation({"a": np.zeros((2, 2)), "b": np.zeros((3, 1))}, keys)
+    with pytest.raises(TypeError, match="Dict observation"):
+        flatten_observation(np.zeros(3), keys)
+    with pytest.raises(TypeError, match=r"observation_space\['b'\]"):
+        dict_keys(spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "b": spaces.Discrete(3)}))
+
+
+def test_space_json_round_trip_keeps_key_order() -> None:
+    box = spaces.Box(-np.ones(2), np.ones(2), dtype=np.float64)
+    space = spaces.Dict({"observation": box, "desired_goal": spaces.Box(-2, 2, (3,))})
+    restored = space_from_dict(space_to_dict(space))
+    assert restored == space and list(restored.spaces) == list(space.spaces)
+    assert space_from_dict(space_to_dict(box)) == box
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_baseline_on_dict_observations_acts_like_on_flat_ones(tmp_path) -> None:
+    episodes = pendulum_episodes(n_episodes=3, steps=40)
+    dict_episodes = [
+        {**ep, "observations": {"position": ep["observations"][:, :2], "velocity": ep["observations"][:, 2:]}}
+        for ep in episodes
+    ]
+    part = spaces.Box(-np.inf, np.inf, (2,), dtype=np.float64)
+    dict_space = spaces.Dict({"position": part, "velocity": part})
+    action_space = spaces.Box(-3.0, 3.0, (1,), dtype=np.float32)
+    flat = BCAgent(flatten_space(dict_space), action_space, (16,), device="cpu").fit(episodes, 20, show_progress=False)
+    agent = BCAgent(dict_space, action_space, (16,), device="cpu").fit(dict_episodes, 20, show_progress=False)
+    agent.save(tmp_path / "bc.pt")
+    loaded = BCAgent.load(tmp_path / "bc.pt", device="cpu")
+    observations = np.array([[0.0, 0.1, 0.0, -0.1], [0.05, 0.0, 0.1, 0.0]])
+    as_dict = {"position": observations[:, :2], "velocity": observations[:, 2:]}
+    expected = flat.predict(observations)[0]
+    np.testing.assert_array_equal(agent.predict(as_dict)[0], expected)
+    np.testing.assert_array_equal(loaded.predict(as_dict)[0], expected)
+    assert loaded.observation_space == dict_space

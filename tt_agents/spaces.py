@@ -1,0 +1,88 @@
+"""Spaces: which observation and action spaces tt_agents accepts, flat rows from Dict observations, devices,
+and the JSON form of spaces kept in checkpoints.
+
+Observations are flat ``Box`` es, or ``Dict`` s of flat Boxes (goal environments such as gymnasium-robotics'
+mazes). Outside goal mode a Dict observation is used whole: its entries are concatenated in the space's key
+order, exactly as ``gymnasium.spaces.flatten`` and ``gymnasium.wrappers.FlattenObservation`` do, so an agent
+trained on Dict data also acts on a flattened environment.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def check_flat_box(space: spaces.Space, name: str) -> int:
+    """The size of ``space``, a 1-D ``Box``; a TypeError naming ``name`` otherwise."""
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box, got {space!r}")
+    return int(space.shape[0])
+
+
+def dict_keys(space: spaces.Dict) -> tuple[str, ...]:
+    """The keys of a Dict of flat Boxes, in the space's order (the order of the flattened row)."""
+    for key, sub in space.spaces.items():
+        check_flat_box(sub, f"observation_space[{key!r}]")
+    return tuple(space.spaces)
+
+
+def flatten_space(space: spaces.Dict) -> spaces.Box:
+    """The Box of the concatenated entries of a Dict of flat Boxes (``gymnasium.spaces.flatten_space``)."""
+    parts = [space[key] for key in dict_keys(space)]
+    dtype = np.result_type(*(p.dtype for p in parts))
+    low = np.concatenate([p.low for p in parts]).astype(dtype)
+    high = np.concatenate([p.high for p in parts]).astype(dtype)
+    return spaces.Box(low=low, high=high, dtype=dtype)
+
+
+def flatten_observation(observation: Mapping[str, Any], keys: tuple[str, ...]) -> np.ndarray:
+    """Concatenate the ``keys`` entries of a Dict observation along the last axis: one observation
+    ``(D,)``, a batch ``(n, D)`` or an episode ``(T, D)``, float64."""
+    if not isinstance(observation, Mapping):
+        raise TypeError(f"expected a Dict observation with keys {list(keys)}, got {type(observation).__name__}")
+    missing = [key for key in keys if key not in observation]
+    if missing:
+        raise ValueError(f"Dict observation is missing {missing}; it has {sorted(observation)}")
+    parts = [np.asarray(observation[key], dtype=np.float64) for key in keys]
+    shapes = {key: part.shape for key, part in zip(keys, parts, strict=True)}
+    if len({p.ndim for p in parts}) != 1 or parts[0].ndim not in (1, 2) or len({p.shape[:-1] for p in parts}) != 1:
+        raise ValueError(f"Dict observation entries must all be (D,) or all (n, D) with the same n; got {shapes}")
+    return np.concatenate(parts, axis=-1)
+
+
+def space_to_dict(space: spaces.Space) -> dict[str, Any]:
+    """A JSON-friendly description of a Box or Dict space (for checkpoints)."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+        }
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
+    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box and Dict spaces")
+
+
+def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
+    """The space described by :func:`space_to_dict`."""
+    if d["type"] == "Box":
+        low, high = np.array(d["low"], dtype=d["dtype"]), np.array(d["high"], dtype=d["dtype"])
+        return spaces.Box(low=low, high=high, shape=tuple(d["shape"]), dtype=d["dtype"])
+    if d["type"] == "Dict":
+        return spaces.Dict(OrderedDict((k, space_from_dict(s)) for k, s in d["spaces"].items()))  # saved order
+    raise ValueError(f"unknown space type {d['type']!r}")
