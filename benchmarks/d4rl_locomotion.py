@@ -41,12 +41,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
-import os
-import platform
-import shlex
 import sys
 import time
 import traceback
@@ -55,9 +51,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from common import (
+    SettingsMismatch,
+    changed_keys,
+    command_line,
+    fmt,
+    fmt_paper,
+    machine,
+    mean_se,
+    nested_live_supported,
+    read_json,
+    write_json,
+)
 from rich import get_console
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -325,10 +331,6 @@ PRESET_DEFAULTS = {"cpu": {"seeds": 3, "episodes": 5}, "paper": {"seeds": 5, "ep
 # ---------------------------------------------------------------------------------------------- cells
 
 
-class SettingsMismatch(RuntimeError):
-    """A cell folder holds an agent trained with other settings."""
-
-
 @dataclass
 class Cell:
     entry: DatasetEntry
@@ -343,17 +345,6 @@ class Cell:
     @property
     def name(self) -> str:
         return f"{self.entry.key} / {self.method} / seed {self.seed}"
-
-
-def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def train_settings(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
@@ -381,29 +372,18 @@ def eval_settings(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(json.dumps(settings))
 
 
-def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two JSON-like values differ (``config.train.n_steps``)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            path
-            for key in sorted(set(old) | set(new))
-            for path in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
-        ]
-    return [prefix.rstrip(".")] if old != new else []
-
-
 def train_or_load(cell: Cell, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The cell's trained agent (loaded when it exists, else trained and saved) and its training record."""
     settings = train_settings(cell, args)
-    saved = _read_json(cell.dir / "settings.json")
+    saved = read_json(cell.dir / "settings.json")
     if saved is not None and saved != settings:
-        changed = _changed_keys(saved, settings)
+        changed = changed_keys(saved, settings)
         raise SettingsMismatch(
             f"{cell.dir} holds an agent trained with other settings (changed: {', '.join(changed)}); "
             "use another --workdir or delete that folder"
         )
-    _write_json(cell.dir / "settings.json", settings)
-    record = _read_json(cell.dir / "train.json")
+    write_json(cell.dir / "settings.json", settings)
+    record = read_json(cell.dir / "train.json")
     dataset = cell.entry.dataset
     if cell.method.startswith("tt-"):
         agent_dir = cell.dir / "agent"
@@ -419,7 +399,7 @@ def train_or_load(cell: Cell, args: argparse.Namespace) -> tuple[Any, dict[str, 
             if agent.history is not None and agent.history.val_loss:
                 record["final_val_loss"] = agent.history.val_loss[-1][1]
             agent.save_pretrained(agent_dir)
-            _write_json(cell.dir / "train.json", record)
+            write_json(cell.dir / "train.json", record)
         planner = eval_settings(cell, args)["planner"]
         agent.configure_planner(**planner)
         return agent, record
@@ -433,7 +413,7 @@ def train_or_load(cell: Cell, args: argparse.Namespace) -> tuple[Any, dict[str, 
     agent.fit(dataset, steps, seed=cell.seed)
     record = {"train_s": time.perf_counter() - start, "resumed": False, "n_steps": steps}
     agent.save(path)
-    _write_json(cell.dir / "train.json", record)
+    write_json(cell.dir / "train.json", record)
     return agent, record
 
 
@@ -478,38 +458,19 @@ def evaluate_cell(cell: Cell, agent: Any, args: argparse.Namespace) -> dict[str,
 def run_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     """Train (or load) and evaluate one cell unless its result is already there; returns its row."""
     path = cell.dir / "result.json"
-    cached = _read_json(path)
+    cached = read_json(path)
     row = {"dataset": cell.entry.key, "dataset_id": cell.entry.dataset_id, "method": cell.method, "seed": cell.seed}
     if cached is not None and cached.get("eval_settings") == eval_settings(cell, args):
-        saved = _read_json(cell.dir / "settings.json")
+        saved = read_json(cell.dir / "settings.json")
         if saved == train_settings(cell, args):
             return {**row, **cached, "status": "cached"}
     agent, record = train_or_load(cell, args)
     result = {**evaluate_cell(cell, agent, args), "train": record}
-    _write_json(path, result)
+    write_json(path, result)
     return {**row, **result, "status": "done"}
 
 
 # ---------------------------------------------------------------------------------------------- summaries
-
-
-def mean_se(values: list[float]) -> tuple[float, float | None]:
-    """Mean and standard error (sample std / sqrt(n)); no s.e. for a single value."""
-    array = np.asarray(values, dtype=np.float64)
-    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else None
-    return float(array.mean()), se
-
-
-def fmt(value: float | None, se: float | None = None, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    text = f"{value:.{digits}f}"
-    return text + (f" ± {se:.{digits}f}" if se is not None else "")
-
-
-def fmt_paper(value: float, se: float | None) -> str:
-    """A published number as printed (its own precision)."""
-    return f"{value:.1f}" + (f" ± {se:g}" if se is not None else "")
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -532,21 +493,6 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
             "eval_s": sum(r["eval_s"] for r in group),
         }
     return summary
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(0)}"
-    return text + f", Python {platform.python_version()}"
 
 
 def _show(value: Any) -> str:
@@ -805,24 +751,7 @@ def write_plot(path: Path, methods: list[str], keys: list[str], summary: dict[tu
     plt.close(fig)
 
 
-def command_line() -> str:
-    return "python " + shlex.join(sys.argv)
-
-
 # ---------------------------------------------------------------------------------------------- main
-
-
-def _nested_live_supported() -> bool:
-    """Whether rich can show the trainers' progress bars inside the cell progress (rich >= 14)."""
-    from rich.errors import LiveError
-    from rich.live import Live
-
-    console = Console(file=io.StringIO(), force_terminal=True)
-    try:
-        with Live(console=console), Live(console=console):
-            return True
-    except LiveError:
-        return False
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -890,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not _nested_live_supported(),
+        disable=not nested_live_supported(),
     )
     with progress:
         task = progress.add_task("", total=len(cells))
