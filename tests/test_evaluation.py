@@ -40,3 +40,26 @@ def test_real_rewards_reach_the_context_when_asked(trained_agent) -> None:
     finally:
         del trained_agent.planner.plan
     assert seen and set(seen) == {1.0}, "InvertedPendulum pays 1 per step; those rewards fill the context"
+
+
+class _StandStill:
+    """An SB3-style policy that never moves."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.zeros((len(observation["observation"]), 2), dtype=np.float32), None
+
+
+def test_success_rate_of_any_sb3_style_policy_on_a_goal_env() -> None:
+    from tt_agents.envs import FOUR_ROOMS_ID
+    from tt_agents.envs.four_rooms_data import ScriptedExpertPolicy
+
+    expert = evaluate(ScriptedExpertPolicy(noise=0.0), FOUR_ROOMS_ID, n_episodes=4, n_envs=2, show_progress=False)
+    assert expert.successes == [True] * 4 and expert.success_rate == 1.0 and "success 100%" in expert.summary()
+    still = evaluate(_StandStill(), FOUR_ROOMS_ID, n_episodes=3, n_envs=2, show_progress=False, max_episode_steps=5)
+    assert still.successes == [False] * 3 and still.lengths == [5, 5, 5]
+    assert still.info["policy"] == "_StandStill" and still.info["mode"] is None
+
+
+def test_no_success_figure_for_envs_that_do_not_report_it(trained_agent) -> None:
+    result = evaluate(trained_agent, ENV_ID, n_episodes=1, show_progress=False, max_episode_steps=3)
+    assert result.successes is None and result.success_rate is None

@@ -33,6 +33,9 @@ class EvaluationResult:
     """``ms_per_call`` divided by the number of environments planned per call."""
     normalized_returns: list[float] | None = None
     """``100 * (return - ref_min) / (ref_max - ref_min)`` when the training data had reference scores."""
+    successes: list[bool] | None = None
+    """Per episode, whether the environment reported success (``info["success"]`` or ``info["is_success"]``)
+    at any step; None when it never reports either (goal environments such as the mazes do)."""
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,6 +45,10 @@ class EvaluationResult:
     @property
     def std_return(self) -> float:
         return float(np.std(self.returns))
+
+    @property
+    def success_rate(self) -> float | None:
+        return float(np.mean(self.successes)) if self.successes is not None else None
 
     @property
     def normalized_score(self) -> float | None:
@@ -57,10 +64,17 @@ class EvaluationResult:
         text = f"return {self.mean_return:.1f} ± {self.std_return:.1f} over {len(self.returns)} episodes"
         if self.normalized_score is not None:
             text += f", normalized score {self.normalized_score:.1f} ± {self.normalized_stderr:.1f} (s.e.)"
+        if self.success_rate is not None:
+            text += f", success {100 * self.success_rate:.0f}%"
         return text + f", {self.ms_per_action:.1f} ms/action"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "mean_return": self.mean_return, "normalized_score": self.normalized_score}
+        return {
+            **asdict(self),
+            "mean_return": self.mean_return,
+            "normalized_score": self.normalized_score,
+            "success_rate": self.success_rate,
+        }
 
 
 def make_vec_env(env: str | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **make_kwargs: Any) -> VecEnv:
@@ -78,7 +92,7 @@ def make_vec_env(env: str | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **
 
 
 def evaluate(
-    agent: TrajectoryTransformerAgent,
+    agent: TrajectoryTransformerAgent | Any,
     env: str | gym.Env | VecEnv,
     n_episodes: int = 10,
     n_envs: int = 1,
@@ -90,12 +104,14 @@ def evaluate(
 ) -> EvaluationResult:
     """Run ``n_episodes`` episodes with SB3's ``evaluate_policy``; ``n_envs`` environments plan together.
 
-    ``use_rewards``: give the agent the real rewards for its context (``evaluate_policy`` alone gives none,
-    and the model's own reward predictions fill in). ``make_kwargs`` go to ``gym.make`` (e.g.
-    ``max_episode_steps``). The planner is re-seeded with ``seed`` so runs are repeatable.
+    ``agent``: a :class:`TrajectoryTransformerAgent`, or any policy with SB3's ``predict`` (the baselines,
+    SB3 models). ``use_rewards``: give a TT agent the real rewards for its context (``evaluate_policy`` alone
+    gives none, and the model's own reward predictions fill in). ``make_kwargs`` go to ``gym.make`` (e.g.
+    ``max_episode_steps``). A TT agent's planner is re-seeded with ``seed`` so runs are repeatable.
     """
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
-    agent.seed(seed)
+    if isinstance(agent, TrajectoryTransformerAgent):
+        agent.seed(seed)
     timings: list[float] = []
     predict = agent.predict
 
@@ -115,7 +131,8 @@ def evaluate(
     )
     with progress:
         task = progress.add_task("eval", total=n_episodes, last="")
-        callback = _make_callback(progress, task, use_rewards)
+        successes: list[bool] = []
+        callback = _make_callback(progress, task, use_rewards, venv.num_envs, successes)
         agent.predict = timed_predict  # type: ignore[method-assign]
         try:
             returns, lengths = evaluate_policy(
@@ -124,7 +141,7 @@ def evaluate(
         finally:
             del agent.predict
     ms_per_call = 1000.0 * float(np.mean(timings))
-    info = agent.dataset_info
+    info = getattr(agent, "dataset_info", {})
     normalized = None
     if "ref_min_score" in info and "ref_max_score" in info:
         low, high = info["ref_min_score"], info["ref_max_score"]
@@ -135,18 +152,44 @@ def evaluate(
         ms_per_call=ms_per_call,
         ms_per_action=ms_per_call / venv.num_envs,
         normalized_returns=normalized,
-        info={"n_envs": venv.num_envs, "seed": seed, "use_rewards": use_rewards, "mode": agent.config.planner.mode},
+        successes=successes if len(successes) == len(returns) else None,
+        info={
+            "n_envs": venv.num_envs,
+            "seed": seed,
+            "use_rewards": use_rewards,
+            "policy": type(agent).__name__,
+            "mode": agent.config.planner.mode if isinstance(agent, TrajectoryTransformerAgent) else None,
+        },
     )
 
 
-def _make_callback(progress: Progress, task: Any, use_rewards: bool) -> Callable[[dict, dict], None]:
+def _make_callback(
+    progress: Progress, task: Any, use_rewards: bool, n_envs: int, successes: list[bool]
+) -> Callable[[dict, dict], None]:
+    """Feeds real rewards to a TT agent's context, tracks success per episode and advances the progress bar.
+
+    ``successes`` gets one entry per finished episode, in the order ``evaluate_policy`` records returns, as
+    long as the environments report success at all."""
+    reached = [False] * n_envs
+    reports = [False]
+
     def callback(local: dict[str, Any], _: dict[str, Any]) -> None:
-        i = local["i"]
+        i, info = local["i"], local["info"]
         state = local["states"]
         if use_rewards and isinstance(state, AgentState):
             state.rewards[i] = float(local["reward"])
+        flag = info.get("success", info.get("is_success"))
+        if flag is not None:
+            reports[0] = True
+            reached[i] = reached[i] or bool(flag)
         if local["done"]:
-            episode = local["info"].get("episode")
-            progress.update(task, advance=1, last=f"last return {episode['r']:.1f}" if episode else "")
+            episode = info.get("episode")
+            if episode is not None and reports[0]:
+                successes.append(reached[i])
+            reached[i] = False
+            last = f"last return {episode['r']:.1f}" if episode else ""
+            if reports[0] and episode is not None:
+                last += f", {'reached' if successes[-1] else 'missed'} the goal"
+            progress.update(task, advance=1, last=last)
 
     return callback
