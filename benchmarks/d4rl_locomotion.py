@@ -596,7 +596,11 @@ def write_markdown(
         cells = [entry.key, "not available" if entry.unavailable else fmt(entry.provenance.get("data_score"))]
         for method in methods:
             s = summary.get((entry.key, method))
-            cells.append(fmt(s["mean"], s["se"]) + ("" if s["kind"] == "normalized" else " (return)") if s else "—")
+            if s is None:
+                cells.append("—")
+                continue
+            partial = f" ({s['n']} of {n_seeds} seeds so far)" if s["n"] < n_seeds else ""
+            cells.append(fmt(s["mean"], s["se"]) + ("" if s["kind"] == "normalized" else " (return)") + partial)
         paper = paper_numbers(entry.key)
         for method in methods:
             cells.append(fmt_paper(*paper[method]) if method in paper else "—")
@@ -803,12 +807,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"env {p['env_id']}, data score {fmt(p['data_score'])})"
             )
         entries.append(entry)
-    cells = [
+    cells = [  # seed-major: an interrupted run already has every method for its first seeds
         Cell(entry, method, seed, args.workdir)
         for entry in entries
         if not entry.unavailable
-        for method in args.methods
         for seed in range(args.seeds)
+        for method in args.methods
     ]
     rows: list[dict[str, Any]] = []
     failures = 0
@@ -844,8 +848,9 @@ def main(argv: list[str] | None = None) -> int:
                 }
             rows.append(row)
             progress.advance(task)
+            write_results(args, entries, rows, time.perf_counter() - started)  # current after every cell
     wall_s = time.perf_counter() - started
-    summary = aggregate(rows)
+    summary = write_results(args, entries, rows, wall_s)
 
     table = Table(title=f"D4RL locomotion, preset {args.preset}: ours (mean ± s.e. over seeds) / [dim]paper[/]")
     table.add_column("dataset")
@@ -861,19 +866,25 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(entry.key, *texts)
     console.print(table)
 
+    console.print(
+        f"wrote {args.out / 'locomotion.md'}, .csv, .png in {wall_s / 60:.1f} min"
+        + (f"; [red]{failures} cell(s) failed[/]" if failures else "")
+    )
+    return 1 if failures else 0
+
+
+def write_results(
+    args: argparse.Namespace, entries: list[DatasetEntry], rows: list[dict[str, Any]], wall_s: float
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Write locomotion.md, .csv and .png for the rows so far; returns their summary."""
+    summary = aggregate(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     write_markdown(args.out / "locomotion.md", args, entries, rows, summary, wall_s)
     write_csv(args.out / "locomotion.csv", rows)
     keys = [e.key for e in entries if not e.unavailable and any((e.key, m) in summary for m in args.methods)]
     if keys:
         write_plot(args.out / "locomotion.png", args.methods, keys, summary)
-    console.print(
-        f"wrote {args.out / 'locomotion.md'}, .csv"
-        + (", .png" if keys else "")
-        + f" in {wall_s / 60:.1f} min"
-        + (f"; [red]{failures} cell(s) failed[/]" if failures else "")
-    )
-    return 1 if failures else 0
+    return summary
 
 
 if __name__ == "__main__":
