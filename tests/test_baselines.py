@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -228,3 +230,16 @@ def test_goal_bc_relabels_acts_on_dict_observations_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.predict(batch)[0], actions)
     with pytest.raises(ValueError, match="holds a GoalBCAgent"):
         BCAgent.load(tmp_path / "goal_bc.pt")
+
+
+def test_iql_antmaze_settings_shift_rewards_by_minus_one(data, spaces):
+    config = IQLConfig.antmaze()
+    assert (config.expectile, config.temperature, config.reward_shift) == (0.9, 10.0, -1.0)
+    assert not config.normalize_rewards and IQLConfig.from_dict(config.to_dict()) == config
+    seen = []
+    agent = IQLAgent(*spaces, replace(config, hidden=TINY), device="cpu")
+    update = agent.update
+    agent.update = lambda batch, actor_lr=None: seen.append(batch["rewards"].clone()) or update(batch, actor_lr)
+    agent.fit(data, 3, batch_size=8, show_progress=False)
+    rewards = torch.cat(seen)
+    assert torch.all(rewards == 0.0)  # the pendulum pays 1 per step: 1 - 1

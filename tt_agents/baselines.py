@@ -606,6 +606,10 @@ class IQLConfig:
     """Decay the policy's learning rate to 0 over each ``fit`` with a cosine (as the authors' code does)."""
     normalize_observations: bool = False
     """Standardise observations with the dataset's mean/std (off in the paper's locomotion setup)."""
+    reward_shift: float = 0.0
+    """Added to every training reward after scaling (the authors' AntMaze setup: -1, so that reaching the goal
+    sooner is worth more). Shifting every reward shifts every Q-value by about the same constant, which leaves
+    the ranking of actions, and of the planner's beams, unchanged; :meth:`IQLAgent.q_function` keeps it."""
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -615,6 +619,12 @@ class IQLConfig:
             raise ValueError("IQLConfig.discount must be in [0, 1] and polyak in (0, 1]")
         if self.batch_size < 1 or self.reward_range <= 0 or self.max_weight <= 0:
             raise ValueError("IQLConfig.batch_size, reward_range and max_weight must be positive")
+
+    @classmethod
+    def antmaze(cls) -> IQLConfig:
+        """Kostrikov et al.'s AntMaze settings: expectile 0.9, temperature 10, rewards shifted by -1, no
+        reward scaling."""
+        return cls(expectile=0.9, temperature=10.0, normalize_rewards=False, reward_shift=-1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/torch-safe dict (``hidden`` as a list)."""
@@ -728,7 +738,8 @@ class IQLAgent(_BaseAgent):
 
     def update(self, batch: Mapping[str, torch.Tensor], actor_lr: float | None = None) -> dict[str, torch.Tensor]:
         """One IQL gradient step on ``batch`` (keys ``observations`` (B, O), ``actions`` (B, A), ``rewards``
-        (B,) already scaled by :attr:`reward_scale`, ``next_observations`` (B, O), ``terminals`` (B,)).
+        (B,) already scaled by :attr:`reward_scale` and shifted by ``config.reward_shift``,
+        ``next_observations`` (B, O), ``terminals`` (B,)).
 
         Returns:
             Detached scalar losses ``value_loss``, ``actor_loss``, ``critic_loss`` and the mean advantage
@@ -804,7 +815,7 @@ class IQLAgent(_BaseAgent):
         tensors = {
             "observations": data.observations,
             "actions": np.clip(data.actions, self.action_space.low, self.action_space.high),
-            "rewards": data.rewards * np.float32(self.reward_scale),
+            "rewards": data.rewards * np.float32(self.reward_scale) + np.float32(self.config.reward_shift),
             "next_observations": data.next_observations,
             "terminals": data.terminals,
         }

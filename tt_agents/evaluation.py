@@ -13,6 +13,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -77,8 +78,9 @@ class EvaluationResult:
         }
 
 
-def make_vec_env(env: str | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **make_kwargs: Any) -> VecEnv:
-    """A ``DummyVecEnv`` of ``n_envs`` Monitor-wrapped copies of ``env`` (an id, or a single env if n_envs=1)."""
+def make_vec_env(env: str | EnvSpec | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **make_kwargs: Any) -> VecEnv:
+    """A ``DummyVecEnv`` of ``n_envs`` Monitor-wrapped copies of ``env`` (an id or ``EnvSpec``, e.g. a Minari
+    dataset's ``spec.env_spec``; or a single env if n_envs=1)."""
     if isinstance(env, VecEnv):
         return env
     if isinstance(env, gym.Env):
@@ -93,7 +95,7 @@ def make_vec_env(env: str | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **
 
 def evaluate(
     agent: TrajectoryTransformerAgent | Any,
-    env: str | gym.Env | VecEnv,
+    env: str | EnvSpec | gym.Env | VecEnv,
     n_episodes: int = 10,
     n_envs: int = 1,
     *,
