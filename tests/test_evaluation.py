@@ -6,12 +6,15 @@ import numpy as np
 from helpers import ENV_ID
 
 from tt_agents import evaluate
+from tt_agents.evaluation import make_vec_env
 
 
 def test_evaluate_reports_returns_timing_and_normalized_score(trained_agent) -> None:
     trained_agent.dataset_info.update(ref_min_score=0.0, ref_max_score=10.0)
     try:
-        result = evaluate(trained_agent, ENV_ID, n_episodes=3, n_envs=2, show_progress=False, max_episode_steps=6)
+        venv = make_vec_env(ENV_ID, n_envs=2, max_episode_steps=6)
+        result = evaluate(trained_agent, venv, n_episodes=3, show_progress=False)
+        cut_short = evaluate(trained_agent, ENV_ID, n_episodes=1, show_progress=False, max_episode_steps=6)
     finally:
         del trained_agent.dataset_info["ref_min_score"], trained_agent.dataset_info["ref_max_score"]
     assert len(result.returns) == len(result.lengths) == 3
@@ -19,6 +22,7 @@ def test_evaluate_reports_returns_timing_and_normalized_score(trained_agent) -> 
     np.testing.assert_allclose(result.normalized_returns, [10.0 * r for r in result.returns])
     assert result.ms_per_call > 0 and result.ms_per_action == result.ms_per_call / 2
     assert "normalized score" in result.summary()
+    assert cut_short.normalized_returns is None  # the reference scores are for full-length episodes
 
 
 def test_evaluate_is_repeatable_for_a_seed(trained_agent) -> None:

@@ -109,7 +109,8 @@ def evaluate(
     ``agent``: a :class:`TrajectoryTransformerAgent`, or any policy with SB3's ``predict`` (the baselines,
     SB3 models). ``use_rewards``: give a TT agent the real rewards for its context (``evaluate_policy`` alone
     gives none, and the model's own reward predictions fill in). ``make_kwargs`` go to ``gym.make`` (e.g.
-    ``max_episode_steps``). A TT agent's planner is re-seeded with ``seed`` so runs are repeatable.
+    ``max_episode_steps``; episodes cut that way get no normalized score, since the reference scores are for
+    full episodes). A TT agent's planner is re-seeded with ``seed`` so runs are repeatable.
     """
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
     if isinstance(agent, TrajectoryTransformerAgent):
@@ -145,7 +146,8 @@ def evaluate(
     ms_per_call = 1000.0 * float(np.mean(timings))
     info = getattr(agent, "dataset_info", {})
     normalized = None
-    if "ref_min_score" in info and "ref_max_score" in info:
+    cut_short = "max_episode_steps" in make_kwargs  # reference scores are for the environment's full episodes
+    if not cut_short and "ref_min_score" in info and "ref_max_score" in info:
         low, high = info["ref_min_score"], info["ref_max_score"]
         normalized = [100.0 * (r - low) / (high - low) for r in returns]
     return EvaluationResult(
