@@ -203,9 +203,10 @@ class Trainer:
             transient=False,
         )
         val_loss = self.history.val_loss[-1][1] if self.history.val_loss else float("nan")
+        last_loss = self.history.train_loss[-1][1] if self.history.train_loss else float("nan")  # resumed runs
         with progress:
             task = progress.add_task(
-                "train", total=cfg.n_steps, completed=self.step, loss=float("nan"), val=val_loss, speed=0.0
+                "train", total=cfg.n_steps, completed=self.step, loss=last_loss, val=val_loss, speed=0.0
             )
             tick = time.perf_counter()
             while self.step < cfg.n_steps:
