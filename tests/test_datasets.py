@@ -340,3 +340,23 @@ def test_make_locomotion_dataset_uses_d4rl_reference_scores_for_hopper(tmp_path,
     metadata = dataset.storage.metadata
     assert (metadata["ref_min_score"], metadata["ref_max_score"]) == D4RL_REFERENCE_SCORES["Hopper-v5"]
     assert not (tmp_path / "sac").exists()  # no SAC needed for random with known references
+
+
+def test_medium_is_the_evaluation_closest_to_the_target_up_to_the_first_past_it(monkeypatch, tmp_path):
+    import tt_agents.datasets as datasets_module
+
+    def fake_train(returns):
+        evaluations = [
+            datasets_module.SACEvaluation(step=10_000 * (i + 1), mean_return=r, std_return=0.0, policy=f"p{i}")
+            for i, r in enumerate(returns)
+        ]
+        monkeypatch.setattr(datasets_module, "_train", lambda *args, **kwargs: evaluations)
+
+    budget = DatasetBudget(sac_steps_medium=100_000, sac_steps_expert=100_000)
+    fake_train([300.0, 900.0, 1900.0, 1000.0])  # a jump past the target: 900 is closer than 1900
+    assert datasets_module._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
+    fake_train([300.0, 1050.0, 1100.0])
+    assert datasets_module._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
+    fake_train([300.0, 500.0])
+    with pytest.warns(UserWarning, match="no SAC evaluation"):
+        assert datasets_module._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
