@@ -1,5 +1,5 @@
-"""Pieces shared by the benchmark scripts: resumable cells' JSON files, mean ± standard error, and the
-machine/command lines written into every results file."""
+"""Pieces shared by the benchmark scripts: the loop over resumable cells and their JSON files, mean ± standard
+error, and the machine/command lines written into every results file."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import os
 import platform
 import shlex
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 class SettingsMismatch(RuntimeError):
@@ -93,3 +96,53 @@ def nested_live_supported() -> bool:
             return True
     except LiveError:
         return False
+
+
+def run_cells(
+    cells: list[Any],
+    run: Callable[[Any], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    after_each: Callable[[list[dict[str, Any]]], None],
+    console: Console,
+) -> tuple[list[dict[str, Any]], int]:
+    """Run every cell (each has ``name``, ``entry.key``, ``entry.dataset_id``, ``method`` and ``seed``) under one
+    progress bar; a failing cell is reported and the others still run. ``after_each`` sees the rows so far.
+
+    Returns the rows (a failed cell's row has only its name fields and ``status``) and the number of failures.
+    """
+    rows: list[dict[str, Any]] = []
+    failures = 0
+    progress = Progress(
+        TextColumn("[bold]cells"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not nested_live_supported(),
+    )
+    with progress:
+        task = progress.add_task("", total=len(cells))
+        for cell in cells:
+            progress.update(task, description=cell.name)
+            if progress.disable:
+                console.rule(cell.name)
+            try:
+                row = run(cell)
+                console.print(f"{cell.name}: {describe(row)} ({row['status']})")
+            except Exception as exc:  # one broken cell is reported and the others still run
+                failures += 1
+                console.print(f"[red]{cell.name} failed:[/] {type(exc).__name__}: {exc}")
+                if not isinstance(exc, SettingsMismatch):
+                    console.print(traceback.format_exc(), markup=False, highlight=False)
+                row = {
+                    "dataset": cell.entry.key,
+                    "dataset_id": cell.entry.dataset_id,
+                    "method": cell.method,
+                    "seed": cell.seed,
+                    "status": f"failed: {type(exc).__name__}",
+                }
+            rows.append(row)
+            progress.advance(task)
+            after_each(rows)
+    return rows, failures

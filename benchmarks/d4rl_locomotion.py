@@ -45,7 +45,6 @@ import json
 import math
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,12 +58,11 @@ from common import (
     fmt_paper,
     machine,
     mean_se,
-    nested_live_supported,
     read_json,
+    run_cells,
     write_json,
 )
 from rich import get_console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tt_agents import AgentConfig, DatasetNotAvailableError, TTAgent, cpu_preset, evaluate, paper_preset
@@ -814,41 +812,13 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds)
         for method in args.methods
     ]
-    rows: list[dict[str, Any]] = []
-    failures = 0
-    progress = Progress(
-        TextColumn("[bold]cells"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not nested_live_supported(),
+    rows, failures = run_cells(
+        cells,
+        lambda cell: run_cell(cell, args),
+        lambda row: f"score {row['score']:.1f}",
+        lambda rows: write_results(args, entries, rows, time.perf_counter() - started),  # current after every cell
+        console,
     )
-    with progress:
-        task = progress.add_task("", total=len(cells))
-        for cell in cells:
-            progress.update(task, description=cell.name)
-            if progress.disable:
-                console.rule(cell.name)
-            try:
-                row = run_cell(cell, args)
-                console.print(f"{cell.name}: score {row['score']:.1f} ({row['status']})")
-            except Exception as exc:  # one broken cell is reported and the others still run
-                failures += 1
-                console.print(f"[red]{cell.name} failed:[/] {type(exc).__name__}: {exc}")
-                if not isinstance(exc, SettingsMismatch):
-                    console.print(traceback.format_exc(), markup=False, highlight=False)
-                row = {
-                    "dataset": cell.entry.key,
-                    "dataset_id": cell.entry.dataset_id,
-                    "method": cell.method,
-                    "seed": cell.seed,
-                    "status": f"failed: {type(exc).__name__}",
-                }
-            rows.append(row)
-            progress.advance(task)
-            write_results(args, entries, rows, time.perf_counter() - started)  # current after every cell
     wall_s = time.perf_counter() - started
     summary = write_results(args, entries, rows, wall_s)
 
