@@ -74,7 +74,7 @@ PAPER_DATASETS = (
     "D4RL/antmaze/large-play-v1",
     "D4RL/antmaze/large-diverse-v1",
 )
-CPU_TT_STEPS = 12_000
+CPU_TT_STEPS = 8_000
 CPU_BASELINE_STEPS = {"iql": 30_000, "bc": 20_000}
 PAPER_TT_STEPS = 200_000
 PAPER_BASELINE_STEPS = 1_000_000
@@ -150,6 +150,16 @@ def tt_config(args: argparse.Namespace, key: str) -> AgentConfig:
     config.train = replace(config.train, n_steps=steps, warmup_steps=min(config.train.warmup_steps, steps // 10 + 1))
     config.planner = replace(config.planner, mode="reward")
     return config
+
+
+def tt_settings_text(args: argparse.Namespace) -> str:
+    config = tt_config(args, "pointmaze")
+    m, t, p = config.model, config.train, config.planner
+    return (
+        f"{m.n_layer} layers x {m.n_embd} dims, {m.sequence_length} transitions, {config.tokenizer.n_bins} "
+        f"{config.tokenizer.strategy} bins; {t.n_steps:,} steps at batch {t.batch_size}; beam {p.beam_width}, "
+        f"n_expand {p.n_expand}, horizon {p.horizon}, {p.max_context_transitions} context transitions"
+    )
 
 
 def baseline_steps(args: argparse.Namespace, method: str) -> int:
@@ -344,6 +354,16 @@ def write_results(args: argparse.Namespace, entries: list[Dataset], rows: list[d
             lines.append(f"| {entry.key} | " + " | ".join(texts) + " |")
         lines.append("")
     lines += [
+        "## Settings",
+        "",
+        f"- TT: {tt_settings_text(args)}",
+        f"- IQL: {baseline_steps(args, 'iql'):,} steps, `IQLConfig.antmaze()` (expectile 0.9, temperature 10, "
+        "rewards - 1), 2x256 networks, batch 256; BC: "
+        f"{baseline_steps(args, 'bc'):,} steps, 2x256 MLP, batch 256",
+        f"- Evaluation: {args.episodes} episodes per seed in the dataset's evaluation environment (a new random "
+        f"start and goal at every reset), {min(args.n_envs, args.episodes)} at a time; TT gets the real rewards "
+        "in its context" + (f"; episodes cut at {args.max_episode_steps} steps" if args.max_episode_steps else ""),
+        "",
         "## The paper's Table 2 (AntMaze v0, D4RL; not our data)",
         "",
         "| dataset | " + " | ".join(LABELS[m] for m in args.methods) + " |",
@@ -435,11 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     for entry in entries:
         if entry.unavailable:
             console.print(f"[yellow]{entry.dataset_id}: not available[/] ({entry.unavailable})")
-    cells = [
+    cells = [  # seed-major: an interrupted run already has every maze and method for its first seeds
         Cell(entry, method, seed, args.workdir)
+        for seed in range(args.seeds)
         for entry in entries
         if not entry.unavailable
-        for seed in range(args.seeds)
         for method in args.methods
     ]
     rows, failures = run_cells(
