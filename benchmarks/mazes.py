@@ -21,7 +21,7 @@ the dataset's reference scores. The tables give mean ± standard error over seed
 Presets (``--preset``)
     ``cpu``: PointMaze Medium and Large datasets made locally (``tt-agents/pointmaze/MAZE-v0``; made on first
     use, about a minute each), :func:`tt_agents.cpu_preset` for TT (2 layers x 64, batch 64) trained for
-    :data:`CPU_TT_STEPS` steps, beam 32 / horizon 5; IQL and BC :data:`CPU_BASELINE_STEPS` steps; 3 seeds x 10
+    :data:`CPU_TT_STEPS` steps, beam 32 / horizon 5; IQL and BC :data:`CPU_BASELINE_STEPS` steps; 3 seeds x 5
     episodes.
     ``paper``: Farama's ``D4RL/antmaze/*`` ids when available (a GPU and a download), the paper's TT model,
     1M IQL/BC steps, 5 seeds x 3 episodes.
@@ -74,11 +74,11 @@ PAPER_DATASETS = (
     "D4RL/antmaze/large-play-v1",
     "D4RL/antmaze/large-diverse-v1",
 )
-CPU_TT_STEPS = 8_000
+CPU_TT_STEPS = 4_000
 CPU_BASELINE_STEPS = {"iql": 30_000, "bc": 20_000}
 PAPER_TT_STEPS = 200_000
 PAPER_BASELINE_STEPS = 1_000_000
-PRESET_DEFAULTS = {"cpu": {"seeds": 3, "episodes": 10}, "paper": {"seeds": 5, "episodes": 3}}
+PRESET_DEFAULTS = {"cpu": {"seeds": 3, "episodes": 5}, "paper": {"seeds": 5, "episodes": 3}}
 EVAL_SEED_OFFSET = 10_000
 
 PAPER_TABLE2: dict[str, dict[str, float | tuple[float, float]]] = {
@@ -148,6 +148,8 @@ def tt_config(args: argparse.Namespace, key: str) -> AgentConfig:
     config = cpu_preset() if args.preset == "cpu" else paper_preset(key)
     steps = args.tt_steps or (CPU_TT_STEPS if args.preset == "cpu" else PAPER_TT_STEPS)
     config.train = replace(config.train, n_steps=steps, warmup_steps=min(config.train.warmup_steps, steps // 10 + 1))
+    if args.preset == "cpu":  # attention dropout triples a CPU training step (see ModelConfig.attention_dropout)
+        config.model = replace(config.model, attention_dropout=0.0)
     config.planner = replace(config.planner, mode="reward")
     return config
 
@@ -156,7 +158,8 @@ def tt_settings_text(args: argparse.Namespace) -> str:
     config = tt_config(args, "pointmaze")
     m, t, p = config.model, config.train, config.planner
     return (
-        f"{m.n_layer} layers x {m.n_embd} dims, {m.sequence_length} transitions, {config.tokenizer.n_bins} "
+        f"{m.n_layer} layers x {m.n_embd} dims, {m.sequence_length} transitions, attention dropout "
+        f"{m.attention_dropout if m.attention_dropout is not None else m.dropout}, {config.tokenizer.n_bins} "
         f"{config.tokenizer.strategy} bins; {t.n_steps:,} steps at batch {t.batch_size}; beam {p.beam_width}, "
         f"n_expand {p.n_expand}, horizon {p.horizon}, {p.max_context_transitions} context transitions"
     )
@@ -429,7 +432,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", help="Minari ids (default: the preset's)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--seeds", type=int, help="seeds per cell (cpu 3, paper 5)")
-    parser.add_argument("--episodes", type=int, help="evaluation episodes per seed (cpu 10, paper 3)")
+    parser.add_argument("--episodes", type=int, help="evaluation episodes per seed (cpu 5, paper 3)")
     parser.add_argument("--n-envs", type=int, default=5, help="environments evaluated (and planned) together")
     parser.add_argument("--workdir", type=Path, default=Path("runs/mazes"))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")

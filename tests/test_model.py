@@ -190,3 +190,13 @@ def test_untrained_model_predicts_near_uniform_and_stop_token_is_a_class() -> No
     logits, loss = model(tokens[:, :-1], tokens[:, 1:])
     assert logits.shape == (4, 11, N_BINS + 1)
     assert abs(loss.item() / 2 - math.log(N_BINS + 1)) < 2.0  # weighted but of the right scale
+
+
+def test_attention_dropout_defaults_to_dropout_and_can_be_set_apart() -> None:
+    layout = TransitionLayout(3, 1)
+    default = TrajectoryGPT(layout, 10, ModelConfig(n_layer=1, n_head=2, n_embd=16, dropout=0.1))
+    apart = TrajectoryGPT(layout, 10, ModelConfig(n_layer=1, n_head=2, n_embd=16, dropout=0.1, attention_dropout=0.0))
+    assert default.blocks[0].attn.attn_dropout == 0.1 and apart.blocks[0].attn.attn_dropout == 0.0
+    assert apart.blocks[0].attn.resid_dropout.p == 0.1
+    with pytest.raises(ValueError, match="attention_dropout"):
+        ModelConfig(attention_dropout=1.5)

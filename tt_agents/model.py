@@ -44,7 +44,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
-        self.attn_dropout = config.dropout
+        self.attn_dropout = config.dropout if config.attention_dropout is None else config.attention_dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
