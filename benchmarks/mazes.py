@@ -55,6 +55,7 @@ from common import (
     run_cells,
     write_json,
 )
+from minari.storage import get_dataset_path
 from rich import get_console
 from rich.table import Table
 
@@ -125,13 +126,13 @@ def dataset_key(dataset_id: str) -> str:
 def load_dataset(dataset_id: str) -> Dataset:
     entry = Dataset(dataset_id, dataset_key(dataset_id))
     local = {point_maze_dataset_id(maze): maze for maze in MAZES}
+    if dataset_id in local and not get_dataset_path(dataset_id).exists():  # ours: made here, never downloaded
+        entry.dataset = make_point_maze_dataset(local[dataset_id])
+        return entry
     try:
         entry.dataset = load_minari_dataset(dataset_id)
     except DatasetNotAvailableError as exc:
-        if dataset_id not in local:
-            entry.unavailable = str(exc).splitlines()[0]
-            return entry
-        entry.dataset = make_point_maze_dataset(local[dataset_id])
+        entry.unavailable = str(exc).splitlines()[0]
     return entry
 
 
