@@ -299,11 +299,11 @@ def test_make_locomotion_dataset_all_levels(tmp_path, one_thread, minari_home):
         assert datasets[level].total_steps == budget.dataset_steps
     assert "partially trained" in datasets["expert"].storage.metadata["description"]
 
-    # medium: the first evaluation within sac_steps_medium reaching the target (else the closest)
+    # medium: the evaluation closest to the target up to the first reaching it, within sac_steps_medium
     target = medium_target_return(ref_min, ref_max, budget.medium_target_fraction)
     candidates = [e for e in evaluations if e.step <= budget.sac_steps_medium]
-    reached = [e for e in candidates if e.mean_return >= target]
-    medium = reached[0] if reached else min(candidates, key=lambda e: abs(e.mean_return - target))
+    first = next((i for i, e in enumerate(candidates) if e.mean_return >= target), len(candidates) - 1)
+    medium = min(candidates[: first + 1], key=lambda e: abs(e.mean_return - target))
     assert f"checkpoint at {medium.step} environment steps" in datasets["medium"].storage.metadata["description"]
 
     # medium-replay: the replay buffer's first `medium.step` transitions, actions back in env units
