@@ -21,7 +21,7 @@ the dataset's reference scores. The tables give mean ± standard error over seed
 Presets (``--preset``)
     ``cpu``: PointMaze Medium and Large datasets made locally (``tt-agents/pointmaze/MAZE-v0``; made on first
     use, about a minute each), :func:`tt_agents.cpu_preset` for TT (2 layers x 64, batch 64) trained for
-    :data:`CPU_TT_STEPS` steps, beam 32 / horizon 5; IQL and BC :data:`CPU_BASELINE_STEPS` steps; 3 seeds x 5
+    :data:`CPU_TT_STEPS` steps, beam 32 / horizon 5; IQL and BC :data:`CPU_BASELINE_STEPS` steps; 2 seeds x 5
     episodes.
     ``paper``: Farama's ``D4RL/antmaze/*`` ids when available (a GPU and a download), the paper's TT model,
     1M IQL/BC steps, 5 seeds x 3 episodes.
@@ -432,7 +432,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
     parser.add_argument("--datasets", nargs="+", help="Minari ids (default: the preset's)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--seeds", type=int, help="seeds per cell (cpu 3, paper 5)")
+    parser.add_argument("--seeds", type=int, help="seeds per cell (cpu 2, paper 5)")
     parser.add_argument("--episodes", type=int, help="evaluation episodes per seed (cpu 5, paper 3)")
     parser.add_argument("--n-envs", type=int, default=5, help="environments evaluated (and planned) together")
     parser.add_argument("--workdir", type=Path, default=Path("runs/mazes"))
