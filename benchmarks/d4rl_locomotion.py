@@ -844,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
 
     console.print(
-        f"wrote {args.out / 'locomotion.md'}, .csv, .png in {wall_s / 60:.1f} min"
+        f"wrote {args.out / 'locomotion.md'} and .csv (.png once a cell has a score) in {wall_s / 60:.1f} min"
         + (f"; [red]{failures} cell(s) failed[/]" if failures else "")
     )
     return 1 if failures else 0

@@ -6,8 +6,8 @@ For every dataset and seed, four *cells*:
     The Trajectory Transformer planning in reward mode (predicted rewards + the model's reward-to-go).
 ``tt-q``
     The same trained Transformer (the ``tt`` cell's, not retrained), planning in ``q`` mode: the leaf value is
-    the ``iql`` cell's Q-function, trained on the same data with the same seed, which is what
-    ``agent.fit(data, q_function="iql")`` does in one call.
+    the ``iql`` cell's Q-function, trained on the same data with the same seed and settings, which is what
+    ``agent.fit(data, q_function="iql", iql_config=IQLConfig.antmaze())`` does in one call.
 ``iql``
     :class:`tt_agents.baselines.IQLAgent` with Kostrikov et al.'s AntMaze settings (:meth:`IQLConfig.antmaze`).
 ``bc``
@@ -55,6 +55,7 @@ from common import (
     run_cells,
     write_json,
 )
+from gymnasium.envs.registration import EnvSpec
 from minari.storage import get_dataset_path
 from rich import get_console
 from rich.table import Table
@@ -79,7 +80,7 @@ CPU_TT_STEPS = 4_000
 CPU_BASELINE_STEPS = {"iql": 30_000, "bc": 20_000}
 PAPER_TT_STEPS = 200_000
 PAPER_BASELINE_STEPS = 1_000_000
-PRESET_DEFAULTS = {"cpu": {"seeds": 3, "episodes": 5}, "paper": {"seeds": 5, "episodes": 3}}
+PRESET_DEFAULTS = {"cpu": {"seeds": 2, "episodes": 5}, "paper": {"seeds": 5, "episodes": 3}}
 EVAL_SEED_OFFSET = 10_000
 
 PAPER_TABLE2: dict[str, dict[str, float | tuple[float, float]]] = {
@@ -113,7 +114,8 @@ class Dataset:
     @property
     def env_spec(self) -> Any:
         """The dataset's evaluation environment (its recording environment when it names none)."""
-        return getattr(self.dataset, "_eval_env_spec", None) or self.dataset.spec.env_spec
+        saved = self.dataset.storage.metadata.get("eval_env_spec")
+        return EnvSpec.from_json(saved) if saved else self.dataset.spec.env_spec
 
 
 def dataset_key(dataset_id: str) -> str:

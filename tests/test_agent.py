@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -15,6 +16,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tt_agents import CheckpointError, TTAgent
+from tt_agents.baselines import IQLConfig
 
 
 def test_fit_is_reproducible_with_a_seed(episodes, env_spaces) -> None:
@@ -231,9 +233,11 @@ def test_resumed_fit_continues_from_its_checkpoint(env_spaces, tmp_path) -> None
 
 def test_q_mode_with_iql_trained_on_the_same_data_reloads_and_acts_identically(episodes, env_spaces, tmp_path) -> None:
     agent = TTAgent(*env_spaces, config=tiny_config(n_steps=5, mode="q"), device="cpu")
-    agent.fit(episodes, show_progress=False, q_function="iql", q_steps=10)
+    iql_config = replace(IQLConfig.antmaze(), hidden=(16, 16))
+    agent.fit(episodes, show_progress=False, q_function="iql", q_steps=10, iql_config=iql_config)
     loaded = TTAgent.from_pretrained(agent.save_pretrained(tmp_path / "agent"), device="cpu")
     assert (tmp_path / "agent" / "q_function.pt").is_file() and loaded.iql is not None
+    assert loaded.iql.config == agent.iql.config == iql_config
     observations = [np.array([0.0, 0.01 * i, -0.02, 0.01]) for i in range(3)]
 
     def rollout(a: TTAgent) -> np.ndarray:
@@ -248,6 +252,15 @@ def test_unknown_trainable_q_function_is_refused(episodes, env_spaces) -> None:
     agent = TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu")
     with pytest.raises(ValueError, match="iql"):
         agent.fit(episodes, show_progress=False, q_function="cql")
+
+
+def test_goal_mode_ignores_other_dict_keys_and_refuses_a_q_function() -> None:
+    box = spaces.Box(-1, 1, (2,))
+    space = spaces.Dict({"observation": box, "desired_goal": box, "phase": spaces.Discrete(3)})
+    agent = TTAgent(space, box, config=tiny_config(mode="goal"), device="cpu")
+    assert agent.layout.goal_dim == 2 and agent.observation_keys is None
+    with pytest.raises(ValueError, match="goal mode"):
+        agent.fit([], q_function="iql")
 
 
 def _as_dict_observations(episodes: list[dict]) -> list[dict]:

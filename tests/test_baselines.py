@@ -243,3 +243,18 @@ def test_iql_antmaze_settings_shift_rewards_by_minus_one(data, spaces):
     agent.fit(data, 3, batch_size=8, show_progress=False)
     rewards = torch.cat(seen)
     assert torch.all(rewards == 0.0)  # the pendulum pays 1 per step: 1 - 1
+
+
+def test_checkpoints_of_the_first_format_still_load(data, spaces, tmp_path):
+    agent = BCAgent(*spaces, hidden=TINY, device="cpu").fit(data, 5, show_progress=False)
+    agent.save(tmp_path / "bc.pt")
+    saved = torch.load(tmp_path / "bc.pt", weights_only=True)
+
+    def old_box(space):  # format 1 kept Box bounds as tensors
+        return {"low": torch.as_tensor(space.low), "high": torch.as_tensor(space.high), "dtype": str(space.dtype)}
+
+    saved.update(format="tt_agents.baselines/1", observation_space=old_box(spaces[0]), action_space=old_box(spaces[1]))
+    torch.save(saved, tmp_path / "bc_v1.pt")
+    loaded = BCAgent.load(tmp_path / "bc_v1.pt", device="cpu")
+    assert loaded.observation_space == spaces[0] and loaded.action_space == spaces[1]
+    np.testing.assert_array_equal(loaded.predict(data[1].observations)[0], agent.predict(data[1].observations)[0])

@@ -67,3 +67,17 @@ def test_success_rate_of_any_sb3_style_policy_on_a_goal_env() -> None:
 def test_no_success_figure_for_envs_that_do_not_report_it(trained_agent) -> None:
     result = evaluate(trained_agent, ENV_ID, n_episodes=1, show_progress=False, max_episode_steps=3)
     assert result.successes is None and result.success_rate is None
+
+
+def test_success_lines_up_with_returns_without_monitor_and_kwargs_need_an_id() -> None:
+    import gymnasium as gym
+    import pytest
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from tt_agents.envs import FOUR_ROOMS_ID
+
+    venv = DummyVecEnv([lambda: gym.make(FOUR_ROOMS_ID, max_episode_steps=4)] * 2)  # no Monitor
+    result = evaluate(_StandStill(), venv, n_episodes=3, show_progress=False)
+    assert len(result.returns) == 3 and result.successes == [False] * 3
+    with pytest.raises(ValueError, match="not to an environment instance"):
+        evaluate(_StandStill(), venv, n_episodes=1, show_progress=False, max_episode_steps=3)

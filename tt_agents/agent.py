@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import safetensors.torch
@@ -38,6 +38,9 @@ from .spaces import (
 )
 from .tokenizer import Tokenizer
 from .train import Trainer, TrainHistory
+
+if TYPE_CHECKING:
+    from .baselines import IQLConfig
 
 CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE = "config.json", "tokenizer.json", "model.safetensors"
@@ -144,17 +147,18 @@ class TrajectoryTransformerAgent:
                     "planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'"
                 )
             return TransitionLayout(check_flat_box(observation_space, "observation_space"), action_dim)
-        keys = dict_keys(observation_space)
         if not goal_mode:
-            self.observation_keys = keys
+            self.observation_keys = dict_keys(observation_space)
             return TransitionLayout(int(flatten_space(observation_space).shape[0]), action_dim)
-        missing = {"observation", "desired_goal"} - set(keys)
+        missing = {"observation", "desired_goal"} - set(observation_space.spaces)
         if missing:
             raise TypeError(
                 f"goal mode needs Dict observations with 'observation' and 'desired_goal'; missing {missing}"
             )
-        return TransitionLayout(
-            observation_space["observation"].shape[0], action_dim, observation_space["desired_goal"].shape[0]
+        return TransitionLayout(  # other keys (achieved_goal, ...) are not used in goal mode
+            check_flat_box(observation_space["observation"], "observation_space['observation']"),
+            action_dim,
+            check_flat_box(observation_space["desired_goal"], "observation_space['desired_goal']"),
         )
 
     # ---- training ------------------------------------------------------------------------------------
@@ -170,6 +174,7 @@ class TrajectoryTransformerAgent:
         show_progress: bool = True,
         q_function: Any = None,
         q_steps: int = 100_000,
+        iql_config: IQLConfig | None = None,
     ) -> TrajectoryTransformerAgent:
         """Train on ``dataset``: a Minari dataset id, a ``minari.MinariDataset``, or a list of episodes.
 
@@ -178,9 +183,14 @@ class TrajectoryTransformerAgent:
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
                 continues from the last checkpoint when ``resume``.
             seed: overrides ``config.train.seed``; the same seed gives the same model on CPU.
-            q_function: ``"iql"`` trains IQL (``q_steps`` gradient steps) on the same data for ``q`` mode;
-                anything else is used as given (see the class docstring).
+            q_function: ``"iql"`` trains IQL (``q_steps`` gradient steps, ``iql_config`` settings: the IQL
+                paper's locomotion ones by default, ``IQLConfig.antmaze()`` for sparse-reward mazes) on the same
+                data for ``q`` mode; anything else is used as given (see the class docstring).
         """
+        if q_function is not None and self.goal_conditioned:
+            raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
+        if isinstance(q_function, str) and q_function != "iql":
+            raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
         train_cfg = self.config.train
         if n_steps is not None:
             train_cfg = replace(train_cfg, n_steps=n_steps)
@@ -209,12 +219,10 @@ class TrajectoryTransformerAgent:
         self.history = trainer.train(resume=resume)
         self.tokenizer, self.model = tokenizer, model.eval()
         if isinstance(q_function, str):
-            if q_function != "iql":
-                raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
             from .baselines import IQLAgent
 
             flat_space = flatten_space(self.observation_space) if self.observation_keys else self.observation_space
-            self.iql = IQLAgent(flat_space, self.action_space, seed=train_cfg.seed, device=self.device)
+            self.iql = IQLAgent(flat_space, self.action_space, iql_config, seed=train_cfg.seed, device=self.device)
             self.iql.fit(episodes, q_steps, seed=train_cfg.seed, show_progress=show_progress)
             self.q_function = self.iql.q_function()
         elif q_function is not None:

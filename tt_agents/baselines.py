@@ -39,6 +39,7 @@ from tt_agents.spaces import (
 )
 
 _FORMAT = "tt_agents.baselines/2"  # 2: spaces stored as JSON-friendly dicts (Dict spaces too)
+_FORMAT_V1 = "tt_agents.baselines/1"  # still read
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -264,10 +265,27 @@ def _load_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
         raise ValueError(
             f"{path} is not a readable tt_agents baseline checkpoint ({type(exc).__name__}: {exc})"
         ) from None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a tt_agents baseline checkpoint (format {_FORMAT!r})")
+    if not isinstance(data, dict) or data.get("format") not in (_FORMAT, _FORMAT_V1):
+        raise ValueError(f"{path} is not a tt_agents baseline checkpoint (format {_FORMAT!r} or {_FORMAT_V1!r})")
     if data.get("kind") != kind:
         raise ValueError(f"{path} holds a {data.get('kind')}, not a {kind}")
+    return _upgrade_v1(data) if data["format"] == _FORMAT_V1 else data
+
+
+def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 checkpoint (Box spaces as ``low``/``high`` tensors; GoalBCAgent's Dict as
+    ``observation_spaces``) in the current form."""
+
+    def box(old: Mapping[str, Any]) -> dict[str, Any]:
+        return space_to_dict(spaces.Box(old["low"].numpy(), old["high"].numpy(), dtype=np.dtype(old["dtype"])))
+
+    data = dict(data)
+    if "observation_spaces" in data:
+        parts = data.pop("observation_spaces")
+        data["observation_space"] = {"type": "Dict", "spaces": {k: box(v) for k, v in parts.items()}}
+    else:
+        data["observation_space"] = box(data["observation_space"])
+    data["action_space"] = box(data["action_space"])
     return data
 
 
@@ -356,7 +374,7 @@ class BCAgent(_BaseAgent):
 
     def __init__(
         self,
-        observation_space: spaces.Box,
+        observation_space: spaces.Space,
         action_space: spaces.Box,
         hidden: Sequence[int] = (256, 256),
         *,
@@ -683,7 +701,7 @@ class IQLAgent(_BaseAgent):
 
     def __init__(
         self,
-        observation_space: spaces.Box,
+        observation_space: spaces.Space,
         action_space: spaces.Box,
         config: IQLConfig | None = None,
         *,

@@ -7,7 +7,6 @@ mean what they mean for any SB3 policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ class EvaluationResult:
     """``100 * (return - ref_min) / (ref_max - ref_min)`` when the training data had reference scores."""
     successes: list[bool] | None = None
     """Per episode, whether the environment reported success (``info["success"]`` or ``info["is_success"]``)
-    at any step; None when it never reports either (goal environments such as the mazes do)."""
+    at any step; None when it never reports either (goal environments such as the mazes report it)."""
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,6 +80,8 @@ class EvaluationResult:
 def make_vec_env(env: str | EnvSpec | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **make_kwargs: Any) -> VecEnv:
     """A ``DummyVecEnv`` of ``n_envs`` Monitor-wrapped copies of ``env`` (an id or ``EnvSpec``, e.g. a Minari
     dataset's ``spec.env_spec``; or a single env if n_envs=1)."""
+    if isinstance(env, VecEnv | gym.Env) and make_kwargs:
+        raise ValueError(f"{sorted(make_kwargs)} apply to an environment id or EnvSpec, not to an environment instance")
     if isinstance(env, VecEnv):
         return env
     if isinstance(env, gym.Env):
@@ -91,6 +92,16 @@ def make_vec_env(env: str | EnvSpec | gym.Env | VecEnv, n_envs: int = 1, seed: i
         venv = DummyVecEnv([lambda: Monitor(gym.make(env, **make_kwargs)) for _ in range(n_envs)])
     venv.seed(seed)
     return venv
+
+
+def _cut_short(env: Any, make_kwargs: dict[str, Any]) -> bool:
+    """Whether ``max_episode_steps`` in ``make_kwargs`` shortens the episodes of ``env`` (an id or EnvSpec):
+    reference scores are for full episodes."""
+    limit = make_kwargs.get("max_episode_steps")
+    if limit is None:
+        return False
+    spec = env if isinstance(env, EnvSpec) else gym.spec(env)
+    return spec.max_episode_steps is None or limit < spec.max_episode_steps
 
 
 def evaluate(
@@ -134,8 +145,7 @@ def evaluate(
     )
     with progress:
         task = progress.add_task("eval", total=n_episodes, last="")
-        successes: list[bool] = []
-        callback = _make_callback(progress, task, use_rewards, venv.num_envs, successes)
+        callback = _EpisodeTracker(progress, task, use_rewards, venv.num_envs)
         agent.predict = timed_predict  # type: ignore[method-assign]
         try:
             returns, lengths = evaluate_policy(
@@ -146,8 +156,7 @@ def evaluate(
     ms_per_call = 1000.0 * float(np.mean(timings))
     info = getattr(agent, "dataset_info", {})
     normalized = None
-    cut_short = "max_episode_steps" in make_kwargs  # reference scores are for the environment's full episodes
-    if not cut_short and "ref_min_score" in info and "ref_max_score" in info:
+    if not _cut_short(env, make_kwargs) and "ref_min_score" in info and "ref_max_score" in info:
         low, high = info["ref_min_score"], info["ref_max_score"]
         normalized = [100.0 * (r - low) / (high - low) for r in returns]
     return EvaluationResult(
@@ -156,7 +165,7 @@ def evaluate(
         ms_per_call=ms_per_call,
         ms_per_action=ms_per_call / venv.num_envs,
         normalized_returns=normalized,
-        successes=successes if len(successes) == len(returns) else None,
+        successes=callback.successes,
         info={
             "n_envs": venv.num_envs,
             "seed": seed,
@@ -167,33 +176,40 @@ def evaluate(
     )
 
 
-def _make_callback(
-    progress: Progress, task: Any, use_rewards: bool, n_envs: int, successes: list[bool]
-) -> Callable[[dict, dict], None]:
-    """Feeds real rewards to a TT agent's context, tracks success per episode and advances the progress bar.
+class _EpisodeTracker:
+    """``evaluate_policy``'s callback: feeds real rewards to a TT agent's context, records per episode whether
+    the environment reported success at any step, and advances the progress bar.
 
-    ``successes`` gets one entry per finished episode, in the order ``evaluate_policy`` records returns, as
-    long as the environments report success at all."""
-    reached = [False] * n_envs
-    reports = [False]
+    An episode is recorded exactly when ``evaluate_policy`` records its return (a ``done`` that carries
+    Monitor's ``episode`` info when the env is Monitor-wrapped, any ``done`` otherwise), so
+    :attr:`successes` lines up with the returns."""
 
-    def callback(local: dict[str, Any], _: dict[str, Any]) -> None:
+    def __init__(self, progress: Progress, task: Any, use_rewards: bool, n_envs: int) -> None:
+        self.progress, self.task, self.use_rewards = progress, task, use_rewards
+        self.reached = [False] * n_envs
+        self.outcomes: list[bool] = []
+        self.reports = False
+
+    @property
+    def successes(self) -> list[bool] | None:
+        """Per recorded episode, whether it reached success; None if the environments never report it."""
+        return self.outcomes if self.reports else None
+
+    def __call__(self, local: dict[str, Any], _: dict[str, Any]) -> None:
         i, info = local["i"], local["info"]
-        state = local["states"]
-        if use_rewards and isinstance(state, AgentState):
-            state.rewards[i] = float(local["reward"])
+        if self.use_rewards and isinstance(local["states"], AgentState):
+            local["states"].rewards[i] = float(local["reward"])
         flag = info.get("success", info.get("is_success"))
         if flag is not None:
-            reports[0] = True
-            reached[i] = reached[i] or bool(flag)
-        if local["done"]:
-            episode = info.get("episode")
-            if episode is not None and reports[0]:
-                successes.append(reached[i])
-            reached[i] = False
+            self.reports = True
+            self.reached[i] = self.reached[i] or bool(flag)
+        if not local["done"]:
+            return
+        episode = info.get("episode")
+        if episode is not None or not local.get("is_monitor_wrapped", True):
+            self.outcomes.append(self.reached[i])
             last = f"last return {episode['r']:.1f}" if episode else ""
-            if reports[0] and episode is not None:
-                last += f", {'reached' if successes[-1] else 'missed'} the goal"
-            progress.update(task, advance=1, last=last)
-
-    return callback
+            if self.reports:
+                last += f", {'reached' if self.reached[i] else 'missed'} the goal"
+            self.progress.update(self.task, advance=1, last=last)
+        self.reached[i] = False
