@@ -54,7 +54,8 @@ def main() -> None:
     results = {}
     for mode in ("q", "reward"):
         agent.configure_planner(mode=mode)
-        results[mode] = evaluate(agent, env.spec, n_episodes=args.episodes, n_envs=5, seed=args.seed, use_rewards=True)
+        n_envs = min(5, args.episodes)
+        results[mode] = evaluate(agent, env.spec, args.episodes, n_envs, seed=args.seed, use_rewards=True)
         print(f"TT, {mode} mode: {results[mode].summary()}")
     agent.configure_planner(mode="q")
     path = agent.save_pretrained(args.out)
