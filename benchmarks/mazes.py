@@ -27,7 +27,8 @@ Presets (``--preset``)
     1M IQL/BC steps, 5 seeds x 3 episodes.
 
 Resumable per cell: each cell keeps its agent and ``result.json`` under ``--workdir``; a rerun skips finished
-cells. Results (``mazes.md``, ``mazes.csv``) are rewritten after every cell.
+cells and resumes TT and IQL training from their last checkpoints. Results (``mazes.md``, ``mazes.csv``) are
+rewritten after every cell.
 
     python benchmarks/mazes.py                                  # cpu preset: PointMaze Medium and Large
     python benchmarks/mazes.py --datasets tt-agents/pointmaze/umaze-v0 --seeds 1 --episodes 2
@@ -272,7 +273,10 @@ def train_or_load(cell: Cell, args: argparse.Namespace) -> tuple[Any, dict[str, 
         agent = BCAgent(dataset.observation_space, dataset.action_space, seed=cell.seed, device=args.device)
     steps = baseline_steps(args, cell.method)
     start = time.perf_counter()
-    agent.fit(dataset, steps, seed=cell.seed)
+    if isinstance(agent, IQLAgent):  # resumable: IQL runs are the long ones
+        agent.fit(dataset, steps, seed=cell.seed, checkpoint=cell.dir / "iql_run.pt")
+    else:
+        agent.fit(dataset, steps, seed=cell.seed)
     record = {"train_s": time.perf_counter() - start, "n_steps": steps}
     agent.save(path)
     write_json(cell.dir / "train.json", record)

@@ -258,3 +258,31 @@ def test_checkpoints_of_the_first_format_still_load(data, spaces, tmp_path):
     loaded = BCAgent.load(tmp_path / "bc_v1.pt", device="cpu")
     assert loaded.observation_space == spaces[0] and loaded.action_space == spaces[1]
     np.testing.assert_array_equal(loaded.predict(data[1].observations)[0], agent.predict(data[1].observations)[0])
+
+
+def test_iql_training_resumes_from_its_checkpoint_exactly(data, spaces, tmp_path):
+    def new_agent():
+        return IQLAgent(*spaces, IQLConfig(hidden=TINY), device="cpu")
+
+    straight = new_agent().fit(data, 20, batch_size=8, show_progress=False)
+
+    interrupted = new_agent()
+    update, calls = interrupted.update, []
+
+    def failing_update(batch, actor_lr=None):
+        calls.append(1)
+        if len(calls) == 15:
+            raise KeyboardInterrupt
+        return update(batch, actor_lr)
+
+    interrupted.update = failing_update
+    path = tmp_path / "iql_run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(data, 20, batch_size=8, show_progress=False, checkpoint=path, checkpoint_every=10)
+    resumed = new_agent().fit(data, 20, batch_size=8, show_progress=False, checkpoint=path, checkpoint_every=10)
+    assert len(resumed.history) == 10  # steps 10..19 only
+    for a, b in zip(straight.critic.state_dict().values(), resumed.critic.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="not a checkpoint of this run"):
+        new_agent().fit(data, 30, batch_size=8, show_progress=False, checkpoint=path)
+    assert IQLAgent.load(path, device="cpu").reward_scale == resumed.reward_scale

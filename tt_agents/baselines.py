@@ -811,6 +811,9 @@ class IQLAgent(_BaseAgent):
         batch_size: int | None = None,
         seed: int = 0,
         show_progress: bool = True,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 10_000,
     ) -> IQLAgent:
         """Train for ``n_steps`` IQL steps (the paper: 1M).
 
@@ -820,10 +823,14 @@ class IQLAgent(_BaseAgent):
             batch_size: transitions per step (default ``config.batch_size``).
             seed: seed of the batch sampling.
             show_progress: rich progress bar with the losses.
+            checkpoint: a file where the run is saved every ``checkpoint_every`` steps (atomically); a later
+                ``fit`` with the same file, ``n_steps``, ``batch_size`` and ``seed`` continues from it and
+                ends with the same networks as an uninterrupted run on CPU.
+            checkpoint_every: steps between checkpoints.
 
         Returns:
-            ``self`` (losses are appended to :attr:`history`). The reward scale and observation statistics
-            are set by the first ``fit`` and kept afterwards.
+            ``self`` (losses of this call are appended to :attr:`history`). The reward scale and observation
+            statistics are set by the first ``fit`` and kept afterwards.
         """
         batch_size = batch_size or self.config.batch_size
         if n_steps < 1 or batch_size < 1:
@@ -838,18 +845,23 @@ class IQLAgent(_BaseAgent):
             "terminals": data.terminals,
         }
         tensors = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in tensors.items()}
-        sample = self._sampler(len(data.rewards), batch_size, seed)
+        generator = torch.Generator().manual_seed(seed)
+        run = {"n_steps": n_steps, "batch_size": batch_size, "seed": seed}
+        start = self._resume(checkpoint, run, generator)
         history: list[dict[str, torch.Tensor]] = []
         for module in (self.critic, self.value_net, self.actor):
             module.train()
         with _progress(show_progress) as progress:
-            task = progress.add_task("IQL", total=n_steps)
-            for step in range(n_steps):
+            task = progress.add_task("IQL", total=n_steps, completed=start)
+            for step in range(start, n_steps):
                 actor_lr = None
                 if self.config.actor_cosine_schedule:
                     actor_lr = self.config.actor_lr * 0.5 * (1.0 + math.cos(math.pi * step / n_steps))
-                index = sample().to(self.device)
+                index = torch.randint(len(data.rewards), (batch_size,), generator=generator).to(self.device)
                 history.append(self.update({k: v[index] for k, v in tensors.items()}, actor_lr))
+                if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == n_steps):
+                    progress_state = {**run, "step": step + 1, "generator": generator.get_state()}
+                    _atomic_save({**self._state(), "fit_progress": progress_state}, checkpoint)
                 if (step + 1) % 50 == 0 or step + 1 == n_steps:
                     last = {k: v.item() for k, v in history[-1].items()}
                     progress.update(
@@ -859,11 +871,29 @@ class IQLAgent(_BaseAgent):
                             f"IQL Q {last['critic_loss']:.3f} V {last['value_loss']:.3f} pi {last['actor_loss']:.3f}"
                         ),
                     )
-        stacked = {k: torch.stack([h[k] for h in history]).cpu().tolist() for k in history[0]}
-        self.history += [{k: stacked[k][i] for k in stacked} for i in range(n_steps)]
+        if history:
+            stacked = {k: torch.stack([h[k] for h in history]).cpu().tolist() for k in history[0]}
+            self.history += [{k: stacked[k][i] for k in stacked} for i in range(len(history))]
         for module in (self.critic, self.value_net, self.actor):
             module.eval()
         return self
+
+    def _resume(
+        self, checkpoint: str | os.PathLike[str] | None, run: dict[str, int], generator: torch.Generator
+    ) -> int:
+        """The step to start from: 0, or that of ``checkpoint`` (whose state is loaded) when it exists."""
+        if checkpoint is None or not Path(checkpoint).is_file():
+            return 0
+        data = _load_checkpoint(checkpoint, self.kind)
+        saved = data.get("fit_progress")
+        if saved is None or {k: saved[k] for k in run} != run:
+            raise ValueError(
+                f"{checkpoint} is not a checkpoint of this run ({run}); it holds "
+                f"{ {k: saved[k] for k in run} if saved else 'no fit progress' }: use another file or delete it"
+            )
+        self._restore(data)
+        generator.set_state(saved["generator"])
+        return int(saved["step"])
 
     # ------------------------------------------------------------------ acting and values
 
@@ -907,32 +937,43 @@ class IQLAgent(_BaseAgent):
 
     # ------------------------------------------------------------------ persistence
 
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "kind": self.kind,
+            "observation_space": space_to_dict(self.observation_space),
+            "action_space": space_to_dict(self.action_space),
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "reward_scale": self.reward_scale,
+            "fitted_data": self._fitted_data,
+            "modules": {
+                "critic": self.critic.state_dict(),
+                "target_critic": self.target_critic.state_dict(),
+                "value": self.value_net.state_dict(),
+                "actor": self.actor.state_dict(),
+            },
+            "optimizers": {
+                "critic": self.critic_optimizer.state_dict(),
+                "value": self.value_optimizer.state_dict(),
+                "actor": self.actor_optimizer.state_dict(),
+            },
+        }
+
+    def _restore(self, data: Mapping[str, Any]) -> None:
+        self.critic.load_state_dict(data["modules"]["critic"])
+        self.target_critic.load_state_dict(data["modules"]["target_critic"])
+        self.value_net.load_state_dict(data["modules"]["value"])
+        self.actor.load_state_dict(data["modules"]["actor"])
+        self.critic_optimizer.load_state_dict(data["optimizers"]["critic"])
+        self.value_optimizer.load_state_dict(data["optimizers"]["value"])
+        self.actor_optimizer.load_state_dict(data["optimizers"]["actor"])
+        self.reward_scale = float(data["reward_scale"])
+        self._fitted_data = bool(data["fitted_data"])
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the agent (spaces, config, all networks, optimizers, reward scale) to one file, atomically."""
-        _atomic_save(
-            {
-                "format": _FORMAT,
-                "kind": self.kind,
-                "observation_space": space_to_dict(self.observation_space),
-                "action_space": space_to_dict(self.action_space),
-                "config": self.config.to_dict(),
-                "seed": self.seed,
-                "reward_scale": self.reward_scale,
-                "fitted_data": self._fitted_data,
-                "modules": {
-                    "critic": self.critic.state_dict(),
-                    "target_critic": self.target_critic.state_dict(),
-                    "value": self.value_net.state_dict(),
-                    "actor": self.actor.state_dict(),
-                },
-                "optimizers": {
-                    "critic": self.critic_optimizer.state_dict(),
-                    "value": self.value_optimizer.state_dict(),
-                    "actor": self.actor_optimizer.state_dict(),
-                },
-            },
-            path,
-        )
+        _atomic_save(self._state(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "auto") -> IQLAgent:
@@ -945,15 +986,7 @@ class IQLAgent(_BaseAgent):
             seed=data["seed"],
             device=device,
         )
-        agent.critic.load_state_dict(data["modules"]["critic"])
-        agent.target_critic.load_state_dict(data["modules"]["target_critic"])
-        agent.value_net.load_state_dict(data["modules"]["value"])
-        agent.actor.load_state_dict(data["modules"]["actor"])
-        agent.critic_optimizer.load_state_dict(data["optimizers"]["critic"])
-        agent.value_optimizer.load_state_dict(data["optimizers"]["value"])
-        agent.actor_optimizer.load_state_dict(data["optimizers"]["actor"])
-        agent.reward_scale = float(data["reward_scale"])
-        agent._fitted_data = bool(data["fitted_data"])
+        agent._restore(data)
         for module in (agent.critic, agent.value_net, agent.actor):
             module.eval()
         return agent
