@@ -336,6 +336,24 @@ def paper_text(key: str, method: str) -> str:
     return fmt(*value) if isinstance(value, tuple) else fmt(value)
 
 
+def comparison_lines(
+    entries: list[Dataset], success: dict[tuple[str, str], tuple[float, float | None, int]]
+) -> list[str]:
+    """The paper's claim checked on our success rates: does TT+Q beat reward-mode TT and match IQL?"""
+    lines = []
+    for entry in entries:
+        rates = {m: success[(entry.key, m)][0] for m in ("tt", "tt-q", "iql") if (entry.key, m) in success}
+        if len(rates) < 3:
+            continue
+        beats_tt = "yes" if rates["tt-q"] > rates["tt"] else "**no**"
+        matches_iql = "yes" if rates["tt-q"] >= rates["iql"] else "**no**"
+        lines.append(
+            f"- {entry.key}: TT+Q beats TT (reward mode): {beats_tt} ({rates['tt-q']:.0f}% vs {rates['tt']:.0f}%); "
+            f"TT+Q at least as good as IQL: {matches_iql} ({rates['tt-q']:.0f}% vs {rates['iql']:.0f}%)"
+        )
+    return ["## The paper's claim on our data", "", *lines, ""] if lines else []
+
+
 def write_results(args: argparse.Namespace, entries: list[Dataset], rows: list[dict[str, Any]], wall_s: float) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     success, score = aggregate(rows, "success_rate"), aggregate(rows, "normalized_score")
@@ -363,6 +381,7 @@ def write_results(args: argparse.Namespace, entries: list[Dataset], rows: list[d
             texts = ["not available" if entry.unavailable else cell_text(table, entry.key, m) for m in args.methods]
             lines.append(f"| {entry.key} | " + " | ".join(texts) + " |")
         lines.append("")
+    lines += comparison_lines(entries, success)
     lines += [
         "## Settings",
         "",
