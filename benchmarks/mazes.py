@@ -19,10 +19,13 @@ reported ``info["success"]``; its *normalized score* is ``100 * (return - ref_mi
 the dataset's reference scores. The tables give mean ± standard error over seeds.
 
 Presets (``--preset``)
-    ``cpu``: PointMaze Medium and Large datasets made locally (``tt-agents/pointmaze/MAZE-v0``; made on first
-    use, about a minute each), :func:`tt_agents.cpu_preset` for TT (2 layers x 64, batch 64) trained for
-    :data:`CPU_TT_STEPS` steps, beam 32 / horizon 5; IQL and BC :data:`CPU_BASELINE_STEPS` steps; 2 seeds x 5
-    episodes.
+    ``cpu``: PointMaze Medium and Large datasets made locally in the paper's AntMaze setting: one fixed goal
+    per maze, rewards relabelled for it, evaluation from random starts until the goal is reached
+    (``tt-agents/pointmaze/MAZE-fixed-goal-v0``, :func:`make_point_maze_dataset` with ``goal="fixed"``; made on
+    first use, about a minute each), :func:`tt_agents.cpu_preset` for TT (2 layers x 64, batch 64) trained for
+    :data:`CPU_TT_STEPS` steps, beam 32 / horizon 5; IQL and BC :data:`CPU_BASELINE_STEPS` steps; 2 seeds x 10
+    episodes. The goal-conditioned datasets (``tt-agents/pointmaze/MAZE-v0``, a new goal every episode) can
+    be given with ``--datasets``.
     ``paper``: Farama's ``D4RL/antmaze/*`` ids when available (a GPU and a download), the paper's TT model,
     1M IQL/BC steps, 5 seeds x 3 episodes.
 
@@ -31,7 +34,7 @@ cells and resumes TT and IQL training from their last checkpoints. Results (``ma
 rewritten after every cell.
 
     python benchmarks/mazes.py                                  # cpu preset: PointMaze Medium and Large
-    python benchmarks/mazes.py --datasets tt-agents/pointmaze/umaze-v0 --seeds 1 --episodes 2
+    python benchmarks/mazes.py --datasets tt-agents/pointmaze/umaze-fixed-goal-v0 --seeds 1 --episodes 2
 """
 
 from __future__ import annotations
@@ -64,12 +67,12 @@ from rich.table import Table
 from tt_agents import AgentConfig, DatasetNotAvailableError, TTAgent, cpu_preset, evaluate, paper_preset
 from tt_agents.baselines import BCAgent, IQLAgent, IQLConfig
 from tt_agents.data import load_minari_dataset
-from tt_agents.envs.point_maze import MAZES, make_point_maze_dataset, point_maze_dataset_id
+from tt_agents.envs.point_maze import GOALS, MAZES, make_point_maze_dataset, point_maze_dataset_id
 from tt_agents.evaluation import make_vec_env
 
 METHODS = ("tt", "tt-q", "iql", "bc")
 LABELS = {"tt": "TT (reward)", "tt-q": "TT+Q (IQL)", "iql": "IQL", "bc": "BC"}
-CPU_DATASETS = tuple(point_maze_dataset_id(maze) for maze in ("medium", "large"))
+CPU_DATASETS = tuple(point_maze_dataset_id(maze, goal="fixed") for maze in ("medium", "large"))
 PAPER_DATASETS = (
     "D4RL/antmaze/umaze-v1",
     "D4RL/antmaze/medium-play-v1",
@@ -81,7 +84,7 @@ CPU_TT_STEPS = 4_000
 CPU_BASELINE_STEPS = {"iql": 30_000, "bc": 20_000}
 PAPER_TT_STEPS = 200_000
 PAPER_BASELINE_STEPS = 1_000_000
-PRESET_DEFAULTS = {"cpu": {"seeds": 2, "episodes": 5}, "paper": {"seeds": 5, "episodes": 3}}
+PRESET_DEFAULTS = {"cpu": {"seeds": 2, "episodes": 10}, "paper": {"seeds": 5, "episodes": 3}}
 EVAL_SEED_OFFSET = 10_000
 
 PAPER_TABLE2: dict[str, dict[str, float | tuple[float, float]]] = {
@@ -128,9 +131,10 @@ def dataset_key(dataset_id: str) -> str:
 
 def load_dataset(dataset_id: str) -> Dataset:
     entry = Dataset(dataset_id, dataset_key(dataset_id))
-    local = {point_maze_dataset_id(maze): maze for maze in MAZES}
+    local = {point_maze_dataset_id(maze, goal): (maze, goal) for maze in MAZES for goal in GOALS}
     if dataset_id in local and not get_dataset_path(dataset_id).exists():  # ours: made here, never downloaded
-        entry.dataset = make_point_maze_dataset(local[dataset_id])
+        maze, goal = local[dataset_id]
+        entry.dataset = make_point_maze_dataset(maze, goal=goal)
         return entry
     try:
         entry.dataset = load_minari_dataset(dataset_id)
@@ -389,8 +393,8 @@ def write_results(args: argparse.Namespace, entries: list[Dataset], rows: list[d
         f"- IQL: {baseline_steps(args, 'iql'):,} steps, `IQLConfig.antmaze()` (expectile 0.9, temperature 10, "
         "rewards - 1), 2x256 networks, batch 256; BC: "
         f"{baseline_steps(args, 'bc'):,} steps, 2x256 MLP, batch 256",
-        f"- Evaluation: {args.episodes} episodes per seed in the dataset's evaluation environment (a new random "
-        f"start and goal at every reset), {min(args.n_envs, args.episodes)} at a time; TT gets the real rewards "
+        f"- Evaluation: {args.episodes} episodes per seed in the dataset's evaluation environment (see Datasets; "
+        f"a new random start at every reset), {min(args.n_envs, args.episodes)} at a time; TT gets the real rewards "
         "in its context" + (f"; episodes cut at {args.max_episode_steps} steps" if args.max_episode_steps else ""),
         "",
         "## The paper's Table 2 (AntMaze v0, D4RL; not our data)",

@@ -1,9 +1,11 @@
-"""From nothing to a Q-guided Trajectory Transformer reaching PointMaze goals.
+"""From nothing to a Q-guided Trajectory Transformer reaching a PointMaze goal.
 
-1. make a PointMaze dataset locally (a scripted waypoint controller with noise, goals re-sampled on reaching);
+1. make a PointMaze dataset locally in the paper's AntMaze setting (``goal="fixed"``): a scripted waypoint
+   controller with noise, sent to random goals, with the sparse reward relabelled for the maze's one fixed goal;
 2. train the Transformer and, on the same data, IQL with its AntMaze settings, whose Q-function scores the
    planner's leaves (``fit(..., q_function="iql", iql_config=IQLConfig.antmaze())``, planner mode ``q``);
-3. evaluate on random start/goal pairs and print the success rate beside reward-mode planning;
+3. evaluate from random starts (an episode ends on reaching the goal) and print the success rate beside
+   reward-mode planning;
 4. save the agent (its Q-function is saved with it) and check the reloaded agent acts identically.
 
     python examples/q_guided_maze.py                      # U-maze, about 10 minutes on a 2-core CPU
@@ -31,19 +33,19 @@ def main() -> None:
     parser.add_argument("--maze", default="umaze", help="umaze, medium or large")
     parser.add_argument("--steps", type=int, default=4000, help="Transformer training steps")
     parser.add_argument("--q-steps", type=int, default=15_000, help="IQL training steps")
-    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes (random start and goal)")
+    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes (random starts)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/q_guided_maze")
     args = parser.parse_args()
 
-    dataset_id = point_maze_dataset_id(args.maze)
+    dataset_id = point_maze_dataset_id(args.maze, goal="fixed")
     if get_dataset_path(dataset_id).exists():
         dataset = minari.load_dataset(dataset_id)
     else:  # made here (never downloaded): ~30 s for the U-maze
-        dataset = make_point_maze_dataset(args.maze, seed=args.seed)
+        dataset = make_point_maze_dataset(args.maze, goal="fixed", seed=args.seed)
     print(f"{dataset_id}: {dataset.total_episodes} episodes, {dataset.total_steps:,} steps")
 
-    env = point_maze_env(args.maze)
+    env = point_maze_env(args.maze, goal="fixed")
     config = cpu_preset()
     config.planner = replace(config.planner, mode="q")
     agent = TTAgent(env.observation_space, env.action_space, config=config)  # Dict observations, used whole

@@ -11,7 +11,9 @@ import pytest
 
 from tt_agents.data import load_episodes
 from tt_agents.envs.point_maze import (
+    FIXED_GOAL_CELLS,
     MAZES,
+    FixedGoalTask,
     WaypointController,
     cell_distances,
     make_point_maze_dataset,
@@ -144,3 +146,70 @@ def test_make_point_maze_dataset_tiny(minari_home):
 def test_make_point_maze_dataset_rejects_unknown_preset():
     with pytest.raises(ValueError, match="preset"):
         make_point_maze_dataset("umaze", preset="gpu", show_progress=False)
+
+
+# ---------------------------------------------------------------------------------------------- fixed goal
+
+
+def test_fixed_goal_ids_and_errors():
+    assert point_maze_dataset_id("medium", goal="fixed") == "tt-agents/pointmaze/medium-fixed-goal-v0"
+    with pytest.raises(ValueError, match="goal must be one of"):
+        point_maze_env("umaze", goal="moving")
+    with pytest.raises(ValueError, match="wall"):
+        FixedGoalTask(point_maze_env("umaze"), (2, 1))
+
+
+@pytest.mark.parametrize("maze", sorted(MAZES))
+def test_fixed_goal_env_ends_at_its_goal_cell(maze):
+    env = point_maze_env(maze, goal="fixed")
+    controller = WaypointController(env)
+    try:
+        assert not env.spec.kwargs["continuing_task"]
+        goal_xy = env.unwrapped.maze.cell_rowcol_to_xy(np.array(FIXED_GOAL_CELLS[maze]))
+        for seed in range(2):
+            observation, _ = env.reset(seed=seed)
+            assert np.abs(observation["desired_goal"] - goal_xy).max() <= 0.25 + 1e-9  # PointMaze's position noise
+            total, terminated, truncated = 0.0, False, False
+            while not (terminated or truncated):
+                observation, reward, terminated, truncated, info = env.step(controller(observation))
+                total += reward
+            assert terminated and info["success"] and total == 1.0
+    finally:
+        env.close()
+
+
+def test_fixed_goal_task_relabels_desired_goal_and_reward():
+    env = FixedGoalTask(point_maze_env("umaze", reset_target=True), FIXED_GOAL_CELLS["umaze"])
+    policy = env.controller_policy(WaypointController(env, noise=0.3, seed=0))
+    observation, _ = env.reset(seed=3)
+    fixed = observation["desired_goal"].copy()
+    commanded, rewards = [], []
+    for _ in range(300):
+        observation, reward, terminated, truncated, info = env.step(policy(observation))
+        np.testing.assert_array_equal(observation["desired_goal"], fixed)  # the fixed goal, all episode long
+        near = np.linalg.norm(observation["achieved_goal"] - fixed) <= 0.45
+        assert reward == float(near) and info["success"] == near and not terminated
+        commanded.append(env.commanded_goal.copy())
+        rewards.append(reward)
+    assert len({tuple(g) for g in commanded}) > 1  # the controller was sent to goals re-sampled on reaching them
+    assert sum(rewards) > 0  # and passed through the fixed goal on the way
+    env.close()
+
+
+def test_make_fixed_goal_dataset_tiny(minari_home):
+    dataset = make_point_maze_dataset(
+        "umaze", 600, goal="fixed", episode_steps=300, reference_episodes=2, show_progress=False, seed=1
+    )
+    assert dataset.total_steps == 600
+    metadata = dataset.storage.metadata
+    assert (metadata["ref_min_score"], metadata["ref_max_score"]) == reference_scores("umaze", 2, goal="fixed")
+    assert metadata["ref_max_score"] == 1.0  # the noise-free controller always reaches the goal, once
+    eval_env = dataset.recover_environment(eval_env=True)
+    assert not eval_env.spec.kwargs["continuing_task"] and eval_env.spec.kwargs["maze_map"][1][1] == "g"
+    eval_env.close()
+    for episode in dataset.iterate_episodes():
+        observations = episode.observations
+        assert np.ptp(observations["desired_goal"], axis=0).max() == 0.0
+        distance = np.linalg.norm(observations["achieved_goal"][1:] - observations["desired_goal"][1:], axis=1)
+        np.testing.assert_array_equal(episode.rewards, (distance <= 0.45).astype(np.float64))
+        assert not episode.terminations.any()

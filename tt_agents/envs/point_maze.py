@@ -18,6 +18,15 @@ a force-actuated ball in a maze of unit cells: Dict observations ``observation``
   rebuild it with ``dataset.recover_environment(eval_env=True)``) and reference scores measured on it: the
   mean return of uniformly random actions (``ref_min_score``) and of the noise-free controller
   (``ref_max_score``), so ``minari.get_normalized_score`` works offline.
+
+Two tasks (``goal=``):
+
+* ``"random"`` (maze2d / Minari pointmaze): every evaluation episode samples a new goal, the desired goal is part
+  of the observation and the data's rewards are for the goal the controller was sent to. A goal-conditioned task.
+* ``"fixed"`` (the paper's AntMaze setting, Table 2): one goal cell per maze (D4RL maze2d's, :data:`FIXED_GOAL_CELLS`).
+  The data is recorded as before, the controller sent to random goals, but :class:`FixedGoalTask` relabels the
+  desired goal and the sparse reward for the fixed goal, as D4RL did for AntMaze; the evaluation episode starts
+  anywhere and ends on reaching that goal (``continuing_task=False``), so the return is 1 on success and 0 otherwise.
 """
 
 from __future__ import annotations
@@ -41,6 +50,12 @@ MAZES: dict[str, str] = {
     "large": "PointMaze_Large-v3",
 }
 """Short maze names and their gymnasium-robotics ids (time limits 300, 600 and 800 steps)."""
+FIXED_GOAL_CELLS: dict[str, tuple[int, int]] = {"umaze": (1, 1), "medium": (6, 6), "large": (7, 9)}
+"""(row, column) of the goal of the ``"fixed"`` task per maze: the ``G`` of D4RL's maze2d maps (same layouts)."""
+GOALS = ("random", "fixed")
+"""The two tasks: a new goal every episode (goal-conditioned), or one goal per maze (AntMaze-style)."""
+GOAL_RADIUS = 0.45
+"""Distance to the goal within which PointMaze pays its sparse reward and reports success."""
 PRESET_STEPS: dict[str, dict[str, int]] = {
     "paper": {"umaze": 1_000_000, "medium": 2_000_000, "large": 4_000_000},
     "cpu": {"umaze": 100_000, "medium": 150_000, "large": 200_000},
@@ -69,20 +84,47 @@ def resolve_maze(maze: str) -> str:
     raise ValueError(f"unknown maze {maze!r}; give one of {sorted(MAZES)} or {sorted(MAZES.values())}")
 
 
-def point_maze_dataset_id(maze: str) -> str:
-    """The default Minari id of a maze's dataset: ``"medium"`` → ``"tt-agents/pointmaze/medium-v0"``."""
-    return f"tt-agents/pointmaze/{resolve_maze(maze)}-v0"
+def resolve_goal(goal: str) -> str:
+    """``goal`` checked against :data:`GOALS`."""
+    if goal not in GOALS:
+        raise ValueError(f"goal must be one of {GOALS}, got {goal!r}")
+    return goal
 
 
-def point_maze_env(maze: str, **kwargs: Any) -> gym.Env:
-    """The evaluation environment of a maze: ``gymnasium.make(MAZES[maze], continuing_task=True,
-    reset_target=False, **kwargs)``.
+def point_maze_dataset_id(maze: str, goal: str = "random") -> str:
+    """The default Minari id of a maze's dataset: ``"medium"`` → ``"tt-agents/pointmaze/medium-v0"``, and
+    ``("medium", goal="fixed")`` → ``"tt-agents/pointmaze/medium-fixed-goal-v0"``."""
+    suffix = "-fixed-goal" if resolve_goal(goal) == "fixed" else ""
+    return f"tt-agents/pointmaze/{resolve_maze(maze)}{suffix}-v0"
 
-    Every reset samples a start and a goal; the episode runs for the standard time limit and earns reward 1
-    at every step the ball is within 0.45 of the goal (``info["success"]``). ``kwargs`` go to
-    ``gymnasium.make`` and override these settings (e.g. ``reset_target=True`` or ``max_episode_steps=...``).
+
+def fixed_goal_map(maze: str) -> list[list[int | str]]:
+    """The maze's map with its fixed goal cell (:data:`FIXED_GOAL_CELLS`) marked ``"g"``."""
+    maze = resolve_maze(maze)
+    grid: list[list[int | str]] = [list(row) for row in gym.spec(MAZES[maze]).kwargs["maze_map"]]
+    row, column = FIXED_GOAL_CELLS[maze]
+    grid[row][column] = "g"
+    return grid
+
+
+def point_maze_env(maze: str, goal: str = "random", **kwargs: Any) -> gym.Env:
+    """The evaluation environment of a maze.
+
+    ``goal="random"``: ``gymnasium.make(MAZES[maze], continuing_task=True, reset_target=False)``. Every reset
+    samples a start and a goal; the episode runs for the standard time limit and earns reward 1 at every step
+    the ball is within 0.45 of the goal (``info["success"]``).
+
+    ``goal="fixed"``: the goal is always in the maze's :data:`FIXED_GOAL_CELLS` cell (with PointMaze's position
+    noise), the start anywhere else, and the episode ends with reward 1 on reaching it (``continuing_task=False``).
+
+    ``kwargs`` go to ``gymnasium.make`` and override these settings (e.g. ``max_episode_steps=...``).
     """
-    return gym.make(MAZES[resolve_maze(maze)], **{"continuing_task": True, "reset_target": False, **kwargs})
+    maze = resolve_maze(maze)
+    if resolve_goal(goal) == "fixed":
+        settings: dict[str, Any] = {"maze_map": fixed_goal_map(maze), "continuing_task": False, "reset_target": False}
+    else:
+        settings = {"continuing_task": True, "reset_target": False}
+    return gym.make(MAZES[maze], **{**settings, **kwargs})
 
 
 # ---------------------------------------------------------------------------------------------- controller
@@ -189,6 +231,59 @@ class WaypointController:
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
+class FixedGoalTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Relabels a random-goal PointMaze for one fixed goal cell, the way D4RL's AntMaze data was labelled.
+
+    The wrapped environment keeps its own (commanded) goal, re-sampled on reaching it; a controller steering
+    to it reads :attr:`commanded_goal`. What the wrapper returns is the fixed-goal task: the observation's
+    ``desired_goal`` is the fixed goal (the cell's centre plus PointMaze's position noise, drawn at every
+    reset), the reward is 1 where the ball is within :data:`GOAL_RADIUS` of it, and ``info["success"]`` says
+    so. The wrapped task never terminates (``continuing_task=True``), so the ball passes through the goal and
+    leaves it again, as the AntMaze data does.
+
+    Args:
+        env: a PointMaze environment (any wrapper around one).
+        goal_cell: (row, column) of the fixed goal; a free cell of the maze.
+    """
+
+    def __init__(self, env: gym.Env, goal_cell: tuple[int, int]) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, goal_cell=tuple(goal_cell))
+        gym.Wrapper.__init__(self, env)
+        maze = getattr(env.unwrapped, "maze", None)
+        if maze is None:
+            raise TypeError(f"FixedGoalTask needs a PointMaze environment, got {type(env.unwrapped).__name__}")
+        row, column = goal_cell
+        if maze.maze_map[row][column] == 1:
+            raise ValueError(f"goal cell {tuple(goal_cell)} is a wall")
+        self.goal_cell = (int(row), int(column))
+        self.fixed_goal = maze.cell_rowcol_to_xy(np.array(self.goal_cell)).astype(np.float64)
+        self.commanded_goal = self.fixed_goal.copy()
+
+    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        maze_env = self.env.unwrapped
+        centre = maze_env.maze.cell_rowcol_to_xy(np.array(self.goal_cell)).astype(np.float64)
+        self.fixed_goal = maze_env.add_xy_position_noise(centre)
+        return self._relabel(observation, info)
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        observation, _, terminated, truncated, info = self.env.step(action)
+        observation, info = self._relabel(observation, info)
+        return observation, float(info["success"]), terminated, truncated, info
+
+    def _relabel(
+        self, observation: dict[str, np.ndarray], info: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self.commanded_goal = np.array(observation["desired_goal"], dtype=np.float64)
+        desired = self.fixed_goal.astype(observation["desired_goal"].dtype)
+        success = bool(np.linalg.norm(observation["achieved_goal"] - self.fixed_goal) <= GOAL_RADIUS)
+        return {**observation, "desired_goal": desired}, {**info, "success": success}
+
+    def controller_policy(self, controller: WaypointController) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        """``controller`` steering to the commanded goal while it sees the relabelled observations."""
+        return lambda observation: controller({**observation, "desired_goal": self.commanded_goal})
+
+
 # ---------------------------------------------------------------------------------------------- datasets
 
 
@@ -210,10 +305,11 @@ def episode_returns(
     return returns
 
 
-def reference_scores(maze: str, n_episodes: int = REFERENCE_EPISODES) -> tuple[float, float]:
+def reference_scores(maze: str, n_episodes: int = REFERENCE_EPISODES, goal: str = "random") -> tuple[float, float]:
     """(``ref_min_score``, ``ref_max_score``): mean returns of uniformly random actions and of the noise-free
-    :class:`WaypointController` over the same ``n_episodes`` resets of the evaluation environment."""
-    env = point_maze_env(maze)
+    :class:`WaypointController` over the same ``n_episodes`` resets of the evaluation environment
+    (:func:`point_maze_env` with ``goal``)."""
+    env = point_maze_env(maze, goal)
     try:
         random_returns = episode_returns(env, None, n_episodes)
         expert_returns = episode_returns(env, WaypointController(env), n_episodes)
@@ -226,6 +322,7 @@ def make_point_maze_dataset(
     maze: str,
     n_steps: int | None = None,
     *,
+    goal: Literal["random", "fixed"] = "random",
     preset: Literal["cpu", "paper"] = "cpu",
     noise: float = DEFAULT_NOISE,
     episode_steps: int | None = None,
@@ -239,17 +336,22 @@ def make_point_maze_dataset(
 
     The environment is the continuing task whose goal is re-sampled each time the ball reaches it
     (``continuing_task=True, reset_target=True``), so one episode visits many goals; episodes are truncated
-    after ``episode_steps`` and the ball and goal reset. Rewards are the sparse 1-within-0.45-of-the-goal.
+    after ``episode_steps`` and the ball and goal reset. Rewards are the sparse 1-within-0.45-of-the-goal:
+    of the goal the controller is sent to (``goal="random"``), or of the maze's fixed goal
+    (``goal="fixed"``: :class:`FixedGoalTask` relabels the desired goal and the reward, AntMaze-style).
 
     Args:
         maze: ``"umaze"``, ``"medium"``, ``"large"`` or a gymnasium-robotics id (:func:`resolve_maze`).
+        goal: ``"random"`` (goal-conditioned, maze2d style) or ``"fixed"`` (one goal per maze, the paper's
+            AntMaze setting); also picks the evaluation environment (:func:`point_maze_env`).
         n_steps: total steps to record (default: the preset's, :data:`PRESET_STEPS`).
         preset: ``"paper"``: D4RL's 1M / 2M / 4M steps; ``"cpu"``: 100k / 150k / 200k (under a minute each).
         noise: std of the Gaussian action noise.
         episode_steps: episode length (default: the maze's time limit, 300 / 600 / 800).
         reference_episodes: evaluation episodes behind each reference score (:func:`reference_scores`).
         seed: seed of the environment resets and the noise.
-        dataset_id: default :func:`point_maze_dataset_id`, e.g. ``"tt-agents/pointmaze/medium-v0"``.
+        dataset_id: default :func:`point_maze_dataset_id`, e.g. ``"tt-agents/pointmaze/medium-v0"`` or
+            ``"tt-agents/pointmaze/medium-fixed-goal-v0"``.
         overwrite: replace an existing dataset with the same id (otherwise a ``FileExistsError``).
         show_progress: a progress bar and a one-line summary of the written dataset.
 
@@ -260,23 +362,36 @@ def make_point_maze_dataset(
     from tt_agents.datasets import record_dataset, summarize_dataset
 
     maze = resolve_maze(maze)
+    goal = resolve_goal(goal)
     if preset not in PRESET_STEPS:
         raise ValueError(f"preset must be one of {sorted(PRESET_STEPS)}, got {preset!r}")
     if reference_episodes < 1:
         raise ValueError(f"reference_episodes must be >= 1, got {reference_episodes}")
     n_steps = n_steps if n_steps is not None else PRESET_STEPS[preset][maze]
-    dataset_id = dataset_id or point_maze_dataset_id(maze)
+    dataset_id = dataset_id or point_maze_dataset_id(maze, goal)
     if not overwrite and get_dataset_path(dataset_id).exists():  # before spending time on the reference scores
         raise FileExistsError(f"Minari dataset {dataset_id!r} already exists; pass overwrite=True to replace it")
-    ref_min, ref_max = reference_scores(maze, reference_episodes)
-    eval_env = point_maze_env(maze)
+    ref_min, ref_max = reference_scores(maze, reference_episodes, goal)
+    eval_env = point_maze_env(maze, goal)
     env = point_maze_env(
         maze, reset_target=True, **({} if episode_steps is None else {"max_episode_steps": episode_steps})
     )
+    controller = WaypointController(env, noise=noise, seed=seed)
+    policy: Callable[[dict[str, np.ndarray]], np.ndarray] = controller
+    if goal == "fixed":
+        env = FixedGoalTask(env, FIXED_GOAL_CELLS[maze])
+        policy = env.controller_policy(controller)
+        task = (
+            f"with the desired goal and the sparse reward relabelled for the fixed goal cell {FIXED_GOAL_CELLS[maze]} "
+            "(AntMaze-style); evaluation episodes start anywhere and end on reaching that goal"
+        )
+    else:
+        task = "with the rewards of the goals it was sent to"
+    evaluation = "continuing_task=False" if goal == "fixed" else "continuing_task=True, reset_target=False"
     try:
         dataset = record_dataset(
             env,
-            WaypointController(env, noise=noise, seed=seed),
+            policy,
             dataset_id,
             n_steps=n_steps,
             seed=seed,
@@ -287,10 +402,10 @@ def make_point_maze_dataset(
             description=(
                 f"D4RL maze2d-style dataset for {MAZES[maze]}: the scripted waypoint controller with Gaussian "
                 f"action noise std {noise} in the continuing task with goals re-sampled on reaching them "
-                f"(continuing_task=True, reset_target=True), episodes of {env.spec.max_episode_steps} steps, "
-                f"{n_steps} steps in all, seed {seed}. Reference scores: mean returns of uniformly random "
+                f"(continuing_task=True, reset_target=True), {task}; episodes of {env.spec.max_episode_steps} "
+                f"steps, {n_steps} steps in all, seed {seed}. Reference scores: mean returns of uniformly random "
                 f"actions and of the noise-free controller over {reference_episodes} episodes of the evaluation "
-                "environment (continuing_task=True, reset_target=False, standard time limit)."
+                f"environment ({evaluation}, standard time limit)."
             ),
             overwrite=overwrite,
             show_progress=show_progress,
