@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -415,5 +416,8 @@ def make_point_maze_dataset(
         eval_env.close()
     dataset.storage.update_metadata({"num_episodes_average_score": reference_episodes})
     if show_progress:
-        Console().print(str(summarize_dataset(dataset)))
+        summary = summarize_dataset(dataset)
+        if goal == "fixed":  # continuing recordings against the episodic task's references: no meaningful score
+            summary = replace(summary, normalized_score=None)
+        Console().print(str(summary))
     return dataset
