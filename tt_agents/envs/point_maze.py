@@ -257,14 +257,13 @@ class FixedGoalTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if maze.maze_map[row][column] == 1:
             raise ValueError(f"goal cell {tuple(goal_cell)} is a wall")
         self.goal_cell = (int(row), int(column))
-        self.fixed_goal = maze.cell_rowcol_to_xy(np.array(self.goal_cell)).astype(np.float64)
-        self.commanded_goal = self.fixed_goal.copy()
+        self._goal_centre = maze.cell_rowcol_to_xy(np.array(self.goal_cell)).astype(np.float64)  # (2,)
+        self.fixed_goal = self._goal_centre.copy()
+        self.commanded_goal = self._goal_centre.copy()
 
     def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
-        maze_env = self.env.unwrapped
-        centre = maze_env.maze.cell_rowcol_to_xy(np.array(self.goal_cell)).astype(np.float64)
-        self.fixed_goal = maze_env.add_xy_position_noise(centre)
+        self.fixed_goal = self.env.unwrapped.add_xy_position_noise(self._goal_centre.copy())
         return self._relabel(observation, info)
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
@@ -386,9 +385,10 @@ def make_point_maze_dataset(
             f"with the desired goal and the sparse reward relabelled for the fixed goal cell {FIXED_GOAL_CELLS[maze]} "
             "(AntMaze-style); evaluation episodes start anywhere and end on reaching that goal"
         )
+        evaluation = "continuing_task=False"
     else:
         task = "with the rewards of the goals it was sent to"
-    evaluation = "continuing_task=False" if goal == "fixed" else "continuing_task=True, reset_target=False"
+        evaluation = "continuing_task=True, reset_target=False"
     try:
         dataset = record_dataset(
             env,
