@@ -69,6 +69,38 @@ def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(goal_
     torch.testing.assert_close(last, window.logits(goal, transitions), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("padded", [False, True])
+def test_sliding_rows_that_share_prefixes_match_full_forward(padded: bool) -> None:
+    """Beams with a common ancestor compute their shared window prefix once when the window slides; every
+    row must still equal a forward pass over its own window (duplicates, shared first transitions, pads)."""
+    model = make_model(sequence_length=5)
+    D = model.layout.transition_dim
+    torch.manual_seed(4)
+    base = torch.randint(0, N_BINS, (1, 4 * D + 2))
+    other = torch.randint(0, N_BINS, (1, 4 * D + 2))
+    branch = base.clone()
+    branch[:, 2 * D + 1 :] = other[:, 2 * D + 1 :]  # shares the first two transitions and a token with base
+    history = torch.cat([base, branch, base, other, branch])  # rows 0 and 2 are duplicates
+    pads = torch.tensor([0, 0, D, 0, D]) if padded else torch.zeros(5, dtype=torch.long)
+    for i in range(5):
+        history[i, : int(pads[i])] = 7  # placeholders of the padded rows
+    cache, logits = model.prefill(history, pad=pads if padded else None)
+    window = UncachedWindow(model, keep=2)
+    empty = torch.zeros(5, 0, dtype=torch.long)
+    last, slid = logits[:, -1], False
+    for _ in range(2 * D):
+        token = last[:, :N_BINS].argmax(-1, keepdim=True)
+        slid |= cache.length + 1 > model.block_size
+        last = model.decode(cache, token, keep_transitions=2)[:, -1]
+        history = torch.cat([history, token], dim=1)
+        window.logits(empty, history)  # moves window.start exactly as the cache does
+        for i in range(5):
+            first = window.start + max(0, int(pads[i]) - window.start)
+            ref = model(history[i : i + 1, first:])[0][:, -1]
+            torch.testing.assert_close(last[i : i + 1], ref, atol=1e-5, rtol=0)
+    assert slid, "the test must exercise the sliding window"
+
+
 def test_decode_without_keep_refuses_to_outgrow_the_block() -> None:
     model = make_model()
     cache, _ = model.prefill(torch.randint(0, N_BINS, (1, model.block_size)))
