@@ -473,7 +473,7 @@ class TrajectoryGPT(nn.Module):
         ends = [*range(D, W - n + 1, D), W]  # the last stage holds the n tokens whose logits are returned
         keys = window if cache.pad is None else torch.cat([cache.pad[:, None], window], dim=1)
         extra = keys.shape[1] - W  # the pad column: rows with other pads never share
-        stage = KVCache(self, pad=cache.pad, max_pad=cache.max_pad)
+        stage = KVCache(self, max_pad=cache.max_pad)  # its pads follow its rows, set at the first stage
         rows = torch.arange(R, device=window.device)
         previous = None  # (R,) each row's prefix in the previous stage
         begin = 0
