@@ -90,14 +90,15 @@ def count_decode(model: TrajectoryGPT, counts: Counts) -> Iterator[None]:
     """Count the work of the cached planner by temporarily wrapping ``model._decode`` (used by ``prefill`` and
     ``decode``, including when the window slides and is recomputed).
 
-    Every new query scores all ``cache.length + n`` keys of the window (masked ones get a -inf bias after the
-    scores are computed), so that is its attended length.
+    Every new query scores the keys that :meth:`KVCache.attention_biases` gives each segment: the window's
+    ``cache.length + n`` keys, plus masked unwritten ones where a segment is read to its capacity (masked keys
+    get a -inf bias after the scores are computed), so that is its attended length.
     """
     original = model._decode
 
     def wrapper(cache: KVCache, tokens: torch.Tensor) -> torch.Tensor:
         rows, n = tokens.shape
-        counts.add(rows, n, cache.length + n)
+        counts.add(rows, n, sum(bias.shape[-1] for bias in cache.attention_biases(n)))
         return original(cache, tokens)
 
     model._decode = wrapper

@@ -63,11 +63,11 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
-    def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, causal: torch.Tensor | None) -> torch.Tensor:
+    def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
         """Attention of the new tokens ``x`` (R, n, C) over every cached segment plus themselves.
 
-        Each segment carries its own key bias (reward-to-go and pad keys masked); ``causal`` (n, L_last) masks
-        the new tokens' future within the last segment when n > 1.
+        ``biases[i]`` is segment i's additive key bias from :meth:`KVCache.attention_biases`; its last
+        dimension is the number of the segment's keys to read.
         """
         R, n, C = x.shape
         q, k, v = self._qkv(x)  # (R, H, n, hd)
@@ -76,33 +76,23 @@ class CausalSelfAttention(nn.Module):
         last.v[layer][:, :, last.length : last.length + n] = v
 
         if len(cache.segments) == 1 and n > 1:  # a window of new tokens: one fused attention call
-            length = last.length + n
-            bias = last.key_bias[..., :length]
-            bias = bias + causal if causal is not None else bias.expand(*bias.shape[:-2], n, length)
+            length = biases[0].shape[-1]
             y = F.scaled_dot_product_attention(
-                q, last.k[layer][:, :, :length], last.v[layer][:, :, :length], attn_mask=bias
+                q, last.k[layer][:, :, :length], last.v[layer][:, :, :length], attn_mask=biases[0]
             )  # (R, H, n, hd)
             return self.c_proj(y.transpose(1, 2).reshape(R, n, C))
 
         # Several segments, or one new token per row: explicit scores. With one query per row the fused CPU
         # kernel (built for blocks of queries) measured up to twice as slow when the keys fit in the CPU's
         # cache, and no faster when they do not.
-        scale = 1.0 / math.sqrt(q.shape[-1])
+        q = q * (1.0 / math.sqrt(q.shape[-1]))
         scores, values = [], []
-        for segment in cache.segments:
-            length = segment.length + (n if segment is last else 0)
+        for segment, bias in zip(cache.segments, biases, strict=True):
+            length = bias.shape[-1]
             group = R // segment.rows
-            q_s = _group_rows(q, group)  # (R_s, H, group * n, hd)
-            s = torch.baddbmm(
-                segment.key_bias[..., :length].expand(segment.rows, self.n_head, group * n, length).flatten(0, 1),
-                q_s.flatten(0, 1),
-                segment.k[layer][:, :, :length].flatten(0, 1).transpose(-1, -2),
-                alpha=scale,
-            ).view(segment.rows, self.n_head, group * n, length)  # (R_s, H, group * n, L_s)
-            s = _ungroup_rows(s, group, n)  # (R, H, n, L_s)
-            if segment is last and causal is not None:
-                s = s + causal
-            scores.append(s)
+            keys = segment.k[layer][:, :, :length]  # (R_s, H, L_s, hd)
+            s = torch.matmul(_group_rows(q, group), keys.transpose(-1, -2)).add_(bias)  # (R_s, H, group * n, L_s)
+            scores.append(_ungroup_rows(s, group, n))  # (R, H, n, L_s)
             values.append(segment.v[layer][:, :, :length])
         probs = torch.softmax(torch.cat(scores, dim=-1), dim=-1)  # (R, H, n, sum L_s)
         y = None
@@ -208,14 +198,22 @@ class KVCache:
         last = self.segments[-1]
         return last.start + last.length
 
-    def _new_segment(self, rows: int, capacity: int, start: int, pad: torch.Tensor | None = None) -> _Segment:
-        """An empty segment; ``pad`` (rows,) gives its rows' pads when the rows are padded."""
+    def _new_segment(
+        self, rows: int, capacity: int, start: int, pad: torch.Tensor | None = None, written: int = 0
+    ) -> _Segment:
+        """An empty segment; ``pad`` (rows,) gives its rows' pads when the rows are padded.
+
+        Keys and values from position ``written`` on are zero (the caller fills the ones before): attention
+        may read unwritten keys, masked (see :meth:`attention_biases`), and their values must be finite.
+        """
         m = self.model
         ref = m.pos_emb
         hd = m.config.n_embd // m.config.n_head
         shape = (rows, m.config.n_head, capacity, hd)
         k = [torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in range(m.config.n_layer)]
         v = [torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in range(m.config.n_layer)]
+        for t in k + v:
+            t[:, :, written:].zero_()
         tokens = torch.empty((rows, capacity), dtype=torch.long, device=ref.device)
         key_bias = m.value_bias[start : start + capacity]  # (capacity,)
         g = m.layout.goal_dim
@@ -257,7 +255,7 @@ class KVCache:
         total = sum(s.length for s in merged)
         if self.pad is not None:
             self.pad = self.pad[rows]
-        out = self._new_segment(n_new, total + extra_capacity, merged[0].start, self.pad)
+        out = self._new_segment(n_new, total + extra_capacity, merged[0].start, self.pad, written=total)
         offset = 0
         for seg in merged:
             parent = rows // (R // seg.rows)  # (R',) row of this segment for each kept row
@@ -275,6 +273,30 @@ class KVCache:
         R = self.rows
         parts = [s.tokens[:, : s.length].repeat_interleave(R // s.rows, dim=0) for s in self.segments]
         return torch.cat(parts, dim=1)[:, self.model.layout.goal_dim :]
+
+    def attention_biases(self, n: int) -> list[torch.Tensor]:
+        """Per segment, the additive bias of the keys that ``n`` new tokens attend to: 0, or -inf for
+        reward-to-go keys, pads, unwritten keys and (when n > 1) the new tokens' future.
+
+        Its last dimension is the number of keys read: the written ones, or, for one new token, the whole
+        capacity when that reads fewer bytes. A matrix product over a slice of the cache first copies the
+        slice, which costs more than scoring a few masked zero keys: (capacity - written) * queries <= written.
+        """
+        last = self.segments[-1]
+        biases = []
+        for segment in self.segments:
+            written = segment.length + (n if segment is last else 0)
+            queries = self.rows // segment.rows * n
+            whole = n == 1 and (segment.capacity - written) * queries <= written
+            bias = segment.key_bias[..., : segment.capacity if whole else written]
+            if whole and written < segment.capacity:
+                bias = bias.clone()
+                bias[..., written:] = float("-inf")
+            if segment is last and n > 1:  # new token i may not see new tokens after it
+                future = torch.ones(n, written, dtype=torch.bool, device=bias.device).triu(segment.length + 1)
+                bias = bias + torch.zeros(future.shape, device=bias.device).masked_fill(future, float("-inf"))
+            biases.append(bias)
+        return biases
 
     def positions(self, n: int) -> torch.Tensor:
         """Position embeddings of ``n`` new tokens: (n, C), or (R, n, C) when rows are padded."""
@@ -499,12 +521,9 @@ class TrajectoryGPT(nn.Module):
             raise ValueError(f"TrajectoryGPT.decode: segment capacity {last.capacity} exceeded")
         start = cache.length
         x = self._embed(tokens, self.slot_table[start : start + n], cache.positions(n))  # (R, n, C)
-        causal = None
-        if n > 1:  # new token i may not see new tokens after it
-            future = torch.ones(n, last.length + n, dtype=torch.bool, device=tokens.device).triu(last.length + 1)
-            causal = torch.zeros(future.shape, device=tokens.device).masked_fill(future, float("-inf"))
+        biases = cache.attention_biases(n)
         for layer, block in enumerate(self.blocks):
-            x = block.forward_cached(x, layer, cache, causal)
+            x = block.forward_cached(x, layer, cache, biases)
         last.tokens[:, last.length : last.length + n] = tokens
         last.length += n
         if n == 1:  # one slot: one matrix product with that slot's head
