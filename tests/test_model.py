@@ -140,6 +140,31 @@ def test_expand_and_select_share_the_context_and_match_full_forward(goal_dim: in
     assert cache.rows == 4
 
 
+def test_one_token_reads_a_nearly_full_segment_to_capacity_with_unwritten_keys_masked() -> None:
+    model = make_model()
+    D = model.layout.transition_dim
+    torch.manual_seed(3)
+    context = torch.randint(0, N_BINS, (1, D + 3))
+    cache, _ = model.prefill(context)
+    cache.expand(4, capacity=D)
+    suffix = torch.randint(0, N_BINS, (4, D))
+    model.decode(cache, suffix)
+    rows = torch.tensor([3, 1, 1, 0])
+    cache.select(rows, extra_capacity=2)  # a per-beam segment of D written keys and room for 2 more
+    beams = cache.segments[-1]
+    assert all(bool((t[:, :, beams.length :] == 0).all()) for t in beams.k + beams.v), "unwritten keys must be zero"
+    bias = cache.attention_biases(1)[-1]
+    assert bias.shape[-1] == beams.capacity, "one new token reads the nearly full segment to its capacity"
+    assert torch.isinf(bias[beams.length + 1 :]).all() and not torch.isinf(bias[beams.length]), "only unwritten masked"
+    assert cache.attention_biases(2)[-1].shape[-1] == beams.length + 2, "a block of new tokens reads what is written"
+
+    more = torch.randint(0, N_BINS, (4, 1))
+    out = model.decode(cache, more)
+    history = torch.cat([context.repeat(4, 1), suffix], dim=1)[rows]
+    expected = model(torch.cat([history, more], dim=1))[0][:, -1]
+    torch.testing.assert_close(out[:, -1], expected, atol=1e-5, rtol=0)
+
+
 def test_select_rejects_rows_that_mix_goals() -> None:
     model = make_model(goal_dim=2)
     cache, _ = model.prefill(torch.randint(0, N_BINS, (2, 6)))
