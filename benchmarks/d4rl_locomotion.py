@@ -15,7 +15,7 @@ Methods
 Presets (``--preset``)
     ``cpu``: fits a 2-core CPU; reduced settings, each named in the results file: ``cpu_preset()`` (2 layers x
     64 dims, batch 64) without attention dropout, trained for :data:`CPU_TT_STEPS` steps, beam 32, horizon 5;
-    BC 50k and IQL 30k steps (:data:`CPU_BASELINE_STEPS`); 2 seeds x 5 episodes (about 2 h on one core). The
+    BC 50k and IQL 30k steps (:data:`CPU_BASELINE_STEPS`); 2 seeds x 10 episodes (about 2 h on one core). The
     results file states the measured wall time of every cell.
     ``paper``: for a GPU: ``paper_preset(name)`` (4 layers x 128, batch 256, beam 128 / horizon 15 with the
     authors' per-dataset overrides) trained for the authors' equivalent of 50 epochs of a 1M-transition
@@ -325,7 +325,7 @@ def baseline_steps(preset: str, method: str, args: argparse.Namespace) -> int:
     return args.baseline_steps or (CPU_BASELINE_STEPS[method] if preset == "cpu" else PAPER_BASELINE_STEPS)
 
 
-PRESET_DEFAULTS = {"cpu": {"seeds": 2, "episodes": 5}, "paper": {"seeds": 5, "episodes": 3}}
+PRESET_DEFAULTS = {"cpu": {"seeds": 2, "episodes": 10}, "paper": {"seeds": 5, "episodes": 3}}
 
 
 # ---------------------------------------------------------------------------------------------- cells
@@ -777,7 +777,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--seeds", type=int, help="seeds (trained agents) per cell (cpu 2, paper 5)")
-    parser.add_argument("--episodes", type=int, help="evaluation episodes per seed (cpu 5, paper 3)")
+    parser.add_argument("--episodes", type=int, help="evaluation episodes per seed (cpu 10, paper 3)")
     parser.add_argument("--n-envs", type=int, default=5, help="environments evaluated (and planned) together")
     parser.add_argument("--workdir", type=Path, default=Path("runs/locomotion"), help="trained agents and results")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="md, csv and png")
