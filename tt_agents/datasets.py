@@ -390,7 +390,7 @@ class DatasetBudget:
         Reduced settings, honestly named: the "expert" is SAC after 200k steps, a partially trained policy,
         and its dataset description says so. The medium search is capped at 150k steps; each level records
         100k transitions (a tenth of D4RL's). Time on a 2-core CPU, one torch thread: SAC ~125-140 s per 10k
-        steps (so ~45 min for 200k), recording ~1.1k steps/s (~1.5 min per level), evaluations and
+        steps (so ~45 min for 200k), recording ~1.5k steps/s (under 2 min per 100k-step level), evaluations and
         checkpoints ~1-2 min in all.
 
         Measured on Hopper-v5 (seed 0; the SAC run resumed across invocations): deterministic evaluation
