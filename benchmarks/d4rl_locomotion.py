@@ -66,8 +66,8 @@ from rich.table import Table
 
 from tt_agents import AgentConfig, DatasetNotAvailableError, TTAgent, cpu_preset, evaluate, paper_preset
 from tt_agents.baselines import BCAgent, IQLAgent
-from tt_agents.data import load_minari_dataset
-from tt_agents.datasets import LOCOMOTION_LEVELS, SHORT_ENV_NAMES, locomotion_dataset_id, summarize_dataset
+from tt_agents.data_loading import load_minari_dataset
+from tt_agents.data_making import LOCOMOTION_LEVELS, SHORT_ENV_NAMES, locomotion_dataset_id, summarize_dataset
 from tt_agents.evaluation import make_vec_env
 
 METHODS = ("tt-quantile", "tt-uniform", "bc", "iql")
@@ -619,7 +619,7 @@ def write_markdown(
     lines.append(
         "**Ours are not the D4RL v2 datasets** the paper used. `mujoco/*` ids are Farama's Minari re-creation "
         "of D4RL's MuJoCo datasets in Gymnasium v5 environments (new policies and data); `tt-agents/*` ids are "
-        "made on this machine by `tt_agents.datasets.make_locomotion_dataset` (SB3 SAC, the D4RL recipe, usually "
+        "made on this machine by `tt_agents.data_making.make_locomotion_dataset` (SB3 SAC, the D4RL recipe, usually "
         "with a reduced budget); anything else is whatever the id names. What each dataset's metadata says:"
     )
     lines.append("")

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tt_agents import TTAgent, cpu_preset, evaluate
-from tt_agents.datasets import make_inverted_pendulum_dataset
+from tt_agents.data_making import make_inverted_pendulum_dataset
 
 ENV_ID = "InvertedPendulum-v5"
 RESULTS = Path(__file__).parent / "results" / "inverted_pendulum.md"
@@ -107,7 +107,7 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
         "",
         f"Command: `python benchmarks/inverted_pendulum.py --steps {args.steps} --episodes {args.episodes} "
         f"--n-envs {args.n_envs} --seed {args.seed}` ({total_s / 60:.1f} min on the machine that ran it).",
-        "Data: `tt_agents.datasets.make_inverted_pendulum_dataset` (scripted linear controllers recorded with "
+        "Data: `tt_agents.data_making.make_inverted_pendulum_dataset` (scripted linear controllers recorded with "
         "Minari's DataCollector). Model: `cpu_preset()` (2 layers × 64, beam 32, horizon 5). Normalized score: "
         "100 × (return − random) / (1000 − random).",
         "",

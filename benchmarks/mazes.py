@@ -66,7 +66,7 @@ from rich.table import Table
 
 from tt_agents import AgentConfig, DatasetNotAvailableError, TTAgent, cpu_preset, evaluate, paper_preset
 from tt_agents.baselines import BCAgent, IQLAgent, IQLConfig
-from tt_agents.data import load_minari_dataset
+from tt_agents.data_loading import load_minari_dataset
 from tt_agents.envs.point_maze import GOALS, MAZES, make_point_maze_dataset, point_maze_dataset_id
 from tt_agents.evaluation import make_vec_env
 

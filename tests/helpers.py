@@ -7,7 +7,7 @@ import numpy as np
 
 from tt_agents import AgentConfig, ModelConfig, PlannerConfig, TrainConfig
 from tt_agents.config import DataConfig, TokenizerConfig
-from tt_agents.datasets import inverted_pendulum_policy
+from tt_agents.data_making import inverted_pendulum_policy
 
 ENV_ID = "InvertedPendulum-v5"
 

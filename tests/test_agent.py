@@ -192,7 +192,7 @@ def test_weights_of_another_shape_are_refused(trained_agent, tmp_path) -> None:
 
 def test_fit_from_a_local_minari_dataset_records_reference_scores(tmp_path, monkeypatch, env_spaces) -> None:
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
-    from tt_agents.datasets import inverted_pendulum_policy, record_dataset
+    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
 
     record_dataset(
         ENV_ID,

@@ -21,7 +21,7 @@ from tt_agents.baselines import (
     expectile_loss,
     transitions_from_episodes,
 )
-from tt_agents.data import Episode, load_episodes
+from tt_agents.data_loading import Episode, load_episodes
 from tt_agents.envs import FOUR_ROOMS_ID, FourRoomsExpert
 
 TINY = (32, 32)

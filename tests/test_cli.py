@@ -69,7 +69,7 @@ def test_make_dataset_arguments():
 
 
 def test_train_then_evaluate_commands(tmp_path, capsys):
-    from tt_agents.datasets import inverted_pendulum_policy, record_dataset
+    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
 
     record_dataset(
         "InvertedPendulum-v5",

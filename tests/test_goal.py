@@ -15,7 +15,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tt_agents import TTAgent
-from tt_agents.data import TrajectoryData, WindowDataset, load_episodes
+from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
 from tt_agents.envs import FOUR_ROOMS_ID
 from tt_agents.envs.four_rooms_data import (
     MixedNoiseExpert,

@@ -9,7 +9,7 @@ import minari
 import numpy as np
 import pytest
 
-from tt_agents.data import load_episodes
+from tt_agents.data_loading import load_episodes
 from tt_agents.envs.point_maze import (
     FIXED_GOAL_CELLS,
     MAZES,

@@ -10,7 +10,7 @@ import pytest
 from helpers import ENV_ID
 
 from tt_agents import TTAgent, cpu_preset, evaluate
-from tt_agents.datasets import make_inverted_pendulum_dataset
+from tt_agents.data_making import make_inverted_pendulum_dataset
 
 pytestmark = pytest.mark.slow
 

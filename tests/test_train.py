@@ -9,7 +9,7 @@ import torch
 from helpers import pendulum_episodes, tiny_config
 
 from tt_agents.config import TrainConfig
-from tt_agents.data import TrajectoryData, WindowDataset, load_episodes
+from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
 from tt_agents.model import TrajectoryGPT
 from tt_agents.tokenizer import Tokenizer
 from tt_agents.train import Trainer, learning_rate, make_optimizer

@@ -4,10 +4,9 @@ A GPT over per-dimension discretized (state, action, reward, reward-to-go) token
 planner, behind a Stable-Baselines3-style policy object.
 """
 
-__version__ = "0.1.0"
-
-from .agent import CheckpointError, TrajectoryTransformerAgent, TTAgent  # noqa: E402
-from .config import (  # noqa: E402
+from ._version import __version__
+from .agent import CheckpointError, TrajectoryTransformerAgent, TTAgent
+from .config import (
     AgentConfig,
     DataConfig,
     ModelConfig,
@@ -17,10 +16,10 @@ from .config import (  # noqa: E402
     cpu_preset,
     paper_preset,
 )
-from .data import DatasetNotAvailableError  # noqa: E402
-from .datasets import make_locomotion_dataset as make_dataset  # noqa: E402
-from .evaluation import EvaluationResult, evaluate  # noqa: E402
-from .layout import TransitionLayout  # noqa: E402
+from .data_loading import DatasetNotAvailableError
+from .data_making import make_locomotion_dataset as make_dataset
+from .evaluation import EvaluationResult, evaluate
+from .layout import TransitionLayout
 
 __all__ = [
     "AgentConfig",

@@ -20,9 +20,9 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from . import __version__
+from ._version import __version__
 from .config import AgentConfig
-from .data import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
+from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext

@@ -1,6 +1,6 @@
 """Offline-RL baselines on the same episodes as the Trajectory Transformer: behaviour cloning and IQL.
 
-Both agents read their data with :func:`tt_agents.data.load_episodes` (a Minari id, a ``minari.MinariDataset``
+Both agents read their data with :func:`tt_agents.data_loading.load_episodes` (a Minari id, a ``minari.MinariDataset``
 or in-memory episodes), act through the Stable-Baselines3 ``predict`` contract (so ``evaluate_policy`` and
 :func:`tt_agents.evaluate` work on them), are reproducible on CPU for a seed, and save to a single file.
 
@@ -28,7 +28,7 @@ from gymnasium import spaces
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from tt_agents.data import Episode, load_episodes
+from tt_agents.data_loading import Episode, load_episodes
 from tt_agents.spaces import (
     dict_keys,
     flatten_observation,
@@ -81,7 +81,7 @@ def transitions_from_episodes(
     """Join episodes into :class:`Transitions`, checking their sizes against the agent's spaces.
 
     Args:
-        episodes: validated episodes (:func:`tt_agents.data.load_episodes`).
+        episodes: validated episodes (:func:`tt_agents.data_loading.load_episodes`).
         observation_dim: the agent's observation size.
         action_dim: the agent's action size.
         need_next: drop the last step of a truncated episode that has no ``final_observation`` (its next
@@ -405,7 +405,7 @@ class BCAgent(_BaseAgent):
         """Train for ``n_steps`` Adam steps on (observation, action) pairs.
 
         Args:
-            dataset: anything :func:`tt_agents.data.load_episodes` reads (Minari id, dataset, episodes).
+            dataset: anything :func:`tt_agents.data_loading.load_episodes` reads (Minari id, dataset, episodes).
             n_steps: gradient steps.
             batch_size: pairs per step (sampled uniformly with replacement).
             seed: seed of the batch sampling.
@@ -818,7 +818,7 @@ class IQLAgent(_BaseAgent):
         """Train for ``n_steps`` IQL steps (the paper: 1M).
 
         Args:
-            dataset: anything :func:`tt_agents.data.load_episodes` reads (Minari id, dataset, episodes).
+            dataset: anything :func:`tt_agents.data_loading.load_episodes` reads (Minari id, dataset, episodes).
             n_steps: gradient steps.
             batch_size: transitions per step (default ``config.batch_size``).
             seed: seed of the batch sampling.

@@ -4,7 +4,7 @@ One sub-command per function ``_cmd_<name>(args) -> int``, registered in :func:`
 ``_add_<name>_parser``; add new sub-commands the same way: ``demo``, ``make-dataset``, ``train``, ``evaluate``.
 
 ``tt-agents make-dataset ENV LEVEL`` makes a D4RL-style dataset locally (see
-:func:`tt_agents.datasets.make_locomotion_dataset`), e.g.::
+:func:`tt_agents.data_making.make_locomotion_dataset`), e.g.::
 
     tt-agents make-dataset hopper medium --cpu        # ~45 min on a 2-core CPU, then medium-replay is minutes
     tt-agents make-dataset hopper expert --cpu        # continues the cached SAC run to 200k steps
@@ -31,7 +31,7 @@ def _positive_int(text: str) -> int:
 
 
 def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
-    from tt_agents.datasets import LOCOMOTION_LEVELS, SHORT_ENV_NAMES
+    from tt_agents.data_making import LOCOMOTION_LEVELS, SHORT_ENV_NAMES
 
     parser = subparsers.add_parser(
         "make-dataset",
@@ -80,7 +80,7 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
-    from tt_agents.datasets import DatasetBudget
+    from tt_agents.data_making import DatasetBudget
 
     budget = DatasetBudget.paper() if args.preset == "paper" else DatasetBudget.cpu()
     changes: dict = {"seed": args.seed}
@@ -97,7 +97,7 @@ def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
 
 
 def _cmd_make_dataset(args: argparse.Namespace) -> int:
-    from tt_agents.datasets import make_locomotion_dataset, summarize_dataset
+    from tt_agents.data_making import make_locomotion_dataset, summarize_dataset
 
     try:
         budget = _budget_from_args(args)
@@ -237,7 +237,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tt_agents import TTAgent, cpu_preset, evaluate
-    from tt_agents.datasets import make_inverted_pendulum_dataset
+    from tt_agents.data_making import make_inverted_pendulum_dataset
 
     console = Console()
     env_id = "InvertedPendulum-v5"

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from .config import TrainConfig
-from .data import WindowDataset
+from .data_loading import WindowDataset
 from .model import TrajectoryGPT
 
 CHECKPOINT_NAME = "trainer_state.pt"

@@ -1,7 +1,7 @@
 """Four-rooms goal reaching (paper Section 4, Figure 6): the expert dataset, the agent recipe, the evaluation.
 
 * :func:`make_four_rooms_dataset` records :class:`~tt_agents.envs.four_rooms_expert.FourRoomsExpert` in
-  ``tt_agents/FourRooms-v0`` with :func:`tt_agents.datasets.record_dataset`: every episode starts and ends at
+  ``tt_agents/FourRooms-v0`` with :func:`tt_agents.data_making.record_dataset`: every episode starts and ends at
   points sampled uniformly over the free space (the environment's own ``reset``) and ends when the expert
   reaches its goal (or at the 100-step time limit); the expert's action noise is drawn per episode from a few
   levels. Observations are the environment's Dict (``observation``, ``achieved_goal``, ``desired_goal``), so
@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from tt_agents.config import AgentConfig, DataConfig, ModelConfig, PlannerConfig, TokenizerConfig, TrainConfig
-from tt_agents.data import Episode, load_episodes
+from tt_agents.data_loading import Episode, load_episodes
 from tt_agents.envs import FOUR_ROOMS_ID
 from tt_agents.envs.four_rooms import MAX_EPISODE_STEPS, FourRoomsEnv
 from tt_agents.envs.four_rooms_expert import FourRoomsExpert
@@ -61,7 +61,7 @@ class MixedNoiseExpert:
 
     Noisier episodes bump into walls and recover, so the data also covers states off the expert's usual
     routes (what a learned policy visits after a small mistake). ``reset()`` is called by
-    :func:`tt_agents.datasets.record_dataset` at the start of every episode.
+    :func:`tt_agents.data_making.record_dataset` at the start of every episode.
     """
 
     def __init__(self, env: gym.Env, noise_levels: Sequence[float], seed: int = 0) -> None:
@@ -102,7 +102,7 @@ def make_four_rooms_dataset(
         The written dataset (Dict observations; sparse reward ``-1`` per step, ``0`` on reaching the goal,
         which terminates the episode).
     """
-    from tt_agents.datasets import record_dataset
+    from tt_agents.data_making import record_dataset
 
     env = gym.make(FOUR_ROOMS_ID)
     levels = (float(noise),) if np.isscalar(noise) else tuple(float(n) for n in noise)
@@ -139,7 +139,7 @@ def relabelled_prefixes(
     This multiplies the distinct goals the model sees without any new environment steps.
 
     Args:
-        episodes: goal-conditioned episodes (``goal`` set, e.g. from :func:`tt_agents.data.load_episodes`
+        episodes: goal-conditioned episodes (``goal`` set, e.g. from :func:`tt_agents.data_loading.load_episodes`
             with ``goal_key="achieved_goal"``) whose observations are the achieved positions.
         n_per_episode: prefixes added per episode (fewer when the episode is short).
         min_length: shortest prefix, in steps.
@@ -214,7 +214,7 @@ def train_four_rooms_agent(
 
     Args:
         dataset: a Minari id or ``MinariDataset`` of Dict-observation episodes (relabelled here with
-            :func:`training_episodes`), or a list of goal-conditioned :class:`~tt_agents.data.Episode` objects
+            :func:`training_episodes`), or a list of goal-conditioned :class:`~tt_agents.data_loading.Episode` objects
             (used as given); ``None`` records ``n_episodes`` with :func:`make_four_rooms_dataset` (defaults,
             seed ``seed``, replacing the default dataset id).
         n_episodes: episodes to record when ``dataset`` is ``None``.

@@ -9,7 +9,7 @@ a force-actuated ball in a maze of unit cells: Dict observations ``observation``
   from the ball's cell to the goal's, a PD controller (D4RL's gains: 10 on the position error, -1 on the
   velocity) towards the centre of the next cell on it, or towards the goal itself once the next cell is the
   goal's, and Gaussian action noise.
-* :func:`make_point_maze_dataset` records it with :func:`tt_agents.datasets.record_dataset` as D4RL and Minari
+* :func:`make_point_maze_dataset` records it with :func:`tt_agents.data_making.record_dataset` as D4RL and Minari
   did: in the continuing task whose goal is re-sampled whenever the ball reaches it
   (``continuing_task=True, reset_target=True``), with action noise of std 0.5, for a total step budget (D4RL's
   1M / 2M / 4M steps with ``preset="paper"``, a tenth of that or less with ``preset="cpu"``), cut into
@@ -359,7 +359,7 @@ def make_point_maze_dataset(
         The dataset (Dict observations as recorded), with ``ref_min_score``, ``ref_max_score`` and the
         evaluation environment (:func:`point_maze_env`) in its metadata.
     """
-    from tt_agents.datasets import record_dataset, summarize_dataset
+    from tt_agents.data_making import record_dataset, summarize_dataset
 
     maze = resolve_maze(maze)
     goal = resolve_goal(goal)

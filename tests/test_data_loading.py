@@ -1,4 +1,4 @@
-"""Tests of tt_agents.data: episodes, reward-to-go, splits, windows, loading from Minari and arrays."""
+"""Tests of tt_agents.data_loading: episodes, reward-to-go, splits, windows, loading from Minari and arrays."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tt_agents import data as data_module
+from tt_agents import data_loading as data_module
 from tt_agents.config import DataConfig
-from tt_agents.data import (
+from tt_agents.data_loading import (
     DatasetNotAvailableError,
     Episode,
     TrajectoryData,
@@ -19,7 +19,7 @@ from tt_agents.data import (
     load_episodes,
     reward_to_go,
 )
-from tt_agents.datasets import record_dataset
+from tt_agents.data_making import record_dataset
 
 
 class RoundTokenizer:

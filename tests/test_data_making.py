@@ -1,4 +1,4 @@
-"""Tests of tt_agents.datasets: recording local Minari datasets and the scripted InvertedPendulum expert."""
+"""Tests of tt_agents.data_making: recording local Minari datasets and the scripted InvertedPendulum expert."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tt_agents.data import load_episodes
-from tt_agents.datasets import (
+from tt_agents.data_loading import load_episodes
+from tt_agents.data_making import (
     D4RL_REFERENCE_SCORES,
     INVERTED_PENDULUM_MAX_RETURN,
     INVERTED_PENDULUM_RANDOM_RETURN,
@@ -343,7 +343,7 @@ def test_make_locomotion_dataset_uses_d4rl_reference_scores_for_hopper(tmp_path,
 
 
 def test_medium_is_the_evaluation_closest_to_the_target_up_to_the_first_past_it(monkeypatch, tmp_path):
-    import tt_agents.datasets as datasets_module
+    import tt_agents.data_making as datasets_module
 
     def fake_train(returns):
         evaluations = [

@@ -2,7 +2,7 @@
 
 :func:`record_dataset` runs a policy in a Gymnasium environment under ``minari.DataCollector`` and writes a
 local Minari dataset (under ``MINARI_DATASETS_PATH``, default ``~/.minari/datasets``) with reference
-scores, so :func:`tt_agents.data.load_episodes` and ``minari.get_normalized_score`` work on it offline.
+scores, so :func:`tt_agents.data_loading.load_episodes` and ``minari.get_normalized_score`` work on it offline.
 
 :func:`inverted_pendulum_policy` is a scripted linear-feedback expert for ``InvertedPendulum-v5`` and
 :func:`make_inverted_pendulum_dataset` records an ``expert`` or a ``mixed``-quality dataset with it in a few
