@@ -33,7 +33,9 @@ from tt_agents.spaces import flatten_observation
 if TYPE_CHECKING:
     import minari
 
-_HOW_TO_MAKE = "Make one locally with `tt-agents make-dataset ENV LEVEL` or `tt_agents.data_making.record_dataset(...)`."
+_HOW_TO_MAKE = (
+    "Make one locally with `tt-agents make-dataset ENV LEVEL` or `tt_agents.data_making.record_dataset(...)`."
+)
 
 ObservationKey = str | Sequence[str] | None
 """A Dict observation's key, or several keys whose entries are concatenated in that order."""
