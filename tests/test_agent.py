@@ -28,8 +28,25 @@ def test_fit_is_reproducible_with_a_seed(episodes, env_spaces) -> None:
 
 def test_fit_rejects_data_of_another_environment(episodes) -> None:
     agent = TTAgent(spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (1,)), config=tiny_config(), device="cpu")
+    before = agent.config.to_dict()
     with pytest.raises(ValueError, match="observation has 4 dimensions but the agent's space has 3"):
-        agent.fit(episodes, show_progress=False)
+        agent.fit(episodes, n_steps=7, seed=5, show_progress=False)
+    assert agent.config.to_dict() == before, "a refused fit changes no state"
+
+
+def test_a_budget_in_epochs_scales_with_the_data(episodes, env_spaces) -> None:
+    from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
+    from tt_agents.tokenizer import Tokenizer
+
+    config = tiny_config()
+    agent = TTAgent(*env_spaces, config=config, device="cpu").fit(episodes, n_epochs=0.5, show_progress=False)
+    data = TrajectoryData.from_episodes(load_episodes(episodes), config.data)
+    train_part, _ = data.split(config.data.validation_fraction, config.train.seed)
+    tokenizer = Tokenizer.from_config(config.tokenizer).fit(data.token_columns())
+    windows = len(WindowDataset(train_part, tokenizer, config.model.sequence_length))
+    assert agent.config.train.n_steps == -(-windows // (2 * config.train.batch_size)) > 0
+    assert agent.config.train.n_epochs == 0.5 and len(agent.history.train_loss) > 0
+    assert agent.fit(episodes, n_steps=3, n_epochs=9.0, show_progress=False).config.train.n_steps == 3
 
 
 def test_unsupported_spaces_are_rejected_up_front() -> None:

@@ -81,3 +81,45 @@ def test_success_lines_up_with_returns_without_monitor_and_kwargs_need_an_id() -
     assert len(result.returns) == 3 and result.successes == [False] * 3
     with pytest.raises(ValueError, match="not to an environment instance"):
         evaluate(_StandStill(), venv, n_episodes=1, show_progress=False, max_episode_steps=3)
+
+
+class _Constant:
+    """An SB3-style policy (no dataset info, like the baselines) that always takes the same action."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.zeros((len(observation), 1), dtype=np.float32), None
+
+
+def test_reference_scores_give_any_policy_a_normalized_score() -> None:
+    import pytest
+
+    plain = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False)
+    assert plain.normalized_returns is None, "no reference scores given and none in the policy"
+    scored = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False, reference=(0.0, 10.0))
+    np.testing.assert_allclose(scored.normalized_returns, [10.0 * r for r in scored.returns])
+    with pytest.raises(ValueError, match="finite and distinct"):
+        evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=(5.0, 5.0))
+    with pytest.raises(ValueError, match="pair"):
+        evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=(0.0, 1.0, 2.0))
+
+
+def test_normalized_score_is_d4rls_formula() -> None:
+    from tt_agents.evaluation import normalized_score
+
+    assert normalized_score([-20.0, 1620.0], ref_min=-20.0, ref_max=3260.0) == [0.0, 50.0]
+    assert normalized_score(3260.0, -20.0, 3260.0) == [100.0]
+
+
+def _first_observations(seed: int, n_envs: int, episodes_per_env: int) -> list[tuple[float, ...]]:
+    venv = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed)
+    starts = [tuple(row) for row in venv.reset()]
+    for _ in range(episodes_per_env - 1):  # end every episode at once, keep the start of the next one
+        starts += [tuple(row) for row in venv.reset()]
+    return starts
+
+
+def test_evaluation_seeds_draw_disjoint_starts_across_seeds_and_episodes() -> None:
+    first = _first_observations(seed=10_000, n_envs=5, episodes_per_env=2)
+    second = _first_observations(seed=10_001, n_envs=5, episodes_per_env=2)
+    assert len(set(first) | set(second)) == 20, "seeds s and s+1 must not share a starting state"
+    assert _first_observations(seed=10_000, n_envs=5, episodes_per_env=2) == first, "a seed is repeatable"

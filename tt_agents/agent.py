@@ -168,6 +168,7 @@ class TrajectoryTransformerAgent:
         dataset: Any,
         n_steps: int | None = None,
         *,
+        n_epochs: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = True,
         seed: int | None = None,
@@ -180,6 +181,8 @@ class TrajectoryTransformerAgent:
 
         Args:
             n_steps: gradient steps (default ``config.train.n_steps``).
+            n_epochs: the budget in passes over the training windows instead of steps (default
+                ``config.train.n_epochs``); ``n_steps`` wins when both are given.
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
                 continues from the last checkpoint when ``resume``.
             seed: overrides ``config.train.seed``; the same seed gives the same model on CPU.
@@ -192,11 +195,10 @@ class TrajectoryTransformerAgent:
         if isinstance(q_function, str) and q_function != "iql":
             raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
         train_cfg = self.config.train
-        if n_steps is not None:
-            train_cfg = replace(train_cfg, n_steps=n_steps)
+        if n_steps is not None or n_epochs is not None:
+            train_cfg = replace(train_cfg, n_steps=n_steps or train_cfg.n_steps, n_epochs=None if n_steps else n_epochs)
         if seed is not None:
             train_cfg = replace(train_cfg, seed=seed)
-        self.config.train = train_cfg
         goal = self.goal_conditioned
         if isinstance(dataset, str):
             dataset = load_minari_dataset(dataset)
@@ -213,6 +215,10 @@ class TrajectoryTransformerAgent:
         seq = self.config.model.sequence_length
         train_windows = WindowDataset(train_part, tokenizer, seq)
         val_windows = WindowDataset(val_part, tokenizer, seq) if val_part.n_episodes else None
+        if train_cfg.n_epochs is not None:
+            steps = math.ceil(train_cfg.n_epochs * len(train_windows) / train_cfg.batch_size)
+            train_cfg = replace(train_cfg, n_steps=max(1, steps))
+        self.config.train = train_cfg
         torch.manual_seed(train_cfg.seed)
         model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
         trainer = Trainer(model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress)

@@ -6,19 +6,29 @@ mean what they mean for any SB3 policy.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from ._io import make_progress
 from .agent import AgentState, TrajectoryTransformerAgent
+from .data_loading import load_minari_dataset
+
+if TYPE_CHECKING:
+    import minari
+
+ReferenceScores = tuple[float, float]
+"""``(ref_min, ref_max)``: the returns that score 0 and 100 (D4RL's random and expert references)."""
 
 
 @dataclass
@@ -32,7 +42,8 @@ class EvaluationResult:
     ms_per_action: float
     """``ms_per_call`` divided by the number of environments planned per call."""
     normalized_returns: list[float] | None = None
-    """``100 * (return - ref_min) / (ref_max - ref_min)`` when the training data had reference scores."""
+    """:func:`normalized_score` of each return, when reference scores were given or the agent's training data had
+    them."""
     successes: list[bool] | None = None
     """Per episode, whether the environment reported success (``info["success"]`` or ``info["is_success"]``)
     at any step; None when it never reports either (goal environments such as the mazes report it)."""
@@ -77,9 +88,48 @@ class EvaluationResult:
         }
 
 
+def normalized_score(returns: float | Sequence[float], ref_min: float, ref_max: float) -> list[float]:
+    """D4RL's normalized score of each return: ``100 * (return - ref_min) / (ref_max - ref_min)``."""
+    if not (math.isfinite(ref_min) and math.isfinite(ref_max)) or ref_max == ref_min:
+        raise ValueError(f"reference scores must be finite and distinct, got ref_min={ref_min}, ref_max={ref_max}")
+    values = [returns] if isinstance(returns, int | float) else returns
+    return [100.0 * (float(r) - ref_min) / (ref_max - ref_min) for r in values]
+
+
+def reference_scores(source: ReferenceScores | str | minari.MinariDataset | Any) -> ReferenceScores | None:
+    """The ``(ref_min, ref_max)`` of ``source``: a pair as it is, a Minari dataset (or its id, read from local
+    storage) from its metadata, a TT agent from the dataset it was trained on; None where they are unknown."""
+    if isinstance(source, tuple):
+        if len(source) != 2:
+            raise ValueError(f"reference scores are a pair (ref_min, ref_max), got {source!r}")
+        return float(source[0]), float(source[1])
+    if isinstance(source, str):
+        source = load_minari_dataset(source)
+    storage = getattr(source, "storage", None)
+    info = storage.metadata if storage is not None else getattr(source, "dataset_info", {})
+    low, high = info.get("ref_min_score"), info.get("ref_max_score")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    return float(low), float(high)
+
+
+def env_seeds(seed: int, n_envs: int) -> list[int]:
+    """The reset seed of each of ``n_envs`` environments for evaluation seed ``seed``.
+
+    Drawn from ``numpy.random.SeedSequence(seed)``, so different seeds give unrelated environment seeds (SB3's
+    ``VecEnv.seed(s)`` seeds env ``i`` with ``s + i``: seed 1 would repeat four of the five starts of seed 0).
+    """
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(n_envs)]
+
+
 def make_vec_env(env: str | EnvSpec | gym.Env | VecEnv, n_envs: int = 1, seed: int = 0, **make_kwargs: Any) -> VecEnv:
     """A ``DummyVecEnv`` of ``n_envs`` Monitor-wrapped copies of ``env`` (an id or ``EnvSpec``, e.g. a Minari
-    dataset's ``spec.env_spec``; or a single env if n_envs=1)."""
+    dataset's ``spec.env_spec``; or a single env if n_envs=1).
+
+    Each environment is reset once here with its seed from :func:`env_seeds`; its later episodes draw their starts
+    from its own seeded generator, so every episode of every seed starts from its own state. A ``VecEnv`` is
+    returned as it is.
+    """
     if isinstance(env, VecEnv | gym.Env) and make_kwargs:
         raise ValueError(f"{sorted(make_kwargs)} apply to an environment id or EnvSpec, not to an environment instance")
     if isinstance(env, VecEnv):
@@ -87,11 +137,13 @@ def make_vec_env(env: str | EnvSpec | gym.Env | VecEnv, n_envs: int = 1, seed: i
     if isinstance(env, gym.Env):
         if n_envs != 1:
             raise ValueError("pass an environment id (not an instance) to evaluate with several environments")
-        venv = DummyVecEnv([lambda: Monitor(env)])
+        envs = [Monitor(env)]
     else:
-        venv = DummyVecEnv([lambda: Monitor(gym.make(env, **make_kwargs)) for _ in range(n_envs)])
-    venv.seed(seed)
-    return venv
+        envs = [Monitor(gym.make(env, **make_kwargs)) for _ in range(n_envs)]
+    for monitored, env_seed in zip(envs, env_seeds(seed, n_envs), strict=True):
+        monitored.reset(seed=env_seed)
+        monitored.action_space.seed(env_seed)
+    return DummyVecEnv([lambda e=e: e for e in envs])
 
 
 def _cut_short(env: Any, make_kwargs: dict[str, Any]) -> bool:
@@ -112,6 +164,7 @@ def evaluate(
     *,
     seed: int = 0,
     use_rewards: bool = False,
+    reference: ReferenceScores | str | minari.MinariDataset | None = None,
     show_progress: bool = True,
     **make_kwargs: Any,
 ) -> EvaluationResult:
@@ -121,8 +174,11 @@ def evaluate(
     SB3 models). ``use_rewards``: give a TT agent the real rewards for its context (``evaluate_policy`` alone
     gives none, and the model's own reward predictions fill in). ``make_kwargs`` go to ``gym.make`` (e.g.
     ``max_episode_steps``; episodes cut that way get no normalized score, since the reference scores are for
-    full episodes). A TT agent's planner is re-seeded with ``seed`` so runs are repeatable.
+    full episodes). ``reference``: the reference scores for the normalized score, as a pair ``(ref_min, ref_max)``
+    or a Minari dataset (or id) that carries them; by default a TT agent's training data's. A TT agent's planner
+    is re-seeded with ``seed`` so runs are repeatable.
     """
+    scores = reference_scores(agent if reference is None else reference)
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
     if isinstance(agent, TrajectoryTransformerAgent):
         agent.seed(seed)
@@ -135,16 +191,9 @@ def evaluate(
         timings.append(time.perf_counter() - start)
         return out
 
-    progress = Progress(
-        TextColumn("[bold]evaluating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("episodes  {task.fields[last]}"),
-        TimeElapsedColumn(),
-        disable=not show_progress,
-    )
+    progress = make_progress(TextColumn("episodes  {task.fields[last]}"), show=show_progress)
     with progress:
-        task = progress.add_task("eval", total=n_episodes, last="")
+        task = progress.add_task("evaluating", total=n_episodes, last="")
         callback = _EpisodeTracker(progress, task, use_rewards, venv.num_envs)
         agent.predict = timed_predict  # type: ignore[method-assign]
         try:
@@ -154,11 +203,7 @@ def evaluate(
         finally:
             del agent.predict
     ms_per_call = 1000.0 * float(np.mean(timings))
-    info = getattr(agent, "dataset_info", {})
-    normalized = None
-    if not _cut_short(env, make_kwargs) and "ref_min_score" in info and "ref_max_score" in info:
-        low, high = info["ref_min_score"], info["ref_max_score"]
-        normalized = [100.0 * (r - low) / (high - low) for r in returns]
+    normalized = None if scores is None or _cut_short(env, make_kwargs) else normalized_score(returns, *scores)
     return EvaluationResult(
         returns=[float(r) for r in returns],
         lengths=[int(n) for n in lengths],

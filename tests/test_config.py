@@ -1,0 +1,107 @@
+"""Configuration dataclasses: defaults, validation (values and types), presets, JSON round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tt_agents.config import (
+    AgentConfig,
+    DataConfig,
+    ModelConfig,
+    PlannerConfig,
+    TokenizerConfig,
+    TrainConfig,
+    cpu_preset,
+    paper_preset,
+)
+
+CONFIG_CLASSES = (TokenizerConfig, DataConfig, ModelConfig, TrainConfig, PlannerConfig)
+
+
+def test_defaults_are_the_papers() -> None:
+    config = paper_preset()
+    assert (config.tokenizer.n_bins, config.model.n_layer, config.model.n_head, config.model.n_embd) == (100, 4, 4, 128)
+    assert (config.model.dropout, config.model.sequence_length, config.model.action_weight) == (0.1, 10, 5.0)
+    assert (config.planner.beam_width, config.planner.n_expand, config.planner.horizon) == (128, 2, 15)
+    assert (config.planner.max_context_transitions, config.planner.k_obs, config.planner.cdf_act) == (5, 1, 0.6)
+    assert config.train.batch_size == 256 and config.planner.discount == 0.99
+    assert paper_preset("halfcheetah-medium").planner.horizon == 5
+
+
+def test_cpu_preset_trains_without_attention_dropout() -> None:
+    config = cpu_preset()
+    assert config.model.attention_dropout == 0.0 and config.model.dropout == 0.1
+
+
+@pytest.mark.parametrize("cls", CONFIG_CLASSES)
+def test_every_field_has_a_docstring(cls) -> None:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    documented = {
+        stmt.target.id
+        for stmt, after in zip(body, body[1:], strict=False)
+        if isinstance(stmt, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+    }
+    fields = {stmt.target.id for stmt in body if isinstance(stmt, ast.AnnAssign)}
+    assert fields - documented == set()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: TokenizerConfig(n_bins=1), "n_bins"),
+        (lambda: TokenizerConfig(strategy="log"), "strategy"),
+        (lambda: DataConfig(discount=0.0), "discount"),
+        (lambda: ModelConfig(n_embd=30, n_head=4), "divisible"),
+        (lambda: ModelConfig(dropout=1.0), "dropout"),
+        (lambda: TrainConfig(n_steps=0), "n_steps"),
+        (lambda: TrainConfig(n_epochs=0.0), "n_epochs"),
+        (lambda: TrainConfig(learning_rate=-1.0), "learning_rate"),
+        (lambda: PlannerConfig(mode="greedy"), "mode"),
+        (lambda: PlannerConfig(beam_width=0), "beam_width"),
+    ],
+)
+def test_bad_values_are_named(make, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: TokenizerConfig(n_bins="100"), "TokenizerConfig.n_bins"),
+        (lambda: TrainConfig(batch_size=64.0), "TrainConfig.batch_size"),
+        (lambda: TrainConfig(amp="yes"), "TrainConfig.amp"),
+        (lambda: TrainConfig(betas=(0.9,)), "TrainConfig.betas"),
+        (lambda: PlannerConfig(beam_width=True), "PlannerConfig.beam_width"),
+        (lambda: PlannerConfig(k_obs=1.5), "PlannerConfig.k_obs"),
+    ],
+)
+def test_wrong_types_are_named(make, match) -> None:
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_ints_are_accepted_where_floats_are_expected() -> None:
+    assert TrainConfig(learning_rate=1, n_epochs=2).n_epochs == 2
+    assert PlannerConfig(seed=None, k_act=None).seed is None
+
+
+def test_round_trip_through_json() -> None:
+    config = cpu_preset()
+    again = AgentConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and isinstance(again.train.betas, tuple)
+
+
+def test_unknown_fields_and_sections_are_refused() -> None:
+    data = cpu_preset().to_dict()
+    data["train"]["n_stepz"] = 3
+    with pytest.raises(ValueError, match="n_stepz"):
+        AgentConfig.from_dict(data)
+    with pytest.raises(ValueError, match="section"):
+        AgentConfig.from_dict({"optimizer": {}})
