@@ -88,6 +88,6 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(episodes, tmp_pa
 
 
 def test_corrupt_trainer_checkpoint_is_reported_with_its_path(episodes, tmp_path) -> None:
-    (tmp_path / "trainer_state.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="trainer_state.pt"):
+    (tmp_path / "trainer_state.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="trainer_state.safetensors"):
         make_trainer(episodes, tmp_path).train()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,45 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike[str], own_names: Collection[str]) -> Iterator[Path]:
+    """Yield an empty folder next to ``path`` to write a set of files into; when the block ends without error,
+    they replace ``path``'s files of the same set (``own_names``) all at once.
+
+    The new folder is swapped in with two renames, so readers see the old set or the new one, never a mix.
+    Other entries already in ``path`` (e.g. training checkpoints) are carried over into the new folder; if
+    anything fails, they are moved back and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    carried: list[str] = []
+    try:
+        yield tmp
+        for entry in tmp.iterdir():
+            if entry.is_file():
+                with open(entry, "rb") as f:
+                    os.fsync(f.fileno())
+        if path.exists():
+            for entry in path.iterdir():
+                if entry.name not in own_names:
+                    os.replace(entry, tmp / entry.name)
+                    carried.append(entry.name)
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        for name in carried:
+            if (tmp / name).exists():
+                os.replace(tmp / name, path / name)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
+from ._io import atomic_directory
 from ._version import __version__
 from .config import AgentConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
@@ -362,15 +361,14 @@ class TrajectoryTransformerAgent:
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Write ``config.json``, ``tokenizer.json`` and ``model.safetensors`` into directory ``path``.
 
-        The directory is written next to its final place and then swapped in, so an interrupted save never
-        leaves a mix of old and new checkpoint files; other files already in ``path`` are kept.
+        The files are written into a folder next to ``path`` and swapped in at once
+        (:func:`tt_agents._io.atomic_directory`), so an interrupted save never leaves a mix of old and new
+        checkpoint files; other files already in ``path`` are kept, also when the save fails.
         """
         if self.model is None or self.tokenizer is None:
             raise RuntimeError("nothing to save: the agent is not trained")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_directory(path, (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE, Q_FUNCTION_FILE)) as tmp:
             config = {
                 "format": "tt-agents",
                 "format_version": CHECKPOINT_FORMAT_VERSION,
@@ -389,19 +387,6 @@ class TrajectoryTransformerAgent:
             self.tokenizer.save(tmp / TOKENIZER_FILE)
             state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
             safetensors.torch.save_file(state, tmp / MODEL_FILE, metadata={"tt_agents_version": __version__})
-            old = None
-            if path.exists():
-                for entry in path.iterdir():  # keep what else lives there (e.g. training checkpoints)
-                    if entry.name not in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE, Q_FUNCTION_FILE):
-                        os.replace(entry, tmp / entry.name)
-                old = path.with_name(f".{path.name}.old-{os.getpid()}")
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
         return path
 
     @classmethod

@@ -25,7 +25,8 @@ from typing import Any, Literal, NamedTuple, TypeVar
 import numpy as np
 import torch
 
-from tt_agents.config import TokenizerConfig
+from ._io import write_json_atomic
+from .config import TokenizerConfig
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 Columns = int | slice | Sequence[int] | None
@@ -285,16 +286,7 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`state_dict` as JSON to ``path`` atomically (temporary file, then ``os.replace``)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                json.dump(self.state_dict(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_json_atomic(path, self.state_dict(), indent=None)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Tokenizer:

@@ -7,22 +7,26 @@ checkpoint follows the same trajectory as an uninterrupted one (bit for bit on C
 
 from __future__ import annotations
 
+import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import TextColumn, TimeRemainingColumn
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
+from ._io import make_progress, write_atomic
 from .config import TrainConfig
 from .data_loading import WindowDataset
 from .model import TrajectoryGPT
 
-CHECKPOINT_NAME = "trainer_state.pt"
+CHECKPOINT_NAME = "trainer_state.safetensors"
 
 
 @dataclass
@@ -60,10 +64,26 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer ``state_dict`` as named tensors plus the JSON-friendly rest (param groups, scalar state)."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_flat(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`_optimizer_to_flat`."""
+    state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in rest["scalars"].items()}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": rest["param_groups"]}
 
 
 class Trainer:
@@ -123,20 +143,23 @@ class Trainer:
         return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir is not None else None
 
     def save_checkpoint(self) -> None:
-        """Write model, optimizer, step, history and RNG state atomically."""
+        """Write model, optimizer, step, history and RNG state atomically: one safetensors file, its tensors by
+        name and the rest as JSON in its metadata (nothing in it is unpickled when resuming)."""
         if self.checkpoint_path is None:
             return
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        state = {
+        optimizer_tensors, optimizer_rest = _optimizer_to_flat(self.optimizer.state_dict())
+        tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        tensors |= optimizer_tensors | {"rng.torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            tensors |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+        meta = {
             "step": self.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
             "history": asdict(self.history),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "optimizer": optimizer_rest,
             "config": asdict(self.config),
         }
-        _atomic_torch_save(state, self.checkpoint_path)
+        tensors = {k: v.cpu() for k, v in tensors.items()}
+        write_atomic(self.checkpoint_path, lambda tmp: save_file(tensors, tmp, metadata={"trainer": json.dumps(meta)}))
 
     def load_checkpoint(self) -> bool:
         """Resume from ``checkpoint_dir`` if a checkpoint is there. Returns whether one was loaded."""
@@ -144,16 +167,24 @@ class Trainer:
         if path is None or not path.exists():
             return False
         try:
-            state = torch.load(path, map_location=self.device, weights_only=False)
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            with safe_open(path, framework="pt") as f:
+                meta = json.loads(f.metadata()["trainer"])
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+            groups = {prefix: {} for prefix in ("model", "optimizer", "rng")}
+            for name, tensor in tensors.items():
+                prefix, rest = name.split(".", 1)
+                groups[prefix][rest] = tensor
+            self.model.load_state_dict(groups["model"])
+            optimizer_tensors = {f"optimizer.{k}": v for k, v in groups["optimizer"].items()}
+            self.optimizer.load_state_dict(_optimizer_from_flat(optimizer_tensors, meta["optimizer"]))
         except Exception as exc:  # a torn or foreign file: say which, keep the cause
             raise RuntimeError(f"Trainer: cannot resume from {path}: {exc}") from exc
-        self.step = int(state["step"])
-        self.history = TrainHistory(**{k: [tuple(x) for x in v] for k, v in state["history"].items()})
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.step = int(meta["step"])
+        self.history = TrainHistory(**{k: [tuple(x) for x in v] for k, v in meta["history"].items()})
+        torch.set_rng_state(groups["rng"]["torch"])
+        cuda_keys = [f"cuda.{i}" for i in range(torch.cuda.device_count())]
+        if cuda_keys and all(k in groups["rng"] for k in cuda_keys):
+            torch.cuda.set_rng_state_all([groups["rng"][k] for k in cuda_keys])
         return True
 
     # ---- loop ----------------------------------------------------------------------------------------
@@ -193,20 +224,16 @@ class Trainer:
         cfg = self.config
         self.model.train()
         tokens_per_batch = cfg.batch_size * (self.train_data.sequence_tokens - 1)
-        progress = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            MofNCompleteColumn(),
+        progress = make_progress(
             TextColumn("loss {task.fields[loss]:.3f} val {task.fields[val]:.3f} {task.fields[speed]:,.0f} tok/s"),
             TimeRemainingColumn(),
-            disable=not self.show_progress,
-            transient=False,
+            show=self.show_progress,
         )
         val_loss = self.history.val_loss[-1][1] if self.history.val_loss else float("nan")
         last_loss = self.history.train_loss[-1][1] if self.history.train_loss else float("nan")  # resumed runs
         with progress:
             task = progress.add_task(
-                "train", total=cfg.n_steps, completed=self.step, loss=last_loss, val=val_loss, speed=0.0
+                "training", total=cfg.n_steps, completed=self.step, loss=last_loss, val=val_loss, speed=0.0
             )
             tick = time.perf_counter()
             while self.step < cfg.n_steps:
