@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from tt_agents.config import ModelConfig
+from tt_agents.kv_cache import window_start
 from tt_agents.layout import TransitionLayout
-from tt_agents.model import TrajectoryGPT, window_start
+from tt_agents.model import TrajectoryGPT
 
 N_BINS = 10
 
@@ -112,66 +113,6 @@ def test_forward_rejects_sequences_longer_than_the_block() -> None:
     model = make_model()
     with pytest.raises(ValueError, match="block size"):
         model(torch.zeros(1, model.block_size + 1, dtype=torch.long))
-
-
-@pytest.mark.parametrize("goal_dim", [0, 2])
-def test_expand_and_select_share_the_context_and_match_full_forward(goal_dim: int) -> None:
-    model = make_model(goal_dim)
-    D = model.layout.transition_dim
-    torch.manual_seed(2)
-    context = torch.randint(0, N_BINS, (2, goal_dim + D + 3))  # two environments
-    cache, _ = model.prefill(context)
-    cache.expand(3, capacity=D)  # three beams per environment
-    suffix = torch.randint(0, N_BINS, (6, 2))
-    out = model.decode(cache, suffix)
-    history = torch.cat([context.repeat_interleave(3, dim=0), suffix], dim=1)
-    torch.testing.assert_close(out, model(history)[0][:, -2:], atol=1e-5, rtol=0)
-
-    rows = torch.tensor([2, 0, 4, 4])  # two beams per environment, reordered and duplicated
-    cache.select(rows, extra_capacity=D)
-    assert len(cache.segments) == (3 if goal_dim else 2), "context segments must stay shared"
-    cache.expand(2, capacity=D)
-    more = torch.randint(0, N_BINS, (8, 1))
-    out = model.decode(cache, more)
-    history = torch.cat([history[rows].repeat_interleave(2, dim=0), more], dim=1)
-    torch.testing.assert_close(out[:, -1], model(history)[0][:, -1], atol=1e-5, rtol=0)
-
-    cache.select(torch.tensor([1, 2, 7, 4]), extra_capacity=D)
-    assert cache.rows == 4
-
-
-def test_one_token_reads_a_nearly_full_segment_to_capacity_with_unwritten_keys_masked() -> None:
-    model = make_model()
-    D = model.layout.transition_dim
-    torch.manual_seed(3)
-    context = torch.randint(0, N_BINS, (1, D + 3))
-    cache, _ = model.prefill(context)
-    cache.expand(4, capacity=D)
-    suffix = torch.randint(0, N_BINS, (4, D))
-    model.decode(cache, suffix)
-    rows = torch.tensor([3, 1, 1, 0])
-    cache.select(rows, extra_capacity=2)  # a per-beam segment of D written keys and room for 2 more
-    beams = cache.segments[-1]
-    assert all(bool((t[:, :, beams.length :] == 0).all()) for t in beams.k + beams.v), "unwritten keys must be zero"
-    bias = cache.attention_biases(1)[-1]
-    assert bias.shape[-1] == beams.capacity, "one new token reads the nearly full segment to its capacity"
-    assert torch.isinf(bias[beams.length + 1 :]).all() and not torch.isinf(bias[beams.length]), "only unwritten masked"
-    assert cache.attention_biases(2)[-1].shape[-1] == beams.length + 2, "a block of new tokens reads what is written"
-
-    more = torch.randint(0, N_BINS, (4, 1))
-    out = model.decode(cache, more)
-    history = torch.cat([context.repeat(4, 1), suffix], dim=1)[rows]
-    expected = model(torch.cat([history, more], dim=1))[0][:, -1]
-    torch.testing.assert_close(out[:, -1], expected, atol=1e-5, rtol=0)
-
-
-def test_select_rejects_rows_that_mix_goals() -> None:
-    model = make_model(goal_dim=2)
-    cache, _ = model.prefill(torch.randint(0, N_BINS, (2, 6)))
-    cache.expand(2, capacity=4)
-    model.decode(cache, torch.zeros(4, 1, dtype=torch.long))
-    with pytest.raises(ValueError, match="children together"):
-        cache.select(torch.tensor([3, 0]), extra_capacity=2)  # env 1's beam first, env 0's second
 
 
 def test_padded_rows_equal_their_unpadded_context() -> None:

@@ -9,34 +9,22 @@ entries (token id offset by ``slot * n_bins``, one shared stop id) and each slot
 Attention never looks at reward-to-go tokens (their key columns are masked for every query), so a value
 placeholder in an acting context changes nothing downstream.
 
-Incremental decoding keeps a :class:`KVCache` made of *segments*: the first segment holds rows shared by
-many later rows (one context per environment), and each later segment holds ``factor`` rows per row of
-the segment before it (beams, then beam expansions). Beam search therefore never copies the shared context,
-and reordering beams moves only the planned suffix. When the window slides, beams that share their first
-planned transitions recompute them once.
+Incremental decoding (:meth:`TrajectoryGPT.prefill`, :meth:`TrajectoryGPT.decode`) runs the network over a
+:class:`~tt_agents.kv_cache.KVCache` built from the network's shapes; its logits equal those of the full
+forward pass over the same window.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .kv_cache import KVCache
 from .layout import TransitionLayout
-
-
-def window_start(n_transition_tokens: int, transition_dim: int, keep_transitions: int) -> int:
-    """Index of the first transition token kept when the context window slides.
-
-    The window keeps the last ``keep_transitions`` transitions (the one being decoded counts), always
-    starting at the first token of a transition.
-    """
-    n_started = -(-n_transition_tokens // transition_dim)  # transitions with at least one token
-    return transition_dim * max(0, n_started - keep_transitions)
 
 
 class CausalSelfAttention(nn.Module):
@@ -64,63 +52,11 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
     def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
-        """Attention of the new tokens ``x`` (R, n, C) over every cached segment plus themselves.
-
-        ``biases[i]`` is segment i's additive key bias from :meth:`KVCache.attention_biases`; its last
-        dimension is the number of the segment's keys to read.
-        """
+        """Attention of the new tokens ``x`` (R, n, C) over the cache plus themselves (see :meth:`KVCache.attend`)."""
         R, n, C = x.shape
         q, k, v = self._qkv(x)  # (R, H, n, hd)
-        last = cache.segments[-1]
-        last.k[layer][:, :, last.length : last.length + n] = k
-        last.v[layer][:, :, last.length : last.length + n] = v
-
-        if len(cache.segments) == 1 and n > 1:  # a window of new tokens: one fused attention call
-            length = biases[0].shape[-1]
-            y = F.scaled_dot_product_attention(
-                q, last.k[layer][:, :, :length], last.v[layer][:, :, :length], attn_mask=biases[0]
-            )  # (R, H, n, hd)
-            return self.c_proj(y.transpose(1, 2).reshape(R, n, C))
-
-        # Several segments, or one new token per row: explicit scores. With one query per row the fused CPU
-        # kernel (built for blocks of queries) measured up to twice as slow when the keys fit in the CPU's
-        # cache, and no faster when they do not.
-        q = q * (1.0 / math.sqrt(q.shape[-1]))
-        scores, values = [], []
-        for segment, bias in zip(cache.segments, biases, strict=True):
-            length = bias.shape[-1]
-            group = R // segment.rows
-            keys = segment.k[layer][:, :, :length]  # (R_s, H, L_s, hd)
-            s = torch.matmul(_group_rows(q, group), keys.transpose(-1, -2)).add_(bias)  # (R_s, H, group * n, L_s)
-            scores.append(_ungroup_rows(s, group, n))  # (R, H, n, L_s)
-            values.append(segment.v[layer][:, :, :length])
-        probs = torch.softmax(torch.cat(scores, dim=-1), dim=-1)  # (R, H, n, sum L_s)
-        y = None
-        start = 0
-        for vals in values:
-            length = vals.shape[2]
-            group = R // vals.shape[0]
-            p = _group_rows(probs[..., start : start + length], group)  # (R_s, H, group * n, L_s)
-            part = _ungroup_rows(p @ vals, group, n)  # (R, H, n, hd)
-            y = part if y is None else y + part
-            start += length
+        y = cache.attend(layer, q, k, v, biases)  # (R, H, n, hd)
         return self.c_proj(y.transpose(1, 2).reshape(R, n, C))
-
-
-def _group_rows(t: torch.Tensor, group: int) -> torch.Tensor:
-    """(R, H, n, X) -> (R / group, H, group * n, X): consecutive rows that share a parent side by side."""
-    if group == 1:
-        return t
-    R, H, n, X = t.shape
-    return t.view(R // group, group, H, n, X).transpose(1, 2).reshape(R // group, H, group * n, X)
-
-
-def _ungroup_rows(t: torch.Tensor, group: int, n: int) -> torch.Tensor:
-    """Inverse of :func:`_group_rows`: (R / group, H, group * n, X) -> (R, H, n, X)."""
-    if group == 1:
-        return t
-    Rs, H, _, X = t.shape
-    return t.view(Rs, H, group, n, X).transpose(1, 2).reshape(Rs * group, H, n, X)
 
 
 class MLP(nn.Module):
@@ -150,163 +86,6 @@ class Block(nn.Module):
     def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
         x = x + self.attn.forward_cached(self.ln_1(x), layer, cache, biases)
         return x + self.mlp(self.ln_2(x))
-
-
-@dataclass
-class _Segment:
-    """Cached keys/values of ``rows`` rows; each row stands for ``R / rows`` consecutive rows of the batch."""
-
-    k: list[torch.Tensor]  # per layer (rows, H, capacity, hd)
-    v: list[torch.Tensor]
-    tokens: torch.Tensor  # (rows, capacity) slot-local token ids
-    start: int  # absolute position of the segment's first token
-    key_bias: torch.Tensor  # (capacity,) or (rows, 1, 1, capacity): 0, or -inf for keys never attended to
-    length: int = 0
-
-    @property
-    def rows(self) -> int:
-        return self.tokens.shape[0]
-
-    @property
-    def capacity(self) -> int:
-        return self.tokens.shape[1]
-
-
-@dataclass
-class KVCache:
-    """Keys and values of everything decoded so far, as a list of segments (see the module docstring).
-
-    Created by :meth:`TrajectoryGPT.new_cache`; grown by :meth:`TrajectoryGPT.decode`; reshaped for beam
-    search by :meth:`expand` and :meth:`select`; slid by :meth:`TrajectoryGPT.decode` with ``keep_transitions``.
-    """
-
-    model: TrajectoryGPT
-    segments: list[_Segment] = field(default_factory=list)
-    pad: torch.Tensor | None = None
-    """(R,) leading pad tokens of each row's context (a multiple of transition_dim), or None for no padding.
-    Pad tokens sit right after the goal prefix, are never attended to, and shift the row's positions."""
-    max_pad: int = 0
-
-    @property
-    def rows(self) -> int:
-        """Rows of the batch (the rows of the last segment)."""
-        return self.segments[-1].rows
-
-    @property
-    def length(self) -> int:
-        """Tokens in the window, goal prefix included."""
-        last = self.segments[-1]
-        return last.start + last.length
-
-    def _new_segment(
-        self, rows: int, capacity: int, start: int, pad: torch.Tensor | None = None, written: int = 0
-    ) -> _Segment:
-        """An empty segment; ``pad`` (rows,) gives its rows' pads when the rows are padded.
-
-        Keys and values from position ``written`` on are zero (the caller fills the ones before): attention
-        may read unwritten keys, masked (see :meth:`attention_biases`), and their values must be finite.
-        """
-        m = self.model
-        ref = m.pos_emb
-        hd = m.config.n_embd // m.config.n_head
-        shape = (rows, m.config.n_head, capacity, hd)
-        k = [torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in range(m.config.n_layer)]
-        v = [torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in range(m.config.n_layer)]
-        for t in k + v:
-            t[:, :, written:].zero_()
-        tokens = torch.empty((rows, capacity), dtype=torch.long, device=ref.device)
-        key_bias = m.value_bias[start : start + capacity]  # (capacity,)
-        g = m.layout.goal_dim
-        if pad is not None and start < g + self.max_pad:
-            absolute = torch.arange(start, start + capacity, device=ref.device)
-            is_pad = (absolute >= g) & (absolute < g + pad[:, None])  # (rows, capacity)
-            key_bias = (key_bias + torch.zeros_like(is_pad, dtype=ref.dtype).masked_fill(is_pad, float("-inf")))[
-                :, None, None, :
-            ]
-        return _Segment(k, v, tokens, start, key_bias)
-
-    def expand(self, factor: int, capacity: int) -> None:
-        """Give every row ``factor`` children (consecutive rows) in a new empty segment of ``capacity`` tokens."""
-        if self.pad is not None:
-            self.pad = self.pad.repeat_interleave(factor)
-        self.segments.append(self._new_segment(self.rows * factor, capacity, self.length, self.pad))
-
-    def select(self, rows: torch.Tensor, extra_capacity: int) -> None:
-        """Keep the batch rows ``rows`` (R',) in that order, R' divisible by the first segment's rows.
-
-        Segments whose rows are shared unchanged (the context) are kept as they are; the others are
-        gathered and merged into one new segment with room for ``extra_capacity`` more tokens.
-        """
-        R = self.rows
-        n_new = rows.shape[0]
-        keep = 0
-        while keep < len(self.segments) - 1:  # the last segment is always gathered
-            seg_rows = self.segments[keep].rows
-            if n_new % seg_rows:
-                break
-            parent = rows // (R // seg_rows)
-            expected = torch.arange(n_new, device=rows.device) // (n_new // seg_rows)
-            if not torch.equal(parent, expected):
-                break
-            keep += 1
-        if keep == 0 and self.model.layout.goal_dim:
-            raise ValueError("KVCache.select: rows must keep each goal row's children together, in order")
-        merged = self.segments[keep:]
-        total = sum(s.length for s in merged)
-        if self.pad is not None:
-            self.pad = self.pad[rows]
-        out = self._new_segment(n_new, total + extra_capacity, merged[0].start, self.pad, written=total)
-        offset = 0
-        for seg in merged:
-            parent = rows // (R // seg.rows)  # (R',) row of this segment for each kept row
-            span = slice(offset, offset + seg.length)
-            for layer in range(len(seg.k)):  # index_select into a view: one pass (indexing + copy is two)
-                torch.index_select(seg.k[layer][:, :, : seg.length], 0, parent, out=out.k[layer][:, :, span])
-                torch.index_select(seg.v[layer][:, :, : seg.length], 0, parent, out=out.v[layer][:, :, span])
-            out.tokens[:, span] = seg.tokens[parent, : seg.length]
-            offset += seg.length
-        out.length = total
-        self.segments = self.segments[:keep] + [out]
-
-    def transition_tokens(self) -> torch.Tensor:
-        """Every row's tokens after the goal prefix: (R, length - goal_dim)."""
-        R = self.rows
-        parts = [s.tokens[:, : s.length].repeat_interleave(R // s.rows, dim=0) for s in self.segments]
-        return torch.cat(parts, dim=1)[:, self.model.layout.goal_dim :]
-
-    def attention_biases(self, n: int) -> list[torch.Tensor]:
-        """Per segment, the additive bias of the keys that ``n`` new tokens attend to: 0, or -inf for
-        reward-to-go keys, pads, unwritten keys and (when n > 1) the new tokens' future.
-
-        Its last dimension is the number of keys read: the written ones, or, for one new token, the whole
-        capacity when that reads fewer bytes. A matrix product over a slice of the cache first copies the
-        slice, which costs more than scoring a few masked zero keys: (capacity - written) * queries <= written.
-        """
-        last = self.segments[-1]
-        biases = []
-        for segment in self.segments:
-            written = segment.length + (n if segment is last else 0)
-            queries = self.rows // segment.rows * n
-            whole = n == 1 and (segment.capacity - written) * queries <= written
-            bias = segment.key_bias[..., : segment.capacity if whole else written]
-            if whole and written < segment.capacity:
-                bias = bias.clone()
-                bias[..., written:] = float("-inf")
-            if segment is last and n > 1:  # new token i may not see new tokens after it
-                future = torch.ones(n, written, dtype=torch.bool, device=bias.device).triu(segment.length + 1)
-                bias = bias + torch.zeros(future.shape, device=bias.device).masked_fill(future, float("-inf"))
-            biases.append(bias)
-        return biases
-
-    def positions(self, n: int) -> torch.Tensor:
-        """Position embeddings of ``n`` new tokens: (n, C), or (R, n, C) when rows are padded."""
-        start = self.length
-        pos_emb = self.model.pos_emb
-        if self.pad is None or start + n <= self.model.layout.goal_dim:
-            return pos_emb[start : start + n]
-        absolute = torch.arange(start, start + n, device=pos_emb.device)
-        g = self.model.layout.goal_dim
-        return pos_emb[torch.where(absolute < g, absolute, absolute - self.pad[:, None])]
 
 
 class TrajectoryGPT(nn.Module):
@@ -418,8 +197,17 @@ class TrajectoryGPT(nn.Module):
     # ---- incremental decoding ------------------------------------------------------------------------
 
     def new_cache(self) -> KVCache:
-        """An empty cache; fill it with :meth:`prefill`."""
-        return KVCache(self)
+        """An empty cache of this network's shapes; :meth:`prefill` starts a filled one."""
+        c, lay = self.config, self.layout
+        return KVCache(
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            head_dim=c.n_embd // c.n_head,
+            transition_dim=lay.transition_dim,
+            key_bias=self.value_bias,
+            goal_dim=lay.goal_dim,
+            dtype=self.pos_emb.dtype,
+        )
 
     @torch.no_grad()
     def prefill(
@@ -437,15 +225,12 @@ class TrajectoryGPT(nn.Module):
         R, T = tokens.shape
         g = self.layout.goal_dim
         if pad is not None:
-            if torch.any(pad % self.layout.transition_dim != 0):
-                raise ValueError("TrajectoryGPT.prefill: pad must be a multiple of transition_dim")
-            cache.pad = pad.to(device=tokens.device, dtype=torch.long)
-            cache.max_pad = int(cache.pad.max())
+            cache.set_pad(pad.to(device=tokens.device, dtype=torch.long))
         logits = []
         if g:
-            cache.segments.append(cache._new_segment(R, g, 0))
+            cache.add_segment(R, g)
             logits.append(self._decode(cache, tokens[:, :g]))
-        cache.segments.append(cache._new_segment(R, capacity or self.block_size - g, g, cache.pad))
+        cache.add_segment(R, capacity or self.block_size - g)
         if T > g:
             logits.append(self._decode(cache, tokens[:, g:]))
         return cache, torch.cat(logits, dim=1)
@@ -454,9 +239,9 @@ class TrajectoryGPT(nn.Module):
     def decode(self, cache: KVCache, tokens: torch.Tensor, keep_transitions: int | None = None) -> torch.Tensor:
         """Append ``tokens`` (R, n) to every row of the cache; returns their next-token logits (R, n, V).
 
-        When the window would outgrow the block, it slides: the oldest transitions are dropped so that the
-        last ``keep_transitions`` remain (the one being decoded counts) and the window is recomputed. The
-        uncached equivalent is a forward pass over the goal prefix plus
+        When the window would outgrow the block, it slides (:meth:`KVCache.slide`): the oldest transitions
+        are dropped so that the last ``keep_transitions`` remain (the one being decoded counts) and the window
+        is recomputed. The uncached equivalent is a forward pass over the goal prefix plus
         ``transitions[window_start(len(transitions), transition_dim, keep_transitions):]``.
         """
         R, n = tokens.shape
@@ -469,63 +254,22 @@ class TrajectoryGPT(nn.Module):
                 f"TrajectoryGPT.decode: {cache.length} + {n} tokens exceed the block size {self.block_size}; "
                 "pass keep_transitions to slide the window"
             )
-        g, D = self.layout.goal_dim, self.layout.transition_dim
-        if keep_transitions * D > self.block_size - g:
+        capacity = self.block_size - self.layout.goal_dim
+        if keep_transitions * self.layout.transition_dim > capacity:
             raise ValueError(f"TrajectoryGPT.decode: {keep_transitions} transitions do not fit the block")
-        history = torch.cat([cache.transition_tokens(), tokens], dim=1)  # (R, L + n)
-        start = window_start(history.shape[1], D, keep_transitions)
-        if cache.pad is not None:
-            cache.pad = (cache.pad - start).clamp_min(0)
-        if not g:
-            return self._recompute_shared(cache, history[:, start:], n)
-        cache.segments = cache.segments[:1]
-        cache.segments.append(cache._new_segment(R, self.block_size - g, g, cache.pad))
-        return self._decode(cache, history[:, start:])[:, -n:]
-
-    def _recompute_shared(self, cache: KVCache, window: torch.Tensor, n: int) -> torch.Tensor:
-        """Refill a cache without a goal prefix with ``window`` (R, W); returns the logits (R, n, V) of its last
-        ``n`` tokens.
-
-        Rows whose windows start alike (beams with a common ancestor) compute that part once: the window is
-        decoded one transition at a time, for the distinct prefixes only, and the cache rows are gathered
-        from one stage to the next. The result equals one pass over the whole window.
-        """
-        R, W = window.shape
-        D = self.layout.transition_dim
-        ends = [*range(D, W - n + 1, D), W]  # the last stage holds the n tokens whose logits are returned
-        keys = window if cache.pad is None else torch.cat([cache.pad[:, None], window], dim=1)
-        extra = keys.shape[1] - W  # the pad column: rows with other pads never share
-        stage = KVCache(self, max_pad=cache.max_pad)  # its pads follow its rows, set at the first stage
-        rows = torch.arange(R, device=window.device)
-        previous = None  # (R,) each row's prefix in the previous stage
-        begin = 0
-        for end in ends:
-            _, inverse = torch.unique(keys[:, : extra + end], dim=0, return_inverse=True)  # (R,)
-            n_distinct = int(inverse.max()) + 1
-            first = torch.full((n_distinct,), R, device=window.device).scatter_reduce(0, inverse, rows, "amin")
-            if previous is None:
-                stage.pad = None if cache.pad is None else cache.pad[first]
-                stage.segments = [stage._new_segment(n_distinct, W, 0, stage.pad)]
-            else:
-                stage.select(previous[first], extra_capacity=W - begin)
-            logits = self._decode(stage, window[first, begin:end])  # (n_distinct, end - begin, V)
-            previous, begin = inverse, end
-        stage.select(previous, extra_capacity=self.block_size - W)
-        cache.segments, cache.pad = stage.segments, stage.pad
-        return logits[previous, -n:]
+        return cache.slide(tokens, keep_transitions, capacity, self._decode)
 
     def _decode(self, cache: KVCache, tokens: torch.Tensor) -> torch.Tensor:
-        R, n = tokens.shape
-        last = cache.segments[-1]
-        if last.length + n > last.capacity:
-            raise ValueError(f"TrajectoryGPT.decode: segment capacity {last.capacity} exceeded")
+        """Run the network on ``tokens`` (R, n) over the cache and append them to it; returns logits (R, n, V)."""
+        n = tokens.shape[1]
+        if n > cache.room:
+            raise ValueError(f"TrajectoryGPT.decode: {n} tokens exceed the room of the cache's segment ({cache.room})")
         start = cache.length
-        x = self._embed(tokens, self.slot_table[start : start + n], cache.positions(n))  # (R, n, C)
+        x = self._embed(tokens, self.slot_table[start : start + n], self.pos_emb[cache.position_index(n)])  # (R, n, C)
         biases = cache.attention_biases(n)
         for layer, block in enumerate(self.blocks):
             x = block.forward_cached(x, layer, cache, biases)
-        last.tokens[:, last.length : last.length + n] = tokens
-        last.length += n
+        cache.append(tokens)
         if n == 1:  # one slot: one matrix product with that slot's head
             return self.ln_f(x) @ self.head[self.slot_of(start + 1)]  # (R, 1, V)
         return self._logits(x, self.slot_table[start + 1 : start + n + 1])
