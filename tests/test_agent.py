@@ -253,7 +253,7 @@ def test_q_mode_with_iql_trained_on_the_same_data_reloads_and_acts_identically(e
     iql_config = replace(IQLConfig.antmaze(), hidden=(16, 16))
     agent.fit(episodes, show_progress=False, q_function="iql", q_steps=10, iql_config=iql_config)
     loaded = TTAgent.from_pretrained(agent.save_pretrained(tmp_path / "agent"), device="cpu")
-    assert (tmp_path / "agent" / "q_function.pt").is_file() and loaded.iql is not None
+    assert (tmp_path / "agent" / "q_function" / "model.safetensors").is_file() and loaded.iql is not None
     assert loaded.iql.config == agent.iql.config == iql_config
     observations = [np.array([0.0, 0.01 * i, -0.02, 0.01]) for i in range(3)]
 

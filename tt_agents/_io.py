@@ -55,7 +55,7 @@ def atomic_directory(path: str | os.PathLike[str], own_names: Collection[str]) -
     carried: list[str] = []
     try:
         yield tmp
-        for entry in tmp.iterdir():
+        for entry in tmp.rglob("*"):
             if entry.is_file():
                 with open(entry, "rb") as f:
                     os.fsync(f.fileno())

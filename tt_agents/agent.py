@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE = "config.json", "tokenizer.json", "model.safetensors"
-Q_FUNCTION_FILE = "q_function.pt"
+Q_FUNCTION_DIR = "q_function"
+LEGACY_Q_FUNCTION_FILE = "q_function.pt"  # the IQL agent as one file, written by earlier versions
 
 
 class CheckpointError(ValueError):
@@ -368,7 +369,8 @@ class TrajectoryTransformerAgent:
         if self.model is None or self.tokenizer is None:
             raise RuntimeError("nothing to save: the agent is not trained")
         path = Path(path)
-        with atomic_directory(path, (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE, Q_FUNCTION_FILE)) as tmp:
+        own = (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE, Q_FUNCTION_DIR, LEGACY_Q_FUNCTION_FILE)
+        with atomic_directory(path, own) as tmp:
             config = {
                 "format": "tt-agents",
                 "format_version": CHECKPOINT_FORMAT_VERSION,
@@ -382,7 +384,7 @@ class TrajectoryTransformerAgent:
             }
             if self.iql is not None:
                 config["q_function"] = "iql"
-                self.iql.save(tmp / Q_FUNCTION_FILE)
+                self.iql.save_pretrained(tmp / Q_FUNCTION_DIR)
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
             self.tokenizer.save(tmp / TOKENIZER_FILE)
             state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
@@ -438,9 +440,12 @@ class TrajectoryTransformerAgent:
         if meta.get("q_function") == "iql" and q_function is None:
             from .baselines import IQLAgent
 
-            if not (path / Q_FUNCTION_FILE).is_file():
-                raise FileNotFoundError(f"checkpoint {path} is missing {Q_FUNCTION_FILE}")
-            agent.iql = IQLAgent.load(path / Q_FUNCTION_FILE, device=agent.device)
+            q_path = path / Q_FUNCTION_DIR
+            if not q_path.exists():
+                q_path = path / LEGACY_Q_FUNCTION_FILE
+            if not q_path.exists():
+                raise FileNotFoundError(f"checkpoint {path} is missing {Q_FUNCTION_DIR}")
+            agent.iql = IQLAgent.from_pretrained(q_path, device=agent.device)
             agent.q_function = agent.iql.q_function()
         return agent
 

@@ -181,7 +181,7 @@ class BeamPlanner:
         self.config = config
         self.layout = model.layout
         self.scorer = scorer or make_scorer(config, tokenizer, model.layout, q_function)
-        self.device = model.pos_emb.device
+        self.device = next(model.parameters()).device
         self.generator = torch.Generator(device=self.device)
         self.seed(config.seed)
         seq = model.config.sequence_length

@@ -1,9 +1,8 @@
 """Q-functions that score the planner's leaves in ``q`` mode.
 
 Anything with the :class:`QFunction` signature works: ``q(observations (R, O), actions (R, A)) -> (R,)`` on
-torch tensors, actions in the environment's units. Adapters here wrap an SB3 SAC/TD3 critic or a plain
-numpy callable; IQL trained on the same dataset is :class:`tt_agents.baselines.IQLAgent` (its
-``q_function()``).
+torch tensors, actions in the environment's units. Adapters here wrap IQL's target critic (what
+:meth:`tt_agents.baselines.IQLAgent.q_function` returns), an SB3 SAC/TD3 critic, or a plain numpy callable.
 """
 
 from __future__ import annotations
@@ -19,6 +18,38 @@ class QFunction(Protocol):
     """``q(observations (R, O), actions (R, A)) -> values (R,)``, torch tensors on the planner's device."""
 
     def __call__(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
+
+
+class TwinQCritic(Protocol):
+    """What :class:`IQLQFunction` reads from an IQL agent (:class:`tt_agents.baselines.IQLAgent` is one)."""
+
+    target_critic: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    """``(observations (B, O), actions (B, A)) -> (q1 (B,), q2 (B,))``, in the training reward scale."""
+    reward_scale: float
+    """The factor the training rewards were multiplied by."""
+    observation_dim: int
+    action_dim: int
+    device: torch.device
+    """Where the critic's weights live."""
+
+
+class IQLQFunction:
+    """``q(observations (R, O), actions (R, A)) -> (R,)``: min of IQL's twin target-Q networks, in the original
+    reward scale, on the inputs' device (the networks run on the critic's device; tensors are moved as needed).
+
+    It refers to the agent's live networks and reward scale, so it follows further training.
+    """
+
+    def __init__(self, iql: TwinQCritic) -> None:
+        self.iql = iql
+
+    @torch.no_grad()
+    def __call__(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        iql = self.iql
+        obs = observations.to(iql.device, torch.float32).reshape(-1, iql.observation_dim)  # (R, O)
+        act = actions.to(iql.device, torch.float32).reshape(-1, iql.action_dim)  # (R, A)
+        q1, q2 = iql.target_critic(obs, act)  # (R,), (R,)
+        return (torch.minimum(q1, q2) / iql.reward_scale).to(observations.device)
 
 
 class NumpyQFunction:
@@ -60,11 +91,15 @@ class SB3CriticQFunction:
 
 
 def as_q_function(q: Any) -> QFunction:
-    """A QFunction from an SB3 SAC/TD3 model, an object with ``q_function()`` (IQL), or a callable."""
-    if hasattr(q, "critic") and hasattr(q, "action_space"):
-        return SB3CriticQFunction(q)
+    """A QFunction from an object with ``q_function()`` (IQL), an SB3 SAC/TD3 model, or a callable.
+
+    ``q_function()`` is asked first: an IQL agent also has a ``critic`` and an ``action_space``, but its critic
+    takes actions in the environment's units and answers in the training reward scale.
+    """
     if hasattr(q, "q_function") and callable(q.q_function):
         return q.q_function()
+    if hasattr(q, "critic") and hasattr(q, "action_space"):
+        return SB3CriticQFunction(q)
     if callable(q):
         return q
     raise TypeError(f"cannot use {type(q).__name__} as a Q-function: give a callable q(obs, act) -> values")

@@ -1,0 +1,175 @@
+"""Tests of tt_agents.baselines.iql: Implicit Q-Learning on small in-memory datasets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from helpers import pendulum_episodes
+
+from tt_agents.baselines import IQLAgent, IQLConfig, expectile_loss
+from tt_agents.data_loading import Episode, load_episodes
+from tt_agents.qfunctions import IQLQFunction, as_q_function
+
+TINY = (32, 32)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run much faster on one thread on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> list[Episode]:
+    """Balanced episodes (return 60) and noisy ones that fall early: returns spread for reward scaling."""
+    episodes = pendulum_episodes(n_episodes=6, steps=60, noise=0.5) + pendulum_episodes(4, 60, noise=4.0, seed=10)
+    return load_episodes(episodes)
+
+
+def mean(values: list[float]) -> float:
+    return float(np.mean(values))
+
+
+def test_expectile_loss_matches_a_hand_computation():
+    diff = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    expected = (0.7 * 4.0 + 0.3 * 1.0 + 0.7 * 0.25 + 0.3 * 9.0) / 4  # = 1.49375
+    assert expectile_loss(diff, 0.7).item() == pytest.approx(expected)
+    assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * diff.square().mean().item())
+
+
+def test_iql_update_shapes_q_function_and_reward_scale(data, env_spaces):
+    agent = IQLAgent(*env_spaces, IQLConfig(hidden=TINY), device="cpu")
+    agent.fit(data, n_steps=2, batch_size=8, show_progress=False)
+    returns = np.array([episode.rewards.sum() for episode in data])
+    assert returns.max() > returns.min()
+    assert agent.reward_scale == pytest.approx(1000.0 / (returns.max() - returns.min()))
+
+    batch = {
+        "observations": torch.randn(8, 4),
+        "actions": torch.rand(8, 1) * 6 - 3,
+        "rewards": torch.ones(8),
+        "next_observations": torch.randn(8, 4),
+        "terminals": torch.zeros(8),
+    }
+    losses = agent.update(batch)
+    assert set(losses) == {"value_loss", "actor_loss", "critic_loss", "weight"}
+    assert all(v.shape == () and torch.isfinite(v) for v in losses.values())
+
+    q = agent.q_function()
+    assert isinstance(q, IQLQFunction) and isinstance(as_q_function(agent), IQLQFunction)
+    obs, act = torch.randn(7, 4, dtype=torch.float64), torch.zeros(7, 1)
+    values = q(obs, act)
+    assert values.shape == (7,) and values.device == obs.device
+    with torch.no_grad():
+        expected = torch.minimum(*agent.target_critic(obs.float(), act)) / agent.reward_scale
+    torch.testing.assert_close(values, expected)  # the original reward scale
+    assert np.shape(agent.value(np.zeros(4))) == () and agent.value(np.zeros((3, 4))).shape == (3,)
+    assert agent.value(torch.zeros(5, 4)).shape == (5,)
+    action, _ = agent.predict(np.zeros(4))
+    assert action.shape == (1,) and agent.predict(np.zeros((2, 4)))[0].shape == (2, 1)
+    sampled = agent.predict(np.zeros((64, 4)), deterministic=False)[0]
+    assert np.all(np.abs(sampled) <= 3.0) and sampled.std() > 0
+
+
+def test_iql_learns_and_save_load_is_exact(data, env_spaces, tmp_path):
+    config = IQLConfig(hidden=TINY, critic_lr=1e-3, value_lr=1e-3, actor_lr=3e-3)
+    fresh = IQLAgent(*env_spaces, config, device="cpu")
+    agent = IQLAgent(*env_spaces, config, device="cpu").fit(data, n_steps=200, batch_size=64, show_progress=False)
+    critic = [h["critic_loss"] for h in agent.history]
+    assert mean(critic[-20:]) < 0.5 * mean(critic[:20])
+
+    # the actor loss is re-weighted as Q and V change, so check the policy's fit to the data instead
+    def nll(model: IQLAgent) -> float:
+        obs = torch.as_tensor(np.concatenate([e.observations for e in data]))
+        act = model.scaler.normalize(torch.as_tensor(np.concatenate([e.actions for e in data])))
+        with torch.no_grad():
+            return -model.actor.log_prob(obs, act).mean().item()
+
+    assert nll(agent) < nll(fresh) - 0.1
+
+    agent.save(tmp_path / "iql")
+    loaded = IQLAgent.load(tmp_path / "iql", device="cpu")
+    obs = data[2].observations
+    np.testing.assert_array_equal(loaded.predict(obs)[0], agent.predict(obs)[0])
+    np.testing.assert_array_equal(loaded.value(obs), agent.value(obs))
+    tensor_obs, tensor_act = torch.as_tensor(obs), torch.as_tensor(data[2].actions)
+    torch.testing.assert_close(loaded.q_function()(tensor_obs, tensor_act), agent.q_function()(tensor_obs, tensor_act))
+    assert loaded.reward_scale == agent.reward_scale and loaded.config == agent.config
+
+    again = IQLAgent(*env_spaces, config, device="cpu").fit(data, n_steps=200, batch_size=64, show_progress=False)
+    np.testing.assert_array_equal(again.predict(obs)[0], agent.predict(obs)[0])  # seeded: reproducible on CPU
+
+
+def test_iql_antmaze_settings_shift_rewards_by_minus_one(data, env_spaces):
+    config = IQLConfig.antmaze()
+    assert (config.expectile, config.temperature, config.reward_shift) == (0.9, 10.0, -1.0)
+    assert not config.normalize_rewards and IQLConfig.from_dict(config.to_dict()) == config
+    seen = []
+    agent = IQLAgent(*env_spaces, replace(config, hidden=TINY), device="cpu")
+    update = agent.update
+    agent.update = lambda batch, actor_lr=None: seen.append(batch["rewards"].clone()) or update(batch, actor_lr)
+    agent.fit(data, 3, batch_size=8, show_progress=False)
+    rewards = torch.cat(seen)
+    assert torch.all(rewards == 0.0)  # the pendulum pays 1 per step: 1 - 1
+
+
+def _interrupted_run(agent: IQLAgent, data: list[Episode], path, at: int) -> None:
+    """``fit(data, 20, checkpoint=path, checkpoint_every=10)`` stopped by an interrupt at update number ``at``."""
+    update, calls = agent.update, []
+
+    def failing_update(batch, actor_lr=None):
+        calls.append(1)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return update(batch, actor_lr)
+
+    agent.update = failing_update
+    with pytest.raises(KeyboardInterrupt):
+        agent.fit(data, 20, batch_size=8, show_progress=False, checkpoint=path, checkpoint_every=10)
+
+
+def test_iql_training_resumes_from_its_checkpoint_exactly(data, env_spaces, tmp_path):
+    def new_agent():
+        return IQLAgent(*env_spaces, IQLConfig(hidden=TINY), device="cpu")
+
+    straight = new_agent().fit(data, 20, batch_size=8, show_progress=False)
+    path = tmp_path / "iql_run"
+    _interrupted_run(new_agent(), data, path, at=15)
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+    resumed = new_agent().fit(data, 20, batch_size=8, show_progress=False, checkpoint=path, checkpoint_every=10)
+    assert len(resumed.history) == 10  # steps 10..19 only
+    for a, b in zip(straight.critic.state_dict().values(), resumed.critic.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="not a checkpoint of this run"):
+        new_agent().fit(data, 30, batch_size=8, show_progress=False, checkpoint=path)
+    assert IQLAgent.load(path, device="cpu").reward_scale == resumed.reward_scale
+
+
+def test_iql_training_resumes_from_a_legacy_single_file_run(data, env_spaces, tmp_path):
+    """A run interrupted under the single-file format continues, and its checkpoint becomes a folder."""
+    from tt_agents.baselines.checkpoint import read_checkpoint
+
+    def new_agent():
+        return IQLAgent(*env_spaces, IQLConfig(hidden=TINY), device="cpu")
+
+    straight = new_agent().fit(data, 20, batch_size=8, show_progress=False)
+    folder = tmp_path / "folder_run"
+    _interrupted_run(new_agent(), data, folder, at=15)
+    state = read_checkpoint(folder, "IQLAgent")  # write it as the single file the earlier format kept
+    legacy = {
+        **{k: v for k, v in state.items() if k != "tensors"},
+        "format": "tt_agents.baselines/2",
+        "fit_progress": {**state["fit_progress"], "generator": state["tensors"]["fit_generator"]},
+    }
+    path = tmp_path / "iql_run.pt"
+    torch.save(legacy, path)
+    resumed = new_agent().fit(data, 20, batch_size=8, show_progress=False, checkpoint=path, checkpoint_every=10)
+    assert len(resumed.history) == 10 and path.is_dir()
+    for a, b in zip(straight.critic.state_dict().values(), resumed.critic.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

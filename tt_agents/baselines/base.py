@@ -1,0 +1,135 @@
+"""What every baseline agent shares: spaces, device, SB3 ``predict`` batching, data loading, checkpoints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ..data_loading import Episode, load_episodes
+from ..spaces import check_flat_box, dict_keys, flatten_observation, flatten_space, resolve_device
+from .checkpoint import read_checkpoint, write_checkpoint
+
+AgentT = TypeVar("AgentT", bound="BaselineAgent")
+BuiltT = TypeVar("BuiltT")
+
+
+def seeded_init(seed: int, build: Callable[[], BuiltT]) -> BuiltT:
+    """Run ``build()`` with torch's global generator seeded, leaving the caller's generator state untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+class BaselineAgent:
+    """Spaces, device, batching of ``predict``, data loading and the checkpoint API common to the baselines.
+
+    A subclass names its ``kind``, describes itself with :meth:`_state` (see
+    :mod:`tt_agents.baselines.checkpoint`) and is rebuilt from that state by :meth:`_from_state`.
+    """
+
+    kind = "BaselineAgent"
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Box, device: str | torch.device) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+        input_space, observation_keys = self._input_space(observation_space)
+        self.input_space = input_space
+        """The flat Box the networks read."""
+        self.observation_keys = observation_keys
+        """For a Dict observation space used whole, its keys: the entries are concatenated in this order (else
+        None)."""
+        self.observation_dim = check_flat_box(self.input_space, "observation_space")
+        self.action_dim = check_flat_box(action_space, "action_space")
+        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise ValueError(
+                f"action_space must have finite bounds (the policy is squashed into them), got {action_space}"
+            )
+        self.device = resolve_device(device)
+        self.history: list[dict[str, float]] = []
+        """One entry of losses per training step, over all ``fit`` calls."""
+
+    # ------------------------------------------------------------------ observations and actions
+
+    @staticmethod
+    def _input_space(observation_space: spaces.Space) -> tuple[spaces.Space, tuple[str, ...] | None]:
+        """The space the networks read and, for a Dict space, its keys in concatenation order."""
+        if isinstance(observation_space, spaces.Dict):
+            return flatten_space(observation_space), dict_keys(observation_space)
+        return observation_space, None
+
+    def _episodes(self, dataset: Any) -> list[Episode]:
+        return load_episodes(dataset, observation_key=self.observation_keys)
+
+    def _flat_observations(self, observation: Any) -> Any:
+        """The observation as the rows the networks read (before the shape check)."""
+        if self.observation_keys is not None:
+            return flatten_observation(observation, self.observation_keys)
+        return observation
+
+    def _observations(self, observation: Any) -> tuple[torch.Tensor, bool]:
+        """(B, O) float32 tensor on the device and whether the input was a single observation."""
+        array = np.asarray(self._flat_observations(observation), dtype=np.float32)
+        single = array.ndim == 1
+        if single:
+            array = array[None]
+        if array.ndim != 2 or array.shape[1] != self.observation_dim:
+            raise ValueError(
+                f"observation must have shape ({self.observation_dim},) or (n_envs, {self.observation_dim}), "
+                f"got {np.shape(observation)}"
+            )
+        return torch.as_tensor(array, device=self.device), single
+
+    def _finish_actions(self, actions: torch.Tensor, single: bool) -> np.ndarray:
+        """(B, A) actions as numpy in the action space's dtype and bounds; (A,) for a single observation."""
+        out = actions.detach().cpu().numpy().astype(self.action_space.dtype)
+        out = np.clip(out, self.action_space.low, self.action_space.high)
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _state(self) -> dict[str, Any]:
+        """Everything needed to rebuild the agent (see :mod:`tt_agents.baselines.checkpoint`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_state(cls: type[AgentT], state: Mapping[str, Any], device: str | torch.device) -> AgentT:
+        """The agent described by ``state`` (the inverse of :meth:`_state`)."""
+        raise NotImplementedError
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
+        """Write the agent into folder ``path``: ``config.json`` (kind, spaces, settings, package version) and
+        ``model.safetensors`` (weights and optimizer state); returns ``path``.
+
+        The folder is written next to its final place and swapped in, so an interrupted save never leaves a
+        mix of old and new files; other files already in ``path`` are kept.
+        """
+        return write_checkpoint(path, self._state())
+
+    @classmethod
+    def from_pretrained(cls: type[AgentT], path: str | os.PathLike[str], device: str | torch.device = "auto") -> AgentT:
+        """The agent saved at ``path`` by :meth:`save_pretrained` (or a legacy single-file checkpoint); its
+        predictions equal the saved agent's.
+
+        Raises:
+            FileNotFoundError: nothing at ``path``, or a folder missing one of its files.
+            ValueError: a corrupt file, a checkpoint of another kind of agent, or weights that do not match.
+        """
+        state = read_checkpoint(path, cls.kind)
+        try:
+            return cls._from_state(state, device)
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} does not hold a valid {cls.kind}: {type(exc).__name__}: {exc}") from exc
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Alias of :meth:`save_pretrained` (``path`` is a folder)."""
+        return self.save_pretrained(path)
+
+    @classmethod
+    def load(cls: type[AgentT], path: str | os.PathLike[str], device: str | torch.device = "auto") -> AgentT:
+        """Alias of :meth:`from_pretrained` (a checkpoint folder, or a legacy single file)."""
+        return cls.from_pretrained(path, device)
