@@ -37,22 +37,24 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from tt_agents.baselines import GoalBCAgent  # noqa: E402
-from tt_agents.envs import FOUR_ROOMS_ID, FourRoomsEnv  # noqa: E402
-from tt_agents.envs.four_rooms import MAX_EPISODE_STEPS  # noqa: E402
-from tt_agents.envs.four_rooms_data import (  # noqa: E402
+from tt_agents.data_making.four_rooms import (  # noqa: E402
     DEFAULT_EPISODES,
     DEFAULT_NOISE,
     DEFAULT_PREFIXES,
+    FOUR_ROOMS_DATASET_ID,
+    make_four_rooms_dataset,
+    training_episodes,
+)
+from tt_agents.envs import FOUR_ROOMS_ID, FourRoomsEnv  # noqa: E402
+from tt_agents.envs.four_rooms import MAX_EPISODE_STEPS  # noqa: E402
+from tt_agents.envs.four_rooms_expert import ScriptedExpertPolicy  # noqa: E402
+from tt_agents.pretrained.four_rooms_recipe import (  # noqa: E402
     DEFAULT_TRAIN_STEPS,
     EVAL_SEED,
-    FOUR_ROOMS_DATASET_ID,
     GoalReachingResult,
-    ScriptedExpertPolicy,
     held_out_pairs,
-    make_four_rooms_dataset,
     rollout_goal_reaching,
     train_four_rooms_agent,
-    training_episodes,
 )
 
 BC_STEPS = 5000

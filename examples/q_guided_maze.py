@@ -25,7 +25,8 @@ from minari.storage import get_dataset_path
 
 from tt_agents import TTAgent, cpu_preset, evaluate
 from tt_agents.baselines import IQLConfig
-from tt_agents.envs.point_maze import make_point_maze_dataset, point_maze_dataset_id, point_maze_env
+from tt_agents.data_making import make_point_maze_dataset, point_maze_dataset_id
+from tt_agents.envs.point_maze import point_maze_env
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""Shared fixtures: small in-memory datasets and a tiny trained agent, all offline."""
+"""Shared fixtures: small in-memory datasets, a tiny trained agent and a tiny four-rooms dataset, all offline."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import gymnasium as gym
 import pytest
@@ -12,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # Minari/Hugging Face downloads mu
 from helpers import ENV_ID, pendulum_episodes, tiny_config  # noqa: E402
 
 from tt_agents import TTAgent  # noqa: E402
+from tt_agents.data_making.four_rooms import make_four_rooms_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +32,17 @@ def trained_agent(episodes, env_spaces) -> TTAgent:
     """A tiny agent trained for a few dozen steps: enough to exercise every code path, not to act well."""
     agent = TTAgent(*env_spaces, config=tiny_config(), device="cpu")
     return agent.fit(episodes, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def four_rooms_dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Eight four-rooms expert episodes recorded as a Minari dataset in a temporary directory."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(tmp_path_factory.mktemp("minari"))
+    try:
+        yield make_four_rooms_dataset(8, seed=3, dataset_id="tt-agents-test/fourrooms/expert-v0", show_progress=False)
+    finally:
+        if old is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old

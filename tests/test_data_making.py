@@ -1,4 +1,5 @@
-"""Tests of tt_agents.data_making: recording local Minari datasets and the scripted InvertedPendulum expert."""
+"""Tests of tt_agents.data_making: recording local Minari datasets, the scripted InvertedPendulum expert, SAC runs
+and the D4RL-style locomotion levels."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from tt_agents.data_making import (
     D4RL_REFERENCE_SCORES,
     INVERTED_PENDULUM_MAX_RETURN,
     INVERTED_PENDULUM_RANDOM_RETURN,
+    LOCOMOTION_LEVELS,
     DatasetBudget,
+    SACEvaluation,
+    check_dataset_id,
     inverted_pendulum_policy,
     load_sac_policy,
     locomotion_dataset_id,
@@ -120,6 +124,18 @@ def test_record_dataset_leaves_a_given_env_open_and_calls_policy_reset():
     assert dataset.total_steps == 12 and policy.resets == 3
     env.reset(seed=0)  # still usable
     env.close()
+
+
+def test_check_dataset_id_is_shared_by_every_maker(minari_home):
+    assert check_dataset_id("test/pendulum/random-v0", overwrite=False) == minari_home / "test/pendulum/random-v0"
+    with pytest.raises(ValueError, match="malformed dataset id"):
+        check_dataset_id("no-version", overwrite=True)
+    record_dataset("Pendulum-v1", None, "test/pendulum/random-v0", n_steps=5, show_progress=False)
+    with pytest.raises(FileExistsError, match="already exists.*overwrite=True"):
+        check_dataset_id("test/pendulum/random-v0", overwrite=False)
+    assert check_dataset_id("test/pendulum/random-v0", overwrite=True).is_dir()
+    with pytest.raises(ValueError, match="malformed dataset id"):
+        make_locomotion_dataset("Pendulum-v1", "random", dataset_id="bad id", show_progress=False)
 
 
 def test_inverted_pendulum_expert_balances_for_the_full_episode():
@@ -343,20 +359,26 @@ def test_make_locomotion_dataset_uses_d4rl_reference_scores_for_hopper(tmp_path,
 
 
 def test_medium_is_the_evaluation_closest_to_the_target_up_to_the_first_past_it(monkeypatch, tmp_path):
-    import tt_agents.data_making as datasets_module
+    import tt_agents.data_making.locomotion as locomotion
 
     def fake_train(returns):
         evaluations = [
-            datasets_module.SACEvaluation(step=10_000 * (i + 1), mean_return=r, std_return=0.0, policy=f"p{i}")
+            SACEvaluation(step=10_000 * (i + 1), mean_return=r, std_return=0.0, policy=f"p{i}")
             for i, r in enumerate(returns)
         ]
-        monkeypatch.setattr(datasets_module, "_train", lambda *args, **kwargs: evaluations)
+        monkeypatch.setattr(locomotion, "_train", lambda *args, **kwargs: evaluations)
 
     budget = DatasetBudget(sac_steps_medium=100_000, sac_steps_expert=100_000)
     fake_train([300.0, 900.0, 1900.0, 1000.0])  # a jump past the target: 900 is closer than 1900
-    assert datasets_module._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
+    assert locomotion._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
     fake_train([300.0, 1050.0, 1100.0])
-    assert datasets_module._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
+    assert locomotion._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
     fake_train([300.0, 500.0])
     with pytest.warns(UserWarning, match="no SAC evaluation"):
-        assert datasets_module._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
+        assert locomotion._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
+
+
+def test_every_locomotion_level_has_a_maker():
+    from tt_agents.data_making.locomotion import LEVEL_MAKERS
+
+    assert tuple(LEVEL_MAKERS) == LOCOMOTION_LEVELS

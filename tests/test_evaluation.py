@@ -55,7 +55,7 @@ class _StandStill:
 
 def test_success_rate_of_any_sb3_style_policy_on_a_goal_env() -> None:
     from tt_agents.envs import FOUR_ROOMS_ID
-    from tt_agents.envs.four_rooms_data import ScriptedExpertPolicy
+    from tt_agents.envs.four_rooms_expert import ScriptedExpertPolicy
 
     expert = evaluate(ScriptedExpertPolicy(noise=0.0), FOUR_ROOMS_ID, n_episodes=4, n_envs=2, show_progress=False)
     assert expert.successes == [True] * 4 and expert.success_rate == 1.0 and "success 100%" in expert.summary()

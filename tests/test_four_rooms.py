@@ -1,9 +1,12 @@
-"""Tests of the continuous four-rooms environment and its scripted expert."""
+"""Tests of the continuous four-rooms environment, its scripted expert, and of tt_agents.envs importing nothing
+above it."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import itertools
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -22,7 +25,7 @@ from tt_agents.envs.four_rooms import (
     VERTICAL_WALL_X,
     WALL_THICKNESS,
 )
-from tt_agents.envs.four_rooms_expert import doorway_between
+from tt_agents.envs.four_rooms_expert import ScriptedExpertPolicy, doorway_between
 
 # Largest distance from a doorway's centre at which a one-step move can change room.
 _CROSSING_RADIUS = np.hypot(DOORWAY_WIDTH / 2, WALL_THICKNESS / 2) + np.sqrt(2) * STEP_LENGTH + 1e-9
@@ -246,3 +249,30 @@ def test_render_rgb_array() -> None:
         assert FourRoomsEnv().render() is None
     with pytest.raises(ValueError):
         FourRoomsEnv(render_mode="human")
+
+
+def test_scripted_expert_policy_predicts_single_and_batched() -> None:
+    policy = ScriptedExpertPolicy(noise=0.0)
+    single = {"observation": np.array([0.2, 0.8]), "desired_goal": np.array([0.3, 0.7])}
+    action, state = policy.predict(single)
+    assert action.shape == (2,) and state is None
+    batch = {key: np.stack([value, value]) for key, value in single.items()}
+    actions, _ = policy.predict(batch)
+    assert actions.shape == (2, 2)
+    np.testing.assert_array_equal(actions[0], action)
+
+
+def test_envs_import_only_gymnasium_numpy_and_the_standard_library() -> None:
+    """Environments and scripted experts know nothing of agents, tokens or datasets (nor torch, Minari, Rich)."""
+    allowed = {"__future__", "collections", "dataclasses", "typing", "gymnasium", "gymnasium_robotics", "numpy"}
+    for path in Path(tt_agents.envs.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                continue  # another tt_agents.envs module
+            if isinstance(node, ast.ImportFrom):
+                roots = [node.module.split(".")[0]]
+            elif isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            else:
+                continue
+            assert set(roots) <= allowed, f"{path.name} imports {roots}"

@@ -1,4 +1,5 @@
-"""Tests of tt_agents.envs.point_maze: maze paths, the scripted waypoint controller and the local datasets."""
+"""Tests of tt_agents.envs.point_maze (maze paths, the scripted waypoint controller, the fixed-goal task) and of
+tt_agents.data_making.point_maze (the local datasets)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,14 @@ import numpy as np
 import pytest
 
 from tt_agents.data_loading import load_episodes
+from tt_agents.data_making.point_maze import make_point_maze_dataset, point_maze_dataset_id, reference_scores
 from tt_agents.envs.point_maze import (
     FIXED_GOAL_CELLS,
     MAZES,
     FixedGoalTask,
     WaypointController,
     cell_distances,
-    make_point_maze_dataset,
-    point_maze_dataset_id,
     point_maze_env,
-    reference_scores,
     resolve_maze,
     shortest_path,
 )
@@ -146,6 +145,8 @@ def test_make_point_maze_dataset_tiny(minari_home):
 def test_make_point_maze_dataset_rejects_unknown_preset():
     with pytest.raises(ValueError, match="preset"):
         make_point_maze_dataset("umaze", preset="gpu", show_progress=False)
+    with pytest.raises(ValueError, match="malformed dataset id"):
+        make_point_maze_dataset("umaze", 10, dataset_id="pointmaze", show_progress=False)
 
 
 # ---------------------------------------------------------------------------------------------- fixed goal

@@ -12,7 +12,9 @@ Three stages, each a plain object:
    (plus a goal prefix for goal-conditioned data), padded past an episode's end with the stop token.
 
 Goal-conditioned data uses hindsight relabelling (paper Sec. 3.2): an episode's goal is the goal-space
-position it finally reached (e.g. ``achieved_goal`` of its final observation).
+position it finally reached (``load_episodes(..., goal_key="achieved_goal")`` reads it from the final
+observation), and :func:`relabelled_prefixes` adds prefixes of the episodes, each relabelled with the position
+it reached.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
-from tt_agents.config import DataConfig
-from tt_agents.layout import TransitionLayout
-from tt_agents.spaces import flatten_observation
+from .config import DataConfig
+from .layout import TransitionLayout
+from .spaces import check_flat_box, flatten_observation
 
 if TYPE_CHECKING:
     import minari
@@ -130,11 +132,14 @@ class Episode:
             _check_finite(array, name)
         self.observations, self.actions, self.rewards = observations, actions, rewards
         self.terminated = bool(self.terminated)
+        self._validate_final_observation_and_goal()
 
+    def _validate_final_observation_and_goal(self) -> None:
         if self.final_observation is not None:
             final = _float_array(self.final_observation, "final_observation")
-            if final.shape != (observations.shape[1],):
-                raise ValueError(f"final_observation must have shape ({observations.shape[1]},), got {final.shape}")
+            obs_dim = self.observations.shape[1]
+            if final.shape != (obs_dim,):
+                raise ValueError(f"final_observation must have shape ({obs_dim},), got {final.shape}")
             _check_finite(final, "final_observation", per_step=False)
             self.final_observation = final
         if self.goal is not None:
@@ -238,11 +243,13 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
     from gymnasium import spaces
 
     action_space = dataset.action_space
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+    try:
+        check_flat_box(action_space, "action_space")
+    except TypeError:
         raise ValueError(
             f"dataset {dataset.id!r} has action space {action_space}; tt_agents supports flat continuous "
             "(1-D Box) action spaces only"
-        )
+        ) from None
     observation_space = dataset.observation_space
     parts = [observation_space]
     if isinstance(observation_space, spaces.Dict):
@@ -255,12 +262,14 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
             )
         parts = [observation_space[key] for key in keys]
     for part in parts:
-        if not isinstance(part, spaces.Box) or len(part.shape) != 1:
+        try:
+            check_flat_box(part, "observation_space")
+        except TypeError:
             raise ValueError(
                 f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) "
                 "observations, or Dicts of them (flatten others, e.g. with gymnasium.wrappers.FlattenObservation, "
                 "before recording)"
-            )
+            ) from None
 
 
 def load_episodes(
@@ -326,6 +335,59 @@ def load_episodes(
         except ValueError as exc:
             raise ValueError(f"episode {index}: {exc}") from None
     return episodes
+
+
+def relabelled_prefixes(
+    episodes: Sequence[Episode],
+    n_per_episode: int,
+    min_length: int = 4,
+    seed: int = 0,
+    *,
+    step_reward: float = -1.0,
+    goal_reward: float = 0.0,
+) -> list[Episode]:
+    """Hindsight relabelling with more goals: each episode followed by ``n_per_episode`` random prefixes of it.
+
+    A prefix ending at step ``t`` is a trajectory whose final state is the position reached after step ``t``;
+    it becomes a goal-reaching episode of its own (terminated, goal = that position, sparse goal-reaching
+    rewards: ``step_reward`` on every step but the last, ``goal_reward`` on the last), exactly as the paper
+    relabels whole trajectories with their final state. An expert's route to a farther goal passes through
+    that point on a shortest route, so the prefix is a sensible demonstration for it too. This multiplies the
+    distinct goals the model sees without any new environment steps.
+
+    Args:
+        episodes: goal-conditioned episodes (``goal`` set, e.g. from :func:`load_episodes` with
+            ``goal_key="achieved_goal"``) whose observations are the achieved positions (as many columns as the
+            goal has).
+        n_per_episode: prefixes added per episode (fewer when the episode is short).
+        min_length: shortest prefix, in steps.
+        seed: seed of the prefix lengths.
+        step_reward: reward of the steps before a prefix's last.
+        goal_reward: reward of a prefix's last step, the one reaching its goal.
+
+    Returns:
+        The episodes in order, each followed by its prefixes.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[Episode] = []
+    for episode in episodes:
+        if episode.goal is None:
+            raise ValueError("relabelled_prefixes needs goal-conditioned episodes (Episode.goal set)")
+        if episode.observations.shape[1] != len(episode.goal):
+            raise ValueError(
+                f"relabelled_prefixes needs observations that are the achieved positions; they have "
+                f"{episode.observations.shape[1]} columns but the goal has {len(episode.goal)}"
+            )
+        out.append(episode)
+        lengths = np.arange(min_length, len(episode))  # prefixes strictly shorter than the episode
+        if len(lengths) == 0 or n_per_episode < 1:
+            continue
+        for t in rng.choice(lengths, size=min(n_per_episode, len(lengths)), replace=False):
+            reached = episode.observations[t]  # (G,) the position after step t - 1: the prefix's final state
+            rewards = np.full(t, step_reward, dtype=np.float32)  # (t,)
+            rewards[-1] = goal_reward
+            out.append(Episode(episode.observations[:t], episode.actions[:t], rewards, True, reached, reached))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- trajectories

@@ -4,14 +4,17 @@
   (:class:`~tt_agents.envs.four_rooms.FourRoomsEnv`, time limit
   :data:`~tt_agents.envs.four_rooms.MAX_EPISODE_STEPS`), with the scripted expert
   :class:`~tt_agents.envs.four_rooms_expert.FourRoomsExpert`.
+
+:mod:`tt_agents.envs.point_maze` (imported on its own: it loads gymnasium-robotics) holds the PointMaze tasks and
+their scripted expert. Environments here know nothing of agents, tokens or datasets.
 """
 
 from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-from tt_agents.envs.four_rooms import MAX_EPISODE_STEPS, FourRoomsEnv
-from tt_agents.envs.four_rooms_expert import FourRoomsExpert
+from .four_rooms import MAX_EPISODE_STEPS, FourRoomsEnv
+from .four_rooms_expert import FourRoomsExpert
 
 FOUR_ROOMS_ID = "tt_agents/FourRooms-v0"
 

@@ -67,7 +67,7 @@ DT = 0.05
 STEP_LENGTH = MAX_SPEED * DT
 """Largest displacement along one axis in one step (action component of magnitude 1)."""
 MAX_EPISODE_STEPS = 100
-"""Time limit used at registration. Expert episodes (noise 0.1) take 26 steps on average, at most ~56."""
+"""Time limit used at registration, with room to spare for the scripted expert's episodes."""
 
 _H = WALL_THICKNESS / 2.0
 _X = VERTICAL_WALL_X

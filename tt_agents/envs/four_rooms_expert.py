@@ -15,6 +15,9 @@ The expert is stateless (it reads only the current observation):
    reached through the opening's approach point.
 3. Steer at full speed towards the waypoint (unit-norm action), slowing down proportionally within one step
    of it, add Gaussian noise of standard deviation ``noise`` and clip to ``[-1, 1]``.
+
+:class:`ScriptedExpertPolicy` puts the expert behind Stable-Baselines3's ``predict``, so it is evaluated like any
+agent.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tt_agents.envs.four_rooms import DOORWAYS, Doorway, FourRoomsEnv
+from .four_rooms import DOORWAYS, Doorway, FourRoomsEnv
 
 APPROACH_OFFSET = 0.05
 """Distance of the approach points in front of and behind a doorway's centre."""
@@ -121,3 +124,24 @@ class FourRoomsExpert:
         if current_door is not None and not self.env.segment_is_free(position, target):
             target = current_door.approach_point(room, APPROACH_OFFSET)
         return target
+
+
+class ScriptedExpertPolicy:
+    """:class:`FourRoomsExpert` behind the SB3 ``predict`` contract (single or batched Dict observations)."""
+
+    def __init__(self, noise: float = 0.1, seed: int = 0) -> None:
+        self.expert = FourRoomsExpert(FourRoomsEnv(), noise=noise, seed=seed)
+
+    def predict(
+        self,
+        observation: dict[str, np.ndarray],
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
+        """Actions (2,) or (n_envs, 2) for the observation(s)."""
+        obs = np.asarray(observation["observation"])
+        if obs.ndim == 1:
+            return self.expert(observation), None
+        rows = [{k: np.asarray(observation[k])[i] for k in ("observation", "desired_goal")} for i in range(len(obs))]
+        return np.stack([self.expert(row) for row in rows]), None

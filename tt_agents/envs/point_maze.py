@@ -1,4 +1,4 @@
-"""PointMaze datasets made locally, the D4RL ``maze2d`` / Minari ``D4RL/pointmaze`` way.
+"""PointMaze tasks and their scripted expert, the D4RL ``maze2d`` / Minari ``D4RL/pointmaze`` way.
 
 gymnasium-robotics' ``PointMaze_UMaze-v3``, ``PointMaze_Medium-v3`` and ``PointMaze_Large-v3`` (:data:`MAZES`) are
 a force-actuated ball in a maze of unit cells: Dict observations ``observation`` (x, y, vx, vy),
@@ -9,39 +9,27 @@ a force-actuated ball in a maze of unit cells: Dict observations ``observation``
   from the ball's cell to the goal's, a PD controller (D4RL's gains: 10 on the position error, -1 on the
   velocity) towards the centre of the next cell on it, or towards the goal itself once the next cell is the
   goal's, and Gaussian action noise.
-* :func:`make_point_maze_dataset` records it with :func:`tt_agents.data_making.record_dataset` as D4RL and Minari
-  did: in the continuing task whose goal is re-sampled whenever the ball reaches it
-  (``continuing_task=True, reset_target=True``), with action noise of std 0.5, for a total step budget (D4RL's
-  1M / 2M / 4M steps with ``preset="paper"``, a tenth of that or less with ``preset="cpu"``), cut into
-  episodes of the environment's time limit. The dataset keeps the Dict observations and stores the evaluation
-  environment (:func:`point_maze_env`: ``continuing_task=True, reset_target=False``, the standard time limit;
-  rebuild it with ``dataset.recover_environment(eval_env=True)``) and reference scores measured on it: the
-  mean return of uniformly random actions (``ref_min_score``) and of the noise-free controller
-  (``ref_max_score``), so ``minari.get_normalized_score`` works offline.
+* :func:`point_maze_env` is the evaluation environment of a maze, for one of two tasks (``goal=``):
 
-Two tasks (``goal=``):
+  * ``"random"`` (maze2d / Minari pointmaze): every episode samples a new goal, the desired goal is part of the
+    observation (``continuing_task=True, reset_target=False``, the standard time limit). A goal-conditioned task.
+  * ``"fixed"`` (the paper's AntMaze setting, Table 2): one goal cell per maze (D4RL maze2d's,
+    :data:`FIXED_GOAL_CELLS`); the episode starts anywhere and ends on reaching that goal
+    (``continuing_task=False``), so the return is 1 on success and 0 otherwise.
 
-* ``"random"`` (maze2d / Minari pointmaze): every evaluation episode samples a new goal, the desired goal is part
-  of the observation and the data's rewards are for the goal the controller was sent to. A goal-conditioned task.
-* ``"fixed"`` (the paper's AntMaze setting, Table 2): one goal cell per maze (D4RL maze2d's, :data:`FIXED_GOAL_CELLS`).
-  The data is recorded as before, the controller sent to random goals, but :class:`FixedGoalTask` relabels the
-  desired goal and the sparse reward for the fixed goal, as D4RL did for AntMaze; the evaluation episode starts
-  anywhere and ends on reaching that goal (``continuing_task=False``), so the return is 1 on success and 0 otherwise.
+* :class:`FixedGoalTask` turns a random-goal maze into the fixed-goal task while a controller is still sent to
+  random goals, as D4RL labelled its AntMaze data.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import gymnasium_robotics
-import minari
 import numpy as np
-from minari.storage import get_dataset_path
-from rich.console import Console
 
 gym.register_envs(gymnasium_robotics)
 
@@ -57,20 +45,8 @@ GOALS = ("random", "fixed")
 """The two tasks: a new goal every episode (goal-conditioned), or one goal per maze (AntMaze-style)."""
 GOAL_RADIUS = 0.45
 """Distance to the goal within which PointMaze pays its sparse reward and reports success."""
-PRESET_STEPS: dict[str, dict[str, int]] = {
-    "paper": {"umaze": 1_000_000, "medium": 2_000_000, "large": 4_000_000},
-    "cpu": {"umaze": 100_000, "medium": 150_000, "large": 200_000},
-}
-"""Total dataset steps per preset and maze: ``paper`` is D4RL's maze2d sizes; ``cpu`` records each maze in under a
-minute on one CPU core (about 5k steps/s, plus 4-10 s for the reference scores)."""
-DEFAULT_NOISE = 0.5
-"""Std of the controller's Gaussian action noise in the datasets (D4RL's and Minari's)."""
 P_GAIN, D_GAIN = 10.0, -1.0
 """D4RL's PD gains: ``action = P_GAIN * (waypoint - position) + D_GAIN * velocity``."""
-REFERENCE_EPISODES = 100
-"""Evaluation episodes behind each reference score (as Minari's default)."""
-REFERENCE_SEED = 1_000_000
-"""Reset seed of the first reference episode (the others follow it), far from the recording's seeds."""
 
 Cell = tuple[int, int]
 _NEIGHBOURS: tuple[Cell, ...] = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -90,13 +66,6 @@ def resolve_goal(goal: str) -> str:
     if goal not in GOALS:
         raise ValueError(f"goal must be one of {GOALS}, got {goal!r}")
     return goal
-
-
-def point_maze_dataset_id(maze: str, goal: str = "random") -> str:
-    """The default Minari id of a maze's dataset: ``"medium"`` → ``"tt-agents/pointmaze/medium-v0"``, and
-    ``("medium", goal="fixed")`` → ``"tt-agents/pointmaze/medium-fixed-goal-v0"``."""
-    suffix = "-fixed-goal" if resolve_goal(goal) == "fixed" else ""
-    return f"tt-agents/pointmaze/{resolve_maze(maze)}{suffix}-v0"
 
 
 def fixed_goal_map(maze: str) -> list[list[int | str]]:
@@ -264,16 +233,18 @@ class FixedGoalTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
         self.fixed_goal = self.env.unwrapped.add_xy_position_noise(self._goal_centre.copy())
-        return self._relabel(observation, info)
+        return self._with_fixed_goal(observation, info)
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         observation, _, terminated, truncated, info = self.env.step(action)
-        observation, info = self._relabel(observation, info)
+        observation, info = self._with_fixed_goal(observation, info)
         return observation, float(info["success"]), terminated, truncated, info
 
-    def _relabel(
+    def _with_fixed_goal(
         self, observation: dict[str, np.ndarray], info: dict[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The observation with the fixed goal as ``desired_goal`` and ``info["success"]`` for that goal; the
+        wrapped environment's own goal is kept in :attr:`commanded_goal`."""
         self.commanded_goal = np.array(observation["desired_goal"], dtype=np.float64)
         desired = self.fixed_goal.astype(observation["desired_goal"].dtype)
         success = bool(np.linalg.norm(observation["achieved_goal"] - self.fixed_goal) <= GOAL_RADIUS)
@@ -282,142 +253,3 @@ class FixedGoalTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def controller_policy(self, controller: WaypointController) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """``controller`` steering to the commanded goal while it sees the relabelled observations."""
         return lambda observation: controller({**observation, "desired_goal": self.commanded_goal})
-
-
-# ---------------------------------------------------------------------------------------------- datasets
-
-
-def episode_returns(
-    env: gym.Env, policy: Callable[[dict[str, np.ndarray]], np.ndarray] | None, n_episodes: int, seed: int = 0
-) -> np.ndarray:
-    """(n_episodes,) returns of ``policy`` (``None``: uniformly random actions, seeded ``seed``) in ``env``, reset
-    with seeds ``REFERENCE_SEED + i``."""
-    env.action_space.seed(seed)
-    returns = np.zeros(n_episodes)
-    for episode in range(n_episodes):
-        observation, _ = env.reset(seed=REFERENCE_SEED + episode)
-        done = False
-        while not done:
-            action = env.action_space.sample() if policy is None else policy(observation)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            returns[episode] += float(reward)
-            done = terminated or truncated
-    return returns
-
-
-def reference_scores(maze: str, n_episodes: int = REFERENCE_EPISODES, goal: str = "random") -> tuple[float, float]:
-    """(``ref_min_score``, ``ref_max_score``): mean returns of uniformly random actions and of the noise-free
-    :class:`WaypointController` over the same ``n_episodes`` resets of the evaluation environment
-    (:func:`point_maze_env` with ``goal``)."""
-    env = point_maze_env(maze, goal)
-    try:
-        random_returns = episode_returns(env, None, n_episodes)
-        expert_returns = episode_returns(env, WaypointController(env), n_episodes)
-    finally:
-        env.close()
-    return float(random_returns.mean()), float(expert_returns.mean())
-
-
-def make_point_maze_dataset(
-    maze: str,
-    n_steps: int | None = None,
-    *,
-    goal: Literal["random", "fixed"] = "random",
-    preset: Literal["cpu", "paper"] = "cpu",
-    noise: float = DEFAULT_NOISE,
-    episode_steps: int | None = None,
-    reference_episodes: int = REFERENCE_EPISODES,
-    seed: int = 0,
-    dataset_id: str | None = None,
-    overwrite: bool = False,
-    show_progress: bool = True,
-) -> minari.MinariDataset:
-    """Record the noisy :class:`WaypointController` in a PointMaze as a local Minari dataset (D4RL maze2d style).
-
-    The environment is the continuing task whose goal is re-sampled each time the ball reaches it
-    (``continuing_task=True, reset_target=True``), so one episode visits many goals; episodes are truncated
-    after ``episode_steps`` and the ball and goal reset. Rewards are the sparse 1-within-0.45-of-the-goal:
-    of the goal the controller is sent to (``goal="random"``), or of the maze's fixed goal
-    (``goal="fixed"``: :class:`FixedGoalTask` relabels the desired goal and the reward, AntMaze-style).
-
-    Args:
-        maze: ``"umaze"``, ``"medium"``, ``"large"`` or a gymnasium-robotics id (:func:`resolve_maze`).
-        goal: ``"random"`` (goal-conditioned, maze2d style) or ``"fixed"`` (one goal per maze, the paper's
-            AntMaze setting); also picks the evaluation environment (:func:`point_maze_env`).
-        n_steps: total steps to record (default: the preset's, :data:`PRESET_STEPS`).
-        preset: ``"paper"``: D4RL's 1M / 2M / 4M steps; ``"cpu"``: 100k / 150k / 200k (under a minute each).
-        noise: std of the Gaussian action noise.
-        episode_steps: episode length (default: the maze's time limit, 300 / 600 / 800).
-        reference_episodes: evaluation episodes behind each reference score (:func:`reference_scores`).
-        seed: seed of the environment resets and the noise.
-        dataset_id: default :func:`point_maze_dataset_id`, e.g. ``"tt-agents/pointmaze/medium-v0"`` or
-            ``"tt-agents/pointmaze/medium-fixed-goal-v0"``.
-        overwrite: replace an existing dataset with the same id (otherwise a ``FileExistsError``).
-        show_progress: a progress bar and a one-line summary of the written dataset.
-
-    Returns:
-        The dataset (Dict observations as recorded), with ``ref_min_score``, ``ref_max_score`` and the
-        evaluation environment (:func:`point_maze_env`) in its metadata.
-    """
-    from tt_agents.data_making import record_dataset, summarize_dataset
-
-    maze = resolve_maze(maze)
-    goal = resolve_goal(goal)
-    if preset not in PRESET_STEPS:
-        raise ValueError(f"preset must be one of {sorted(PRESET_STEPS)}, got {preset!r}")
-    if reference_episodes < 1:
-        raise ValueError(f"reference_episodes must be >= 1, got {reference_episodes}")
-    n_steps = n_steps if n_steps is not None else PRESET_STEPS[preset][maze]
-    dataset_id = dataset_id or point_maze_dataset_id(maze, goal)
-    if not overwrite and get_dataset_path(dataset_id).exists():  # before spending time on the reference scores
-        raise FileExistsError(f"Minari dataset {dataset_id!r} already exists; pass overwrite=True to replace it")
-    ref_min, ref_max = reference_scores(maze, reference_episodes, goal)
-    eval_env = point_maze_env(maze, goal)
-    env = point_maze_env(
-        maze, reset_target=True, **({} if episode_steps is None else {"max_episode_steps": episode_steps})
-    )
-    controller = WaypointController(env, noise=noise, seed=seed)
-    policy: Callable[[dict[str, np.ndarray]], np.ndarray] = controller
-    if goal == "fixed":
-        env = FixedGoalTask(env, FIXED_GOAL_CELLS[maze])
-        policy = env.controller_policy(controller)
-        task = (
-            f"with the desired goal and the sparse reward relabelled for the fixed goal cell {FIXED_GOAL_CELLS[maze]} "
-            "(AntMaze-style); evaluation episodes start anywhere and end on reaching that goal"
-        )
-        evaluation = "continuing_task=False"
-    else:
-        task = "with the rewards of the goals it was sent to"
-        evaluation = "continuing_task=True, reset_target=False"
-    try:
-        dataset = record_dataset(
-            env,
-            policy,
-            dataset_id,
-            n_steps=n_steps,
-            seed=seed,
-            ref_min_score=ref_min,
-            ref_max_score=ref_max,
-            eval_env=eval_env.spec,
-            algorithm_name="WaypointController (BFS over maze cells + PD, D4RL gains)",
-            description=(
-                f"D4RL maze2d-style dataset for {MAZES[maze]}: the scripted waypoint controller with Gaussian "
-                f"action noise std {noise} in the continuing task with goals re-sampled on reaching them "
-                f"(continuing_task=True, reset_target=True), {task}; episodes of {env.spec.max_episode_steps} "
-                f"steps, {n_steps} steps in all, seed {seed}. Reference scores: mean returns of uniformly random "
-                f"actions and of the noise-free controller over {reference_episodes} episodes of the evaluation "
-                f"environment ({evaluation}, standard time limit)."
-            ),
-            overwrite=overwrite,
-            show_progress=show_progress,
-        )
-    finally:
-        env.close()
-        eval_env.close()
-    dataset.storage.update_metadata({"num_episodes_average_score": reference_episodes})
-    if show_progress:
-        summary = summarize_dataset(dataset)
-        if goal == "fixed":  # continuing recordings against the episodic task's references: no meaningful score
-            summary = replace(summary, normalized_score=None)
-        Console().print(str(summary))
-    return dataset

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tt_agents.agent import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, TrajectoryTransformerAgent
+from ..agent import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, TrajectoryTransformerAgent
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FOUR_ROOMS_DIR = PACKAGE_DIR / "four_rooms"
@@ -51,8 +51,8 @@ def four_rooms_agent(
     Looks in order at ``path`` (when given: a checkpoint directory, made there if missing), the checkpoint
     shipped in the package (``tt_agents/pretrained/four_rooms/``), and the cache
     (:func:`cache_dir` ``/ "four_rooms"``). When none holds a checkpoint, it is made on first use by the
-    example's recipe (:func:`tt_agents.envs.four_rooms_data.train_four_rooms_agent`: record the expert
-    dataset, train; about 10 minutes on a 2-core CPU) and saved there for next time.
+    example's recipe (:func:`tt_agents.pretrained.four_rooms_recipe.train_four_rooms_agent`: record the expert
+    dataset, train) and saved there for next time.
 
     Args:
         path: a checkpoint directory to load, or to make the checkpoint in.
@@ -66,7 +66,7 @@ def four_rooms_agent(
     else:
         target = cache_dir() / "four_rooms"
     if not _is_checkpoint(target):
-        from tt_agents.envs.four_rooms_data import train_four_rooms_agent
+        from .four_rooms_recipe import train_four_rooms_agent
 
         train_four_rooms_agent(show_progress=show_progress).save_pretrained(target)
     return TrajectoryTransformerAgent.from_pretrained(target, device=device)

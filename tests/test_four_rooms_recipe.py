@@ -1,8 +1,8 @@
-"""Four-rooms goal reaching: expert dataset, hindsight relabelling, goal mode, the pretrained agent."""
+"""The four-rooms goal recipe: a goal-mode agent on the expert data, the batched goal-reaching rollout, the
+shipped pretrained agent."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import gymnasium as gym
@@ -15,22 +15,11 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tt_agents import TTAgent
-from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
 from tt_agents.envs import FOUR_ROOMS_ID
-from tt_agents.envs.four_rooms_data import (
-    MixedNoiseExpert,
-    ScriptedExpertPolicy,
-    held_out_pairs,
-    make_four_rooms_dataset,
-    relabelled_prefixes,
-    rollout_goal_reaching,
-    training_episodes,
-)
+from tt_agents.envs.four_rooms_expert import ScriptedExpertPolicy
 from tt_agents.planner import PlanningContext
 from tt_agents.pretrained import FOUR_ROOMS_DIR, four_rooms_agent
-from tt_agents.tokenizer import Tokenizer
-
-DATASET_ID = "tt-agents-test/fourrooms/expert-v0"
+from tt_agents.pretrained.four_rooms_recipe import held_out_pairs, rollout_goal_reaching
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,104 +32,23 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """Eight expert episodes recorded as a Minari dataset in a temporary directory."""
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(tmp_path_factory.mktemp("minari"))
-    try:
-        yield make_four_rooms_dataset(8, seed=3, dataset_id=DATASET_ID, show_progress=False)
-    finally:
-        if old is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = old
-
-
-@pytest.fixture(scope="module")
 def env() -> gym.Env:
     return gym.make(FOUR_ROOMS_ID)
 
 
 @pytest.fixture(scope="module")
-def goal_agent(dataset, env) -> TTAgent:
+def goal_agent(four_rooms_dataset, env) -> TTAgent:
     """A tiny goal-conditioned agent trained for a few dozen steps (exercises the code, does not plan well)."""
     config = tiny_config(n_steps=40, mode="goal")
     config.data.termination_penalty = None
-    return TTAgent(env.observation_space, env.action_space, config, device="cpu").fit(dataset, show_progress=False)
+    return TTAgent(env.observation_space, env.action_space, config, device="cpu").fit(
+        four_rooms_dataset, show_progress=False
+    )
 
 
 def _dict_obs(starts: np.ndarray, goals: np.ndarray) -> dict[str, np.ndarray]:
     starts, goals = np.asarray(starts, np.float32), np.asarray(goals, np.float32)
     return {"observation": starts, "achieved_goal": starts.copy(), "desired_goal": goals}
-
-
-def test_dataset_is_expert_goal_reaching(dataset) -> None:
-    assert dataset.total_episodes == 8
-    for episode in dataset.iterate_episodes():
-        assert episode.terminations[-1], "every expert episode ends by reaching its goal"
-        assert episode.rewards[-1] == 0.0 and np.all(episode.rewards[:-1] == -1.0)
-        final = episode.observations["achieved_goal"][-1]
-        assert np.linalg.norm(final - episode.observations["desired_goal"][-1]) < 0.05
-
-
-def test_hindsight_goal_is_the_final_achieved_goal(dataset) -> None:
-    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
-    raw = list(dataset.iterate_episodes())
-    for episode, recorded in zip(episodes, raw, strict=True):
-        np.testing.assert_array_equal(episode.goal, recorded.observations["achieved_goal"][-1])
-        np.testing.assert_array_equal(episode.observations, recorded.observations["observation"][:-1])
-    data = TrajectoryData.from_episodes(episodes)
-    assert data.layout.goal_dim == 2 and data.layout.observation_dim == 2
-    for goal, episode in zip(data.goals, episodes, strict=True):
-        np.testing.assert_array_equal(goal, episode.goal)
-
-
-def test_relabelled_prefixes_end_at_their_own_goal(dataset) -> None:
-    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
-    out = relabelled_prefixes(episodes, 3, min_length=4, seed=0)
-    assert out[0] is episodes[0], "the whole episodes are kept, in order, each followed by its prefixes"
-    prefixes = [e for e in out if all(e is not whole for whole in episodes)]
-    assert len(out) == len(episodes) + len(prefixes) and len(prefixes) > 0
-    for prefix in prefixes:
-        source = next(e for e in episodes if np.array_equal(e.observations[: len(prefix)], prefix.observations))
-        t = len(prefix)
-        assert 4 <= t < len(source) and prefix.terminated
-        np.testing.assert_array_equal(prefix.actions, source.actions[:t])
-        np.testing.assert_array_equal(prefix.goal, source.observations[t])  # the position reached: its goal
-        np.testing.assert_array_equal(prefix.final_observation, source.observations[t])
-        assert prefix.rewards[-1] == 0.0 and np.all(prefix.rewards[:-1] == -1.0)
-    again = training_episodes(dataset, 3, seed=0)
-    assert [len(e) for e in again] == [len(e) for e in out]
-
-
-def test_mixed_noise_expert_draws_a_level_per_episode(env) -> None:
-    expert = MixedNoiseExpert(env, (0.1, 0.5), seed=0)
-    levels = set()
-    for _ in range(20):
-        expert.reset()
-        levels.add(expert.expert.noise)
-    assert levels == {0.1, 0.5}
-    obs, _ = env.reset(seed=0)
-    assert env.action_space.contains(expert(obs))
-
-
-def test_goal_tokens_are_prepended_to_every_window(dataset) -> None:
-    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
-    data = TrajectoryData.from_episodes(episodes)
-    tokenizer = Tokenizer(n_bins=50, strategy="uniform").fit(data.token_columns())
-    windows = WindowDataset(data, tokenizer, sequence_length=4)
-    lay = data.layout
-    expected = tokenizer.encode(np.stack(data.goals), columns=lay.goal_slice)  # (E, G)
-    lengths = data.episode_lengths
-    index = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    for e in range(data.n_episodes):
-        last = index[e] + lengths[e] - 1
-        tokens, mask = windows.batch(torch.tensor([index[e], last]))
-        assert tokens.shape[1] == lay.goal_dim + 4 * lay.transition_dim
-        np.testing.assert_array_equal(tokens[:, : lay.goal_dim].numpy(), np.repeat(expected[e][None], 2, 0))
-        assert torch.all(mask[:, : lay.goal_dim] == 0), "goal tokens are context, not targets"
-        first_obs = tokenizer.encode(data.joined[e][0, lay.observation_slice], columns=lay.observation_slice)
-        np.testing.assert_array_equal(tokens[0, lay.goal_dim : lay.goal_dim + lay.observation_dim], first_obs)
 
 
 def test_goal_agent_acts_on_dict_observations(goal_agent, env) -> None:
@@ -232,8 +140,8 @@ def test_pretrained_agent_under_sb3_evaluate_policy() -> None:
 
 
 def test_pretrained_agent_is_made_on_first_use_when_not_shipped(goal_agent, tmp_path, monkeypatch) -> None:
-    import tt_agents.envs.four_rooms_data as recipe
     import tt_agents.pretrained as pretrained
+    import tt_agents.pretrained.four_rooms_recipe as recipe
 
     calls = []
 

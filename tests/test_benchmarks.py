@@ -1,0 +1,141 @@
+"""The benchmarks' shared machinery (benchmarks/common.py): cells, settings checks, cached results, summaries over
+seeds, and evaluation seeds that give every seed its own starting states. Nothing here trains."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from helpers import ENV_ID
+
+from tt_agents.evaluation import make_vec_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, which holds benchmarks/
+
+from benchmarks import common  # noqa: E402
+
+
+def _entry(key: str = "hopper-medium", dataset_id: str = "tt-agents/hopper/medium-v0", **kwargs) -> common.DatasetEntry:
+    return common.DatasetEntry(requested=dataset_id, key=key, dataset_id=dataset_id, **kwargs)
+
+
+def test_cells_are_named_and_kept_by_dataset_method_and_seed(tmp_path) -> None:
+    cell = common.Cell(_entry(), "bc", 1, tmp_path)
+    assert cell.name == "hopper-medium / bc / seed 1"
+    assert cell.dir == tmp_path / "tt-agents__hopper__medium-v0" / "bc" / "seed1"
+    assert cell.dir_of("iql") == tmp_path / "tt-agents__hopper__medium-v0" / "iql" / "seed1"
+    assert cell.row == {
+        "dataset": "hopper-medium",
+        "dataset_id": "tt-agents/hopper/medium-v0",
+        "method": "bc",
+        "seed": 1,
+    }
+
+
+def test_cells_are_seed_major_and_skip_unavailable_datasets(tmp_path) -> None:
+    hopper, missing = _entry(), _entry("walker2d-medium", "mujoco/walker2d/medium-v0", unavailable="not downloaded")
+    maze = _entry("pointmaze-medium", "tt-agents/pointmaze/medium-v0")
+    cells = common.make_cells([hopper, missing, maze], ["tt", "bc"], 2, tmp_path)
+    assert [(c.seed, c.entry.key, c.method) for c in cells] == [
+        (seed, key, method)
+        for seed in (0, 1)
+        for key in ("hopper-medium", "pointmaze-medium")
+        for method in ("tt", "bc")
+    ]
+
+
+def test_aggregate_gives_mean_and_standard_error_over_seeds() -> None:
+    rows = [
+        {"dataset": "d", "method": "tt", "seed": seed, "score": score} for seed, score in ((2, 3.0), (0, 1.0), (1, 2.0))
+    ]
+    rows += [
+        {"dataset": "d", "method": "tt", "seed": 3, "status": "failed: RuntimeError"},  # no score: left out
+        {"dataset": "d", "method": "bc", "seed": 0, "score": 5.0},
+    ]
+    summaries = common.aggregate(rows, "score")
+    tt = summaries[("d", "tt")]
+    assert tt.values == [1.0, 2.0, 3.0] and [r["seed"] for r in tt.rows] == [0, 1, 2] and tt.n == 3
+    assert tt.mean == pytest.approx(2.0)
+    assert tt.se == pytest.approx(1.0 / math.sqrt(3.0))  # sample std 1 over sqrt(3 seeds)
+    assert summaries[("d", "bc")].mean == 5.0 and summaries[("d", "bc")].se is None  # one seed: no s.e.
+    assert set(summaries) == {("d", "tt"), ("d", "bc")}
+
+
+def test_settings_mismatch_names_the_changed_keys_and_keeps_the_saved_settings(tmp_path) -> None:
+    settings = {"method": "tt", "config": {"train": {"n_steps": 4000, "betas": (0.9, 0.95)}}}
+    common.check_settings(tmp_path, settings)
+    common.check_settings(tmp_path, settings)  # the same settings again (tuples read back as lists) pass
+    changed = {"method": "tt", "config": {"train": {"n_steps": 20, "betas": (0.9, 0.95)}}}
+    with pytest.raises(common.SettingsMismatch, match=r"changed: config\.train\.n_steps\)"):
+        common.check_settings(tmp_path, changed)
+    assert common.read_json(tmp_path / "settings.json") == common.json_safe(settings)
+
+
+def test_run_cell_reuses_a_result_only_under_the_same_settings(tmp_path) -> None:
+    cell = common.Cell(_entry(), "bc", 0, tmp_path)
+    calls = []
+
+    def train_or_load(settings):
+        common.check_settings(cell.dir, settings)
+        calls.append("train")
+        return "agent", {"train_s": 1.0, "n_steps": settings["n_steps"]}
+
+    def run(settings, eval_settings):
+        return common.run_cell(cell, settings, eval_settings, lambda: train_or_load(settings), lambda a: {"score": 7.0})
+
+    first = run({"n_steps": 10}, {"episodes": 2})
+    assert first["status"] == "done" and first["score"] == 7.0 and first["train"]["n_steps"] == 10
+    assert first["dataset"] == "hopper-medium" and first["seed"] == 0
+    assert run({"n_steps": 10}, {"episodes": 2})["status"] == "cached" and calls == ["train"]
+    assert run({"n_steps": 10}, {"episodes": 3})["status"] == "done" and calls == ["train"] * 2  # re-evaluated
+    assert common.read_json(cell.dir / "result.json")["eval_settings"] == {"episodes": 3}
+    with pytest.raises(common.SettingsMismatch):  # other training settings are refused, not mixed in
+        run({"n_steps": 20}, {"episodes": 3})
+
+
+def test_with_train_steps_shortens_the_warmup_of_short_runs() -> None:
+    from tt_agents import cpu_preset
+
+    config = common.with_train_steps(cpu_preset(), 50)
+    assert (config.train.n_steps, config.train.warmup_steps) == (50, 5)
+    assert common.with_train_steps(cpu_preset(), 100_000).train.warmup_steps == cpu_preset().train.warmup_steps
+
+
+def _starts(seed: int, n_envs: int = 5, episodes_per_env: int = 2) -> list[tuple[float, ...]]:
+    """The starting observation of every episode of ``episodes_per_env`` episodes per environment."""
+    venv = make_vec_env(ENV_ID, n_envs, seed=common.evaluation_seed(seed))
+    starts = []
+    for _ in range(episodes_per_env):  # a reset ends every episode at once and starts the next ones
+        starts += [tuple(row) for row in venv.reset()]
+    venv.close()
+    return starts
+
+
+def test_evaluation_seeds_give_every_seed_and_episode_its_own_start() -> None:
+    first, second = _starts(0), _starts(1)
+    assert len(set(first) | set(second)) == 20, "seeds 0 and 1 must not share a starting state"
+    assert _starts(0) == first, "all methods of a seed start from the same states"
+
+
+class _StandStill:
+    """An SB3-style policy without dataset information, like the baselines."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.zeros((len(observation), 1), dtype=np.float32), None
+
+
+def test_evaluate_cell_scores_any_policy_with_the_datasets_reference_scores(tmp_path) -> None:
+    dataset = SimpleNamespace(storage=SimpleNamespace(metadata={"ref_min_score": 0.0, "ref_max_score": 10.0}))
+    cell = common.Cell(
+        _entry("pendulum", "tt-agents/pendulum-v0", dataset=dataset, env_spec=gym.spec(ENV_ID)), "bc", 0, tmp_path
+    )
+    result = common.evaluate_cell(cell, _StandStill(), n_episodes=2, n_envs=2, max_episode_steps=None)
+    assert len(result["returns"]) == 2 and result["eval_s"] > 0
+    np.testing.assert_allclose(result["normalized"], [10.0 * r for r in result["returns"]])
+    cut_short = common.evaluate_cell(cell, _StandStill(), n_episodes=1, n_envs=1, max_episode_steps=2)
+    assert cut_short["normalized"] is None  # reference scores are for whole episodes

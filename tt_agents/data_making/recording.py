@@ -1,0 +1,227 @@
+"""Recording a policy into a local Minari dataset, and summarising a dataset's episodes.
+
+Every dataset maker of :mod:`tt_agents.data_making` writes through here: :func:`check_dataset_id` validates the id
+and refuses to replace an existing dataset unless asked, :func:`record_dataset` runs the policy under
+``minari.DataCollector`` and writes the dataset (under ``MINARI_DATASETS_PATH``, default ``~/.minari/datasets``)
+with its reference scores, so :func:`tt_agents.data_loading.load_episodes` and ``minari.get_normalized_score``
+work on it offline.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium
+import minari
+import numpy as np
+from minari.dataset.minari_dataset import parse_dataset_id
+from minari.storage import get_dataset_path
+
+from .._io import make_progress
+
+Policy = Callable[[np.ndarray], np.ndarray]
+"""Maps an observation to an action; a policy with a ``reset()`` method has it called at every episode start."""
+
+_METADATA_WARNINGS = r"`(code_permalink|author|author_email|eval_env)` is set to None"
+
+
+def check_dataset_id(dataset_id: str, overwrite: bool) -> Path:
+    """The local path a new dataset ``dataset_id`` will be written to.
+
+    Raises:
+        ValueError: ``dataset_id`` is not a Minari id ``namespace/name-vN``.
+        FileExistsError: a dataset with this id exists and ``overwrite`` is false.
+    """
+    try:
+        parse_dataset_id(dataset_id)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"malformed dataset id {dataset_id!r}; Minari ids look like 'namespace/name-vN', e.g. "
+            "'tt-agents/invertedpendulum/expert-v0' (letters, digits, '-' and '_'; the version suffix is required)"
+        ) from None
+    path = get_dataset_path(dataset_id)
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"Minari dataset {dataset_id!r} already exists at {path}; pass overwrite=True to replace it"
+        )
+    return path
+
+
+def remove_dataset(path: Path) -> None:
+    """Delete the dataset folder ``path`` (from :func:`check_dataset_id`) if it exists, before writing anew."""
+    if path.exists():
+        shutil.rmtree(path)
+
+
+@contextmanager
+def quiet_metadata_warnings() -> Iterator[None]:
+    """Silence Minari's warnings about optional metadata (author, code permalink, ...) left unset."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_METADATA_WARNINGS, category=UserWarning)
+        yield
+
+
+def _check_limits(
+    n_episodes: int | None, n_steps: int | None, ref_min_score: float | None, ref_max_score: float | None
+) -> None:
+    if n_episodes is None and n_steps is None:
+        raise ValueError("record_dataset: give n_episodes and/or n_steps")
+    for name, value in (("n_episodes", n_episodes), ("n_steps", n_steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"record_dataset: {name} must be >= 1, got {value}")
+    if ref_min_score is not None and ref_max_score is None:
+        raise ValueError("record_dataset: ref_min_score needs ref_max_score (Minari stores them together)")
+
+
+def _run_episodes(
+    collector: minari.DataCollector,
+    policy: Policy | None,
+    label: str,
+    n_episodes: int | None,
+    n_steps: int | None,
+    seed: int,
+    show_progress: bool,
+) -> None:
+    """Step ``policy`` in ``collector`` until either limit is reached, resetting the policy at every episode."""
+    seeds = np.random.default_rng(seed)
+    reset_policy = getattr(policy, "reset", None)
+    episodes, steps, episode_return, returns = 0, 0, 0.0, []
+    with make_progress(show=show_progress) as progress:
+        task = progress.add_task(f"recording {label}", total=n_episodes if n_episodes is not None else n_steps)
+        observation, _ = collector.reset(seed=seed)
+        if reset_policy is not None:
+            reset_policy()
+        while True:
+            action = collector.action_space.sample() if policy is None else policy(observation)
+            action = np.asarray(action, dtype=collector.action_space.dtype)
+            observation, reward, terminated, truncated, _ = collector.step(action)
+            steps += 1
+            episode_return += float(reward)
+            if terminated or truncated:
+                episodes += 1
+                returns.append(episode_return)
+                episode_return = 0.0
+                progress.update(task, description=f"recording {label}: mean return {np.mean(returns):.1f}")
+            progress.update(task, completed=episodes if n_episodes is not None else steps)
+            if (n_episodes is not None and episodes >= n_episodes) or (n_steps is not None and steps >= n_steps):
+                break
+            if terminated or truncated:
+                observation, _ = collector.reset(seed=int(seeds.integers(2**31)))
+                if reset_policy is not None:
+                    reset_policy()
+
+
+def record_dataset(
+    env_id: str | gymnasium.Env,
+    policy: Policy | None,
+    dataset_id: str,
+    *,
+    n_episodes: int | None = None,
+    n_steps: int | None = None,
+    seed: int = 0,
+    ref_min_score: float | None = None,
+    ref_max_score: float | None = None,
+    algorithm_name: str = "scripted",
+    description: str = "",
+    overwrite: bool = False,
+    max_episode_steps: int | None = None,
+    eval_env: str | gymnasium.Env | gymnasium.envs.registration.EnvSpec | None = None,
+    show_progress: bool = True,
+) -> minari.MinariDataset:
+    """Record ``policy`` in an environment and write a local Minari dataset.
+
+    Args:
+        env_id: a registered Gymnasium id (made here and closed afterwards) or an environment (left open).
+        policy: maps an observation to an action; ``None`` samples uniformly from the action space. A policy
+            with a ``reset()`` method has it called at the start of every episode.
+        dataset_id: Minari id ``namespace/name-vN``, e.g. ``"tt-agents/invertedpendulum/expert-v0"``.
+        n_episodes: stop after this many episodes.
+        n_steps: stop after this many steps (the last episode is then stored as truncated). With both
+            limits, recording stops at whichever comes first.
+        seed: the first episode is reset with ``seed``, later ones with seeds drawn from it (each episode's
+            seed is stored in the dataset); also seeds the action space.
+        ref_min_score: mean return of a random policy, for ``minari.get_normalized_score``. When only
+            ``ref_max_score`` is given, Minari estimates it from 100 random-policy episodes.
+        ref_max_score: mean return of an expert policy.
+        algorithm_name: stored in the dataset metadata.
+        description: stored in the dataset metadata.
+        overwrite: replace an existing dataset with the same id (otherwise that is an error).
+        max_episode_steps: time limit for the episodes (default: the environment's own).
+        eval_env: the environment to evaluate on (an id, an environment or an ``EnvSpec``), stored in the
+            dataset for ``dataset.recover_environment(eval_env=True)`` (default: the recording environment's);
+            Minari's estimate of a missing ``ref_min_score`` runs on it.
+        show_progress: show a progress bar.
+
+    Returns:
+        The written dataset.
+    """
+    _check_limits(n_episodes, n_steps, ref_min_score, ref_max_score)
+    path = check_dataset_id(dataset_id, overwrite)
+
+    owns_env = isinstance(env_id, str)
+    if isinstance(env_id, str):
+        env = gymnasium.make(env_id, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
+    else:
+        env = env_id if max_episode_steps is None else gymnasium.wrappers.TimeLimit(env_id, max_episode_steps)
+    collector = minari.DataCollector(env, record_infos=False)
+    collector.action_space.seed(seed)
+    _run_episodes(collector, policy, dataset_id, n_episodes, n_steps, seed, show_progress)
+
+    remove_dataset(path)  # overwrite=True (checked above)
+    with quiet_metadata_warnings():
+        dataset = collector.create_dataset(
+            dataset_id=dataset_id,
+            eval_env=eval_env,
+            algorithm_name=algorithm_name,
+            description=description,
+            ref_min_score=ref_min_score,
+            ref_max_score=ref_max_score,
+        )
+    if owns_env:
+        collector.close()
+    return dataset
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """Episode statistics of a dataset (see :func:`summarize_dataset`)."""
+
+    dataset_id: str
+    total_episodes: int
+    total_steps: int
+    mean_return: float
+    std_return: float
+    normalized_score: float | None
+    """Mean of ``minari.get_normalized_score`` over the episodes, x100 (D4RL's scale); ``None`` without
+    reference scores."""
+
+    def __str__(self) -> str:
+        score = "n/a" if self.normalized_score is None else f"{self.normalized_score:.1f}"
+        return (
+            f"{self.dataset_id}: {self.total_episodes} episodes, {self.total_steps} steps, return "
+            f"{self.mean_return:.1f} ± {self.std_return:.1f}, normalized score {score}"
+        )
+
+
+def summarize_dataset(dataset: minari.MinariDataset | str) -> DatasetSummary:
+    """Episodes, steps, mean ± std episode return and normalized score (x100) of a Minari dataset."""
+    if isinstance(dataset, str):
+        dataset = minari.load_dataset(dataset)
+    returns = np.array([float(np.sum(episode.rewards)) for episode in dataset.iterate_episodes()])
+    metadata = dataset.storage.metadata
+    normalized = None
+    if metadata.get("ref_min_score") is not None and metadata.get("ref_max_score") is not None and len(returns):
+        normalized = 100.0 * float(np.mean(minari.get_normalized_score(dataset, returns)))
+    return DatasetSummary(
+        dataset_id=dataset.spec.dataset_id,
+        total_episodes=int(dataset.total_episodes),
+        total_steps=int(dataset.total_steps),
+        mean_return=float(returns.mean()) if len(returns) else float("nan"),
+        std_return=float(returns.std()) if len(returns) else float("nan"),
+        normalized_score=normalized,
+    )
