@@ -1,39 +1,160 @@
-"""Pieces shared by the benchmark scripts: the loop over resumable cells and their JSON files, mean ± standard
-error, and the machine/command lines written into every results file."""
+"""The machinery every benchmark script shares.
+
+A benchmark is a grid of *cells*, one per dataset, method and seed. Each cell keeps its trained agent under the
+work folder behind a settings check (a rerun with other training settings is refused, not mixed in), evaluates
+it from the seed's own starting states (:func:`evaluation_seed`) through :func:`tt_agents.evaluation.evaluate`,
+and writes ``result.json``, so a rerun skips finished cells. :func:`run_cells` runs the grid under one progress
+bar and :func:`aggregate` turns the seeds of a dataset and method into mean ± standard error.
+"""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import math
-import os
-import platform
-import shlex
-import sys
+import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-import torch
+from gymnasium.envs.registration import EnvSpec
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
+
+from tt_agents import AgentConfig, TTAgent
+from tt_agents._io import make_progress, write_json_atomic
+from tt_agents.baselines import IQLAgent
+from tt_agents.data_making import summarize_dataset
+from tt_agents.evaluation import evaluate, make_vec_env, reference_scores
+from tt_agents.train import CHECKPOINT_NAME
+
+EVALUATION_SEED_OFFSET = 10_000
+"""Evaluation seeds start here, away from the training seeds ``0, 1, ...``."""
+PRESET_DEFAULTS = {"cpu": {"seeds": 2, "episodes": 10}, "paper": {"seeds": 5, "episodes": 3}}
+"""Seeds (separately trained agents) per cell and evaluation episodes per seed of each preset."""
+
+Agent = TypeVar("Agent")
+Row = dict[str, Any]
+
+
+def evaluation_seed(seed: int) -> int:
+    """The seed of the evaluation environments of training seed ``seed``.
+
+    Every method of a seed is evaluated from the same starting states; :func:`~tt_agents.evaluation.make_vec_env`
+    draws each environment's seed from ``numpy.random.SeedSequence`` of this, so different seeds start elsewhere.
+    """
+    return EVALUATION_SEED_OFFSET + seed
+
+
+# ---------------------------------------------------------------------------------------------- cells
+
+
+@dataclass
+class DatasetEntry:
+    """One requested dataset: the id used (after any fallback), its row name, the loaded dataset and its
+    evaluation environment, or why it is not available."""
+
+    requested: str
+    key: str
+    """The row name in the tables (e.g. ``hopper-medium``) and the key of the paper's numbers."""
+    dataset_id: str | None = None
+    dataset: Any = None
+    env_spec: EnvSpec | None = None
+    unavailable: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """What the dataset's metadata says about where it came from (written into the report)."""
+
+    @property
+    def slug(self) -> str:
+        """The entry's folder name under the work folder."""
+        return (self.dataset_id or self.requested).replace("/", "__")
+
+
+@dataclass
+class Cell:
+    """One dataset, method and seed: a trained agent and its evaluation, kept under ``dir``."""
+
+    entry: DatasetEntry
+    method: str
+    seed: int
+    workdir: Path
+
+    def dir_of(self, method: str) -> Path:
+        """The folder of ``method``'s cell for the same dataset and seed."""
+        return self.workdir / self.entry.slug / method / f"seed{self.seed}"
+
+    @property
+    def dir(self) -> Path:
+        return self.dir_of(self.method)
+
+    @property
+    def name(self) -> str:
+        return f"{self.entry.key} / {self.method} / seed {self.seed}"
+
+    @property
+    def row(self) -> Row:
+        """The fields that name the cell in every results row."""
+        return {
+            "dataset": self.entry.key,
+            "dataset_id": self.entry.dataset_id,
+            "method": self.method,
+            "seed": self.seed,
+        }
+
+
+def dataset_provenance(dataset: Any, env_spec: EnvSpec) -> dict[str, Any]:
+    """What a Minari dataset's metadata says about where it came from, its size, its own (behaviour) score and
+    reference scores, and the environment it is evaluated in."""
+    meta = dataset.storage.metadata
+    summary = summarize_dataset(dataset)
+    ref_min, ref_max = reference_scores(dataset) or (None, None)
+    return {
+        "dataset_id": dataset.spec.dataset_id,
+        "description": meta.get("description"),
+        "algorithm_name": meta.get("algorithm_name"),
+        "author": meta.get("author"),
+        "total_episodes": summary.total_episodes,
+        "total_steps": summary.total_steps,
+        "data_mean_return": summary.mean_return,
+        "data_score": summary.normalized_score,
+        "ref_min_score": ref_min,
+        "ref_max_score": ref_max,
+        "env_id": env_spec.id,
+        "env_kwargs": env_spec.kwargs,
+    }
+
+
+def make_cells(entries: list[DatasetEntry], methods: list[str], n_seeds: int, workdir: Path) -> list[Cell]:
+    """The cells of the available datasets, seed-major: an interrupted run already has every dataset and method
+    for its first seeds."""
+    return [
+        Cell(entry, method, seed, workdir)
+        for seed in range(n_seeds)
+        for entry in entries
+        if not entry.unavailable
+        for method in methods
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- settings
 
 
 class SettingsMismatch(RuntimeError):
     """A cell folder holds an agent trained with other settings."""
 
 
-def write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
 def read_json(path: Path) -> Any:
+    """The JSON value in ``path``; None when there is no such file."""
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), so it compares equal to a saved copy."""
+    return json.loads(json.dumps(value))
 
 
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -47,46 +168,153 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if old != new else []
 
 
-def mean_se(values: list[float]) -> tuple[float, float | None]:
-    """Mean and standard error (sample std / sqrt(n)); no s.e. for a single value."""
-    array = np.asarray(values, dtype=np.float64)
-    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else None
-    return float(array.mean()), se
+def check_settings(directory: Path, settings: dict[str, Any]) -> None:
+    """Record ``settings`` (what determines the trained agent) in ``directory/settings.json``; raise
+    :class:`SettingsMismatch` naming the changed keys when the folder already records other ones."""
+    settings = json_safe(settings)
+    saved = read_json(directory / "settings.json")
+    if saved is not None and saved != settings:
+        raise SettingsMismatch(
+            f"{directory} holds an agent trained with other settings (changed: "
+            f"{', '.join(changed_keys(saved, settings))}); use another --workdir or delete that folder"
+        )
+    write_json_atomic(directory / "settings.json", settings)
 
 
-def fmt(value: float | None, se: float | None = None, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    text = f"{value:.{digits}f}"
-    return text + (f" ± {se:.{digits}f}" if se is not None else "")
+def with_train_steps(config: AgentConfig, n_steps: int) -> AgentConfig:
+    """``config`` training for ``n_steps`` steps, its warm-up cut to a tenth of them where it is longer."""
+    warmup = min(config.train.warmup_steps, max(1, n_steps // 10))
+    return replace(config, train=replace(config.train, n_steps=n_steps, warmup_steps=warmup))
 
 
-def fmt_paper(value: float, se: float | None) -> str:
-    """A published number as printed (its own precision)."""
-    return f"{value:.1f}" + (f" ± {se:g}" if se is not None else "")
+# ---------------------------------------------------------------------------------------------- training
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def train_or_load(
+    cell_dir: Path,
+    agent_path: Path,
+    fit: Callable[[], tuple[Agent, dict[str, Any]]],
+    load: Callable[[Path], Agent],
+    save: Callable[[Agent, Path], None],
+) -> tuple[Agent, dict[str, Any]]:
+    """A cell's agent, loaded from ``agent_path`` when its training finished before, else ``fit()`` (the agent
+    and details of its training), saved there; with its training record (``cell_dir/train.json``: ``train_s``
+    and the details). The caller has checked the cell's settings (:func:`check_settings`)."""
+    record = read_json(cell_dir / "train.json")
+    if record is not None and agent_path.exists():
+        return load(agent_path), record
+    start = time.perf_counter()
+    agent, details = fit()
+    record = {"train_s": time.perf_counter() - start, **details}
+    save(agent, agent_path)
+    write_json_atomic(cell_dir / "train.json", record)
+    return agent, record
+
+
+def train_or_load_tt(cell: Cell, config: AgentConfig, device: str) -> tuple[TTAgent, dict[str, Any]]:
+    """The cell's Trajectory Transformer (``cell.dir/agent``): trained with ``config`` on the cell's dataset and
+    seed, resuming from the checkpoint in ``cell.dir/train`` when an earlier run was interrupted."""
+    dataset, train_dir = cell.entry.dataset, cell.dir / "train"
+
+    def fit() -> tuple[TTAgent, dict[str, Any]]:
+        resumed = (train_dir / CHECKPOINT_NAME).is_file()
+        agent = TTAgent(dataset.observation_space, dataset.action_space, config=config, device=device)
+        agent.fit(dataset, checkpoint_dir=train_dir, seed=cell.seed)
+        details: dict[str, Any] = {"resumed": resumed, "n_steps": config.train.n_steps}
+        if agent.history is not None and agent.history.val_loss:
+            details["final_val_loss"] = agent.history.val_loss[-1][1]
+        return agent, details
+
+    return train_or_load(
+        cell.dir,
+        cell.dir / "agent",
+        fit,
+        lambda path: TTAgent.from_pretrained(path, device=device),
+        lambda agent, path: agent.save_pretrained(path),
+    )
+
+
+def train_or_load_baseline(
+    cell: Cell, agent_class: type[Agent], n_steps: int, device: str, **agent_kwargs: Any
+) -> tuple[Agent, dict[str, Any]]:
+    """The cell's baseline (``cell.dir/agent``, or the single-file ``agent.pt`` an earlier version saved):
+    ``agent_class(spaces, **agent_kwargs)`` trained for ``n_steps`` steps with the cell's seed. IQL (the long
+    runs) resumes from ``cell.dir/iql_run.pt``; the others retrain from scratch when interrupted."""
+    dataset, legacy = cell.entry.dataset, cell.dir / "agent.pt"
+    agent_path = legacy if legacy.is_file() and (cell.dir / "train.json").is_file() else cell.dir / "agent"
+
+    def fit() -> tuple[Any, dict[str, Any]]:
+        spaces = dataset.observation_space, dataset.action_space
+        agent = agent_class(*spaces, seed=cell.seed, device=device, **agent_kwargs)
+        if isinstance(agent, IQLAgent):  # resumable: IQL runs are the long ones
+            agent.fit(dataset, n_steps, seed=cell.seed, checkpoint=cell.dir / "iql_run.pt")
+        else:
+            agent.fit(dataset, n_steps, seed=cell.seed)
+        return agent, {"resumed": False, "n_steps": n_steps}
+
+    return train_or_load(
+        cell.dir,
+        agent_path,
+        fit,
+        lambda path: agent_class.from_pretrained(path, device=device),
+        lambda agent, path: agent.save_pretrained(path),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+def evaluate_cell(cell: Cell, agent: Any, n_episodes: int, n_envs: int, max_episode_steps: int | None) -> Row:
+    """Evaluate ``agent`` (a TT agent or any SB3-style policy) on ``n_episodes`` episodes of the cell's evaluation
+    environment, ``n_envs`` at a time, from the starts of :func:`evaluation_seed`; TT plans with the cell's seed
+    and the real rewards in its context.
+
+    Returns per-episode ``returns``, ``lengths``, ``successes`` (None where the environment reports none) and
+    ``normalized`` returns (the dataset's reference scores; None without them or when ``max_episode_steps``
+    cuts the episodes short), ``ms_per_action`` and the evaluation's wall time ``eval_s``.
+    """
+    make_kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    venv = make_vec_env(cell.entry.env_spec, min(n_envs, n_episodes), seed=evaluation_seed(cell.seed), **make_kwargs)
+    start = time.perf_counter()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(0)}"
-    return text + f", Python {platform.python_version()}"
+        result = evaluate(
+            agent, venv, n_episodes=n_episodes, seed=cell.seed, use_rewards=True, reference=cell.entry.dataset
+        )
+    finally:
+        venv.close()
+    return {
+        "returns": result.returns,
+        "lengths": result.lengths,
+        "successes": result.successes,
+        "normalized": None if max_episode_steps else result.normalized_returns,
+        "ms_per_action": result.ms_per_action,
+        "eval_s": time.perf_counter() - start,
+    }
 
 
-def command_line() -> str:
-    return "python " + shlex.join(sys.argv)
+def run_cell(
+    cell: Cell,
+    settings: dict[str, Any],
+    eval_settings: dict[str, Any],
+    trained_agent: Callable[[], tuple[Any, dict[str, Any]]],
+    evaluate_agent: Callable[[Any], Row],
+) -> Row:
+    """The cell's row: its ``result.json`` when it was evaluated before with ``eval_settings`` by an agent trained
+    with ``settings`` (status ``cached``); else ``evaluate_agent(agent)`` of the agent and training record that
+    ``trained_agent()`` gives, written to ``result.json`` (status ``done``)."""
+    eval_settings = json_safe(eval_settings)
+    cached = read_json(cell.dir / "result.json")
+    if cached is not None and cached.get("eval_settings") == eval_settings:
+        if read_json(cell.dir / "settings.json") == json_safe(settings):
+            return {**cell.row, **cached, "status": "cached"}
+    agent, record = trained_agent()
+    result = {"eval_settings": eval_settings, **evaluate_agent(agent), "train": record}
+    write_json_atomic(cell.dir / "result.json", result)
+    return {**cell.row, **result, "status": "done"}
 
 
 def nested_live_supported() -> bool:
-    """Whether rich can show the trainers' progress bars inside the cell progress (rich >= 14)."""
+    """Whether rich can show the trainers' progress bars inside the cells' progress bar (rich >= 14)."""
     from rich.errors import LiveError
     from rich.live import Live
 
@@ -99,32 +327,24 @@ def nested_live_supported() -> bool:
 
 
 def run_cells(
-    cells: list[Any],
-    run: Callable[[Any], dict[str, Any]],
-    describe: Callable[[dict[str, Any]], str],
-    after_each: Callable[[list[dict[str, Any]]], None],
+    cells: list[Cell],
+    run: Callable[[Cell], Row],
+    describe: Callable[[Row], str],
+    after_each: Callable[[list[Row]], None],
     console: Console,
-) -> tuple[list[dict[str, Any]], int]:
-    """Run every cell (each has ``name``, ``entry.key``, ``entry.dataset_id``, ``method`` and ``seed``) under one
-    progress bar; a failing cell is reported and the others still run. ``after_each`` sees the rows so far.
+) -> tuple[list[Row], int]:
+    """Run every cell under one progress bar; a failing cell is reported and the others still run.
+    ``describe`` gives a finished row's one-line summary; ``after_each`` sees the rows so far.
 
     Returns the rows (a failed cell's row has only its name fields and ``status``) and the number of failures.
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     failures = 0
-    progress = Progress(
-        TextColumn("[bold]cells"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not nested_live_supported(),
-    )
+    progress = make_progress(TextColumn("{task.fields[cell]}"), show=nested_live_supported(), console=console)
     with progress:
-        task = progress.add_task("", total=len(cells))
+        task = progress.add_task("cells", total=len(cells), cell="")
         for cell in cells:
-            progress.update(task, description=cell.name)
+            progress.update(task, cell=cell.name)
             if progress.disable:
                 console.rule(cell.name)
             try:
@@ -135,14 +355,91 @@ def run_cells(
                 console.print(f"[red]{cell.name} failed:[/] {type(exc).__name__}: {exc}")
                 if not isinstance(exc, SettingsMismatch):
                     console.print(traceback.format_exc(), markup=False, highlight=False)
-                row = {
-                    "dataset": cell.entry.key,
-                    "dataset_id": cell.entry.dataset_id,
-                    "method": cell.method,
-                    "seed": cell.seed,
-                    "status": f"failed: {type(exc).__name__}",
-                }
+                row = {**cell.row, "status": f"failed: {type(exc).__name__}"}
             rows.append(row)
             progress.advance(task)
             after_each(rows)
     return rows, failures
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+
+
+def mean_se(values: list[float]) -> tuple[float, float | None]:
+    """Mean and standard error (sample std / sqrt(n)); no s.e. for a single value."""
+    array = np.asarray(values, dtype=np.float64)
+    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else None
+    return float(array.mean()), se
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """One metric of one dataset and method over its seeds: mean ± standard error, and the rows behind it."""
+
+    mean: float
+    se: float | None
+    values: list[float]
+    """The metric of each seed, in seed order."""
+    rows: list[Row]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+Summaries = dict[tuple[str, str], SeedSummary]
+"""(dataset key, method) -> its summary over seeds."""
+
+
+def aggregate(rows: list[Row], metric: str) -> Summaries:
+    """(dataset key, method) -> the summary over seeds of ``metric``, from the rows that have it."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        if row.get(metric) is not None:
+            groups.setdefault((row["dataset"], row["method"]), []).append(row)
+    summaries = {}
+    for key, group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        values = [float(r[metric]) for r in group]
+        summaries[key] = SeedSummary(*mean_se(values), values=values, rows=group)
+    return summaries
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def parse_benchmark_args(
+    argv: list[str] | None,
+    description: str,
+    methods: tuple[str, ...],
+    datasets: dict[str, tuple[str, ...]],
+    workdir: str,
+) -> argparse.Namespace:
+    """The command line every cell benchmark takes, parsed: the preset's seeds, episodes and ``datasets`` where not
+    given, ``methods`` in table order, counts checked."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=tuple(PRESET_DEFAULTS), default="cpu")
+    parser.add_argument("--datasets", nargs="+", help="Minari ids (default: the preset's)")
+    parser.add_argument("--methods", nargs="+", choices=methods, default=list(methods))
+    defaults = {name: ", ".join(f"{p} {d[name]}" for p, d in PRESET_DEFAULTS.items()) for name in ("seeds", "episodes")}
+    parser.add_argument("--seeds", type=int, help=f"seeds (trained agents) per cell ({defaults['seeds']})")
+    parser.add_argument("--episodes", type=int, help=f"evaluation episodes per seed ({defaults['episodes']})")
+    parser.add_argument("--n-envs", type=int, default=5, help="environments evaluated (and planned) together")
+    parser.add_argument("--workdir", type=Path, default=Path(workdir), help="trained agents and per-cell results")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="the report files")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
+    smoke = parser.add_argument_group("tiny-budget overrides (smoke runs; the results file says they were used)")
+    smoke.add_argument("--tt-steps", type=int, help="TT gradient steps instead of the preset's")
+    smoke.add_argument("--baseline-steps", type=int, help="baseline gradient steps instead of the preset's")
+    smoke.add_argument("--max-episode-steps", type=int, help="cut evaluation episodes at this many steps")
+    args = parser.parse_args(argv)
+    for name, value in PRESET_DEFAULTS[args.preset].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.datasets = args.datasets or list(datasets[args.preset])
+    args.methods = [m for m in methods if m in args.methods]
+    for name in ("seeds", "episodes", "n_envs", "tt_steps", "baseline_steps", "max_episode_steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    return args

@@ -9,7 +9,7 @@ Two questions, each answered in one run and written to ``benchmarks/results/inve
 
 Every cell is resumable: trained agents are saved under ``--workdir`` and reused on a rerun.
 
-    python benchmarks/inverted_pendulum.py                 # cpu preset, ~25 min on a 2-core CPU
+    python benchmarks/inverted_pendulum.py                 # cpu preset
     python benchmarks/inverted_pendulum.py --steps 500 --episodes 2   # a quick smoke run
 """
 
@@ -19,10 +19,13 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
+from common import Cell, DatasetEntry, check_settings, evaluation_seed, train_or_load_tt
+from reports import write_markdown
 from rich.console import Console
 from rich.table import Table
 
@@ -33,21 +36,22 @@ ENV_ID = "InvertedPendulum-v5"
 RESULTS = Path(__file__).parent / "results" / "inverted_pendulum.md"
 
 
-def train_or_load(level: str, dataset, workdir: Path, steps: int, seed: int) -> tuple[TTAgent, float]:
-    path = workdir / f"tt-{level}-seed{seed}"
-    if (path / "config.json").exists():
-        return TTAgent.from_pretrained(path), 0.0
-    env = gym.make(ENV_ID)
+def train_or_load(level: str, dataset: Any, args: argparse.Namespace) -> tuple[TTAgent, float]:
+    """The cpu-preset agent trained on ``dataset`` (loaded when trained before with the same settings) and the
+    seconds its training took."""
+    dataset_id = dataset.spec.dataset_id
+    cell = Cell(DatasetEntry(dataset_id, level, dataset_id, dataset), "tt", args.seed, args.workdir)
     config = cpu_preset()
-    config.train.n_steps = steps
-    agent = TTAgent(env.observation_space, env.action_space, config=config)
-    start = time.perf_counter()
-    agent.fit(dataset, seed=seed, checkpoint_dir=workdir / f"train-{level}-seed{seed}")
-    agent.save_pretrained(path)
-    return agent, time.perf_counter() - start
+    config.train = replace(config.train, n_steps=args.steps)
+    settings = config.to_dict()
+    settings.pop("planner")
+    check_settings(cell.dir, {"dataset_id": dataset_id, "seed": args.seed, "config": settings})
+    agent, record = train_or_load_tt(cell, config, device="auto")
+    return agent, record["train_s"]
 
 
 def main() -> None:
+    """Train (or load) an agent per dataset, evaluate its planning modes, print and write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4000, help="training steps per agent (cpu preset default)")
     parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes per mode")
@@ -63,10 +67,11 @@ def main() -> None:
     for level, modes in (("expert", ("imitation",)), ("mixed", ("imitation", "reward"))):
         dataset = make_inverted_pendulum_dataset(level, overwrite=True, seed=args.seed, show_progress=False)
         returns = np.array([ep.rewards.sum() for ep in dataset.iterate_episodes()])
-        agent, train_s = train_or_load(level, dataset, args.workdir, args.steps, args.seed)
+        agent, train_s = train_or_load(level, dataset, args)
         for mode in modes:
             agent.configure_planner(mode=mode)
-            result = evaluate(agent, ENV_ID, n_episodes=args.episodes, n_envs=args.n_envs, seed=args.seed)
+            seed = evaluation_seed(args.seed)
+            result = evaluate(agent, ENV_ID, n_episodes=args.episodes, n_envs=args.n_envs, seed=seed)
             rows.append(
                 {
                     "dataset": level,
@@ -101,6 +106,7 @@ def main() -> None:
 
 
 def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) -> None:
+    """The results table, the command that made it and the raw rows, in ``RESULTS``."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Planning modes on InvertedPendulum-v5 (locally made data)",
@@ -120,7 +126,7 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
             f"{r['normalized']:.1f} | {r['ms_per_action']:.0f} |"
         )
     lines += ["", "Raw rows:", "", "```json", json.dumps(rows, indent=1), "```", ""]
-    RESULTS.write_text("\n".join(lines))
+    write_markdown(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ What it measures
     Two planners:
 
     * ``cached``: ``BeamPlanner(model, tokenizer, config).plan(context)`` (KV cache, shared context rows);
-    * ``uncached``: :class:`UncachedBeamPlanner` below, a re-implementation of the authors' released
+    * ``uncached``: :class:`uncached_planner.UncachedBeamPlanner`, a re-implementation of the authors' released
       ``beam_plan`` (jannerm/trajectory-transformer, ``trajectory/search/core.py`` and ``sampling.py``): every
       token re-runs ``model(x)`` on the whole cropped sequence. It uses the same sampling function
       (:func:`tt_agents.planner.sample_tokens`) and ``Tokenizer.expectation``, so the cache is the only
@@ -25,8 +25,8 @@ What it measures
     compares the achieved GFLOP/s with a float32 matmul peak measured in the same run.
 
 How to run
-    python benchmarks/planning_speed.py                  # full run: a few minutes on a 2-core CPU
-    python benchmarks/planning_speed.py --quick          # skips the uncached paper config (~45 s per call)
+    python benchmarks/planning_speed.py                  # full run
+    python benchmarks/planning_speed.py --quick          # skips the uncached paper config (the slowest)
     python benchmarks/planning_speed.py --repeats 5 --threads 2 --device auto
     python benchmarks/planning_speed.py --quick --profile   # plus torch.profiler's top ops (cached paper)
 
@@ -47,14 +47,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from reports import cpu_model
 from rich.console import Console
 from rich.table import Table
 from torch import nn
+from uncached_planner import Counts, UncachedBeamPlanner, context_tokens
 
 from tt_agents.config import ModelConfig, PlannerConfig
+from tt_agents.kv_cache import KVCache
 from tt_agents.layout import TransitionLayout
-from tt_agents.model import KVCache, TrajectoryGPT
-from tt_agents.planner import BeamPlanner, PlanningContext, sample_tokens
+from tt_agents.model import TrajectoryGPT
+from tt_agents.planner import BeamPlanner, PlanningContext
 from tt_agents.tokenizer import Tokenizer
 
 N_BINS = 100
@@ -64,25 +67,7 @@ TARGET_PAPER_SPEEDUP = 20.0
 TARGET_SMALL_MS = 60.0
 
 
-# ---- counting ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Counts:
-    """Work done by one planning call.
-
-    token_evals: token positions pushed through the network (rows x tokens of every forward/decode call).
-    key_evals: attention keys scored, summed over those token positions (one layer, all heads together).
-    """
-
-    token_evals: int = 0
-    key_evals: int = 0
-    calls: int = 0
-
-    def add(self, rows: int, tokens: int, keys_per_token: float) -> None:
-        self.token_evals += rows * tokens
-        self.key_evals += int(rows * tokens * keys_per_token)
-        self.calls += 1
+# ---- counting the cached planner's work -------------------------------------------------------------
 
 
 @contextmanager
@@ -108,84 +93,6 @@ def count_decode(model: TrajectoryGPT, counts: Counts) -> Iterator[None]:
         del model._decode  # back to the class method
 
 
-# ---- the uncached planner (the authors' beam_plan) ----------------------------------------------------
-
-
-@dataclass
-class UncachedBeamPlanner:
-    """The authors' ``beam_plan``: no cache, every sampled token re-runs the model on the cropped sequence.
-
-    ``x`` is repeated ``beam_width`` times; each planning step repeats it ``n_expand`` times, samples the
-    action tokens one at a time, then the reward and reward-to-go tokens (scores use their expectations:
-    cumulative discounted reward + discounted reward-to-go), keeps the ``beam_width`` best rows and decodes
-    the next observation token by token (greedy with ``k_obs=1``). Before every forward pass the sequence is
-    cropped to at most ``max_context_transitions * transition_dim - 1`` tokens (never more than the model's
-    block), whole transitions at a time, as ``trajectory/search/sampling.py::forward`` does.
-    """
-
-    model: TrajectoryGPT
-    tokenizer: Tokenizer
-    config: PlannerConfig
-    counts: Counts = field(default_factory=Counts)
-
-    def __post_init__(self) -> None:
-        self.layout = self.model.layout
-        device = self.model.pos_emb.device
-        self.generator = torch.Generator(device=device)
-        if self.config.seed is not None:
-            self.generator.manual_seed(self.config.seed)
-        D = self.layout.transition_dim
-        k = self.config.max_context_transitions
-        self.max_block = min(self.model.block_size, k * D - 1) if k else self.model.block_size
-
-    def _next_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (R, V) of the token after ``x`` (R, T): one full forward pass over the cropped sequence."""
-        D = self.layout.transition_dim
-        if x.shape[1] > self.max_block:
-            n_crop = -(-(x.shape[1] - self.max_block) // D) * D  # rounded up to whole transitions
-            x = x[:, n_crop:]
-        rows, length = x.shape
-        # SDPA gets an explicit (T, T) mask, so every query scores all T keys.
-        self.counts.add(rows, length, length)
-        logits, _ = self.model(x)
-        return logits[:, -1]
-
-    def _sample_n(self, x: torch.Tensor, n: int, top_k: int | None, cdf: float | None) -> tuple[torch.Tensor, list]:
-        """Append ``n`` sampled tokens to ``x``; also returns the logits each token was sampled from."""
-        all_logits = []
-        for _ in range(n):
-            logits = self._next_logits(x)
-            token, _ = sample_tokens(logits, self.tokenizer.n_bins, top_k, cdf, self.generator)
-            x = torch.cat([x, token[:, None]], dim=1)
-            all_logits.append(logits)
-        return x, all_logits
-
-    @torch.no_grad()
-    def plan(self, x: torch.Tensor) -> np.ndarray:
-        """Plan from the context tokens ``x`` (1, T); returns the best beam's actions (horizon, A)."""
-        cfg, lay = self.config, self.layout
-        N, H, D = self.tokenizer.n_bins, cfg.horizon, lay.transition_dim
-        self.counts = Counts()
-        x = x.repeat(cfg.beam_width, 1)
-        rewards = torch.zeros(cfg.beam_width, H + 1, device=x.device)
-        discounts = cfg.discount ** torch.arange(H + 1, device=x.device, dtype=rewards.dtype)
-        values = torch.zeros(cfg.beam_width, device=x.device)
-        for t in range(H):
-            x = x.repeat(cfg.n_expand, 1)
-            rewards = rewards.repeat(cfg.n_expand, 1)
-            x, _ = self._sample_n(x, lay.action_dim, cfg.k_act, cfg.cdf_act)
-            x, (r_logits, v_logits) = self._sample_n(x, 2, cfg.k_reward, None)
-            rewards[:, t] = self.tokenizer.expectation(r_logits[:, :N].float().softmax(-1), lay.reward_index)
-            rewards[:, t + 1] = self.tokenizer.expectation(v_logits[:, :N].float().softmax(-1), lay.value_index)
-            values, rows = torch.topk((rewards * discounts).sum(-1), cfg.beam_width)
-            x, rewards = x[rows], rewards[rows]
-            if t < H - 1:
-                x, _ = self._sample_n(x, lay.observation_dim, cfg.k_obs, cfg.cdf_obs)
-        best = x[values.argmax()]  # (T,) with T a multiple of D: context, then the plan
-        plan = best.view(-1, D)[-H:]
-        return self.tokenizer.decode(plan[:, lay.action_slice], columns=lay.action_slice).cpu().numpy()
-
-
 # ---- setup -------------------------------------------------------------------------------------------
 
 
@@ -208,19 +115,6 @@ def build(seed: int, device: torch.device) -> tuple[TrajectoryGPT, Tokenizer, Pl
         rewards=[uniform(slice(layout.reward_index, layout.reward_index + 1), N_CONTEXT)[:, 0]],
     )
     return model, tokenizer, context
-
-
-def context_tokens(context: PlanningContext, tokenizer: Tokenizer, layout: TransitionLayout) -> torch.Tensor:
-    """The context of the single environment as tokens (1, T): per past transition [obs, act, reward, value
-    placeholder 0], then the current observation."""
-    obs, act, rew = context.observations[0], context.actions[0], context.rewards[0]
-    k = len(act)
-    past = np.concatenate([obs[:k], act, rew[:, None]], axis=1)  # (k, D - 1)
-    past_tokens = tokenizer.encode(past, columns=slice(0, layout.value_index))
-    placeholder = np.zeros((k, 1), dtype=np.int64)  # reward-to-go is never attended to
-    current = tokenizer.encode(obs[-1], columns=layout.observation_slice)
-    tokens = np.concatenate([np.concatenate([past_tokens, placeholder], axis=1).ravel(), current])
-    return torch.as_tensor(tokens)[None]
 
 
 # ---- FLOPs and peak ----------------------------------------------------------------------------------
@@ -248,6 +142,7 @@ def flops(model: TrajectoryGPT, counts: Counts) -> float:
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), so timings cover it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -272,6 +167,8 @@ def matmul_peak(device: torch.device, size: int = 1024, trials: int = 20) -> flo
 
 @dataclass
 class Result:
+    """The timed calls and counted work of one planner in one setting (or that it was skipped)."""
+
     config: str
     planner: str
     times_ms: list[float] = field(default_factory=list)
@@ -297,18 +194,8 @@ def time_calls(fn: Callable[[], object], repeats: int, device: torch.device, war
     return times
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def load_average() -> str:
+    """The 1-minute load average and the CPU count (other processes skew the timings)."""
     try:
         return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     except OSError:
@@ -332,8 +219,9 @@ def profile_cached(planner: BeamPlanner, context: PlanningContext, console: Cons
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="skip the uncached paper config (~45 s per call on CPU)")
+    p.add_argument("--quick", action="store_true", help="skip the uncached paper config (the slowest by far)")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (default 3)")
     p.add_argument(
         "--uncached-paper-repeats",
@@ -351,35 +239,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    console = Console()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else None
-    device = device or torch.device(args.device)
+def environment_table(device: torch.device) -> Table:
+    """What the timings ran on: torch and its threads, the CPU, the device, Python and the load at the start."""
+    table = Table(title="Environment", show_header=False)
+    table.add_row("torch", torch.__version__)
+    table.add_row("threads", str(torch.get_num_threads()))
+    table.add_row("CPU", cpu_model())
+    table.add_row("device", str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+    table.add_row("python", platform.python_version())
+    table.add_row("load average (1 min) at start", load_average())
+    return table
 
-    env = Table(title="Environment", show_header=False)
-    env.add_row("torch", torch.__version__)
-    env.add_row("threads", str(torch.get_num_threads()))
-    env.add_row("CPU", cpu_model())
-    env.add_row("device", str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
-    env.add_row("python", platform.python_version())
-    env.add_row("load average (1 min) at start", load_average())
-    console.print(env)
 
-    model, tokenizer, context = build(args.seed, device)
+def measure(
+    model: TrajectoryGPT,
+    tokenizer: Tokenizer,
+    context: PlanningContext,
+    args: argparse.Namespace,
+    device: torch.device,
+    console: Console,
+) -> dict[tuple[str, str], Result]:
+    """Time (and count the work of) the cached and the uncached planner in the ``small`` and ``paper`` settings."""
     tokens = context_tokens(context, tokenizer, model.layout).to(device)
     reference, _ = BeamPlanner(model, tokenizer, PlannerConfig()).context_tokens(context)
     if not torch.equal(tokens, reference):
         console.print("[red]warning: the uncached context tokens differ from BeamPlanner.context_tokens[/red]")
-    peak = matmul_peak(device)
-    console.print(
-        f"model: {model.config.n_layer} layers, {model.config.n_head} heads, {model.config.n_embd} dims, "
-        f"block {model.block_size} tokens; transition {model.layout.transition_dim} tokens; "
-        f"context {tokens.shape[1]} tokens; matmul peak (1024x1024 float32, best of 20): {peak:.1f} GFLOP/s"
-    )
-
     configs = {"small": PlannerConfig(beam_width=32, horizon=5), "paper": PlannerConfig()}
     results: dict[tuple[str, str], Result] = {}
     for name, config in configs.items():  # small first: it also warms up both code paths
@@ -402,7 +286,13 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"timing {name} / uncached ({repeats} call(s){'' if slow else ' after a warm-up'}) ...")
         times = time_calls(lambda p=uncached: p.plan(tokens), repeats, device, warmup=not slow)
         results[name, "uncached"] = Result(name, "uncached", times, counts=uncached.counts)
+    return results
 
+
+def results_table(
+    results: dict[tuple[str, str], Result], model: TrajectoryGPT, peak: float, device: torch.device
+) -> Table:
+    """Milliseconds per action, speed-up, work counted and FLOP rate of every measurement."""
     table = Table(title=f"Planning speed (one plan call per action; median of timed calls; device {device})")
     for column in ("config", "planner", "calls", "ms/action", "min ms", "speed-up"):
         table.add_column(column, justify="left" if column in ("config", "planner") else "right")
@@ -430,38 +320,64 @@ def main(argv: list[str] | None = None) -> None:
             f"{achieved:,.1f}",
             f"{100 * achieved / peak:.1f}%",
         )
-    console.print(table)
-    console.print(
-        "FLOPs = 2 * P * token_evals + 2 * 2 * n_layer * n_embd * key_evals, "
-        f"P = {matmul_params_per_token(model):,} matmul weights per token (blocks + one head slot); "
-        "keys/query = mean attended length (keys scored, masked ones included)."
-    )
+    return table
 
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else "[green]yes[/green]" if ok else "[red]no[/red]"
+
+
+def targets_table(results: dict[tuple[str, str], Result]) -> Table:
+    """The targets (printed, never asserted) against what was measured."""
     targets = Table(title="Targets (from the issue; not asserted)")
     for column in ("target", "measured", "met"):
         targets.add_column(column)
-
-    def verdict(ok: bool | None) -> str:
-        return "n/a" if ok is None else "[green]yes[/green]" if ok else "[red]no[/red]"
-
     paper, paper_uncached = results["paper", "cached"], results["paper", "uncached"]
     small = results["small", "cached"]
     targets.add_row(
         "paper config <= 1.5 s per action",
         f"{paper.median_ms / 1e3:.3f} s",
-        verdict(paper.median_ms <= TARGET_PAPER_MS),
+        _verdict(paper.median_ms <= TARGET_PAPER_MS),
     )
     if paper_uncached.skipped:
-        targets.add_row("paper config >= 20x faster than uncached", "skipped (--quick)", verdict(None))
+        targets.add_row("paper config >= 20x faster than uncached", "skipped (--quick)", _verdict(None))
     else:
         ratio = paper_uncached.median_ms / paper.median_ms
         targets.add_row(
-            "paper config >= 20x faster than uncached", f"{ratio:.1f}x", verdict(ratio >= TARGET_PAPER_SPEEDUP)
+            "paper config >= 20x faster than uncached", f"{ratio:.1f}x", _verdict(ratio >= TARGET_PAPER_SPEEDUP)
         )
     targets.add_row(
-        "small config <= 60 ms per action", f"{small.median_ms:.1f} ms", verdict(small.median_ms <= TARGET_SMALL_MS)
+        "small config <= 60 ms per action", f"{small.median_ms:.1f} ms", _verdict(small.median_ms <= TARGET_SMALL_MS)
     )
-    console.print(targets)
+    return targets
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Time both planners in both settings and print the tables and targets."""
+    args = parse_args(argv)
+    console = Console()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else None
+    device = device or torch.device(args.device)
+    console.print(environment_table(device))
+
+    model, tokenizer, context = build(args.seed, device)
+    peak = matmul_peak(device)
+    console.print(
+        f"model: {model.config.n_layer} layers, {model.config.n_head} heads, {model.config.n_embd} dims, "
+        f"block {model.block_size} tokens; transition {model.layout.transition_dim} tokens; context "
+        f"{context_tokens(context, tokenizer, model.layout).shape[1]} tokens; matmul peak (1024x1024 float32, best "
+        f"of 20): {peak:.1f} GFLOP/s"
+    )
+    results = measure(model, tokenizer, context, args, device, console)
+    console.print(results_table(results, model, peak, device))
+    console.print(
+        "FLOPs = 2 * P * token_evals + 2 * 2 * n_layer * n_embd * key_evals, "
+        f"P = {matmul_params_per_token(model):,} matmul weights per token (blocks + one head slot); "
+        "keys/query = mean attended length (keys scored, masked ones included)."
+    )
+    console.print(targets_table(results))
     console.print(
         f"load average (1 min) at the end: {load_average()} (other processes on the machine skew the timings)"
     )
