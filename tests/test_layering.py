@@ -28,6 +28,7 @@ FLOORS: dict[str, int] = {
     "qfunctions": 3,
     "baselines": 3,
     "data_making": 3,
+    "checkpoints": 3,
     "agent": 4,
     "evaluation": 5,
     "pretrained": 6,

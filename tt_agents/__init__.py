@@ -4,8 +4,9 @@ A GPT over per-dimension discretized (state, action, reward, reward-to-go) token
 planner, behind a Stable-Baselines3-style policy object.
 """
 
+from ._io import CheckpointError
 from ._version import __version__
-from .agent import CheckpointError, TrajectoryTransformerAgent, TTAgent
+from .agent import TrajectoryTransformerAgent, TTAgent
 from .config import (
     AgentConfig,
     DataConfig,

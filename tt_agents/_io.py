@@ -20,6 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file is missing a piece, corrupt, or does not match what reads it."""
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; when the block ends without error, move it onto ``path``.

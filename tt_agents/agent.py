@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -14,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from ._io import atomic_directory
-from ._version import __version__
+from ._io import CheckpointError
+from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
 from .config import AgentConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .layout import TransitionLayout
@@ -32,24 +30,12 @@ from .spaces import (
     flatten_observation,
     flatten_space,
     resolve_device,
-    space_from_dict,
-    space_to_dict,
 )
 from .tokenizer import Tokenizer
 from .train import Trainer, TrainHistory
 
 if TYPE_CHECKING:
     from .baselines import IQLConfig
-
-CHECKPOINT_FORMAT_VERSION = 1
-CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE = "config.json", "tokenizer.json", "model.safetensors"
-Q_FUNCTION_DIR = "q_function"
-LEGACY_Q_FUNCTION_FILE = "q_function.pt"  # the IQL agent as one file, written by earlier versions
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing a piece, corrupt, or does not match this agent."""
-
 
 @dataclass
 class EnvContext:
@@ -360,7 +346,8 @@ class TrajectoryTransformerAgent:
     # ---- persistence ---------------------------------------------------------------------------------
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``config.json``, ``tokenizer.json`` and ``model.safetensors`` into directory ``path``.
+        """Write ``config.json``, ``tokenizer.json`` and ``model.safetensors`` (and the IQL Q-function trained
+        with the agent) into directory ``path``.
 
         The files are written into a folder next to ``path`` and swapped in at once
         (:func:`tt_agents._io.atomic_directory`), so an interrupted save never leaves a mix of old and new
@@ -368,28 +355,17 @@ class TrajectoryTransformerAgent:
         """
         if self.model is None or self.tokenizer is None:
             raise RuntimeError("nothing to save: the agent is not trained")
-        path = Path(path)
-        own = (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE, Q_FUNCTION_DIR, LEGACY_Q_FUNCTION_FILE)
-        with atomic_directory(path, own) as tmp:
-            config = {
-                "format": "tt-agents",
-                "format_version": CHECKPOINT_FORMAT_VERSION,
-                "tt_agents_version": __version__,
-                "layout": self.layout.to_dict(),
-                "n_bins": self.tokenizer.n_bins,
-                "config": self.config.to_dict(),
-                "observation_space": space_to_dict(self.observation_space),
-                "action_space": space_to_dict(self.action_space),
-                "dataset": self.dataset_info,
-            }
-            if self.iql is not None:
-                config["q_function"] = "iql"
-                self.iql.save_pretrained(tmp / Q_FUNCTION_DIR)
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-            self.tokenizer.save(tmp / TOKENIZER_FILE)
-            state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            safetensors.torch.save_file(state, tmp / MODEL_FILE, metadata={"tt_agents_version": __version__})
-        return path
+        checkpoint = AgentCheckpoint(
+            self.config,
+            self.layout,
+            self.observation_space,
+            self.action_space,
+            self.tokenizer,
+            self.model.state_dict(),
+            self.dataset_info,
+            self.iql,
+        )
+        return write_checkpoint(path, checkpoint)
 
     @classmethod
     def from_pretrained(
@@ -400,52 +376,15 @@ class TrajectoryTransformerAgent:
         A Q-function trained with ``fit(..., q_function="iql")`` is restored unless ``q_function`` is given;
         any other Q-function must be passed again here.
         """
-        path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no checkpoint directory at {path}")
-        for name in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE):
-            if not (path / name).is_file():
-                raise FileNotFoundError(f"checkpoint {path} is missing {name}")
-        try:
-            meta = json.loads((path / CONFIG_FILE).read_text())
-            if meta.get("format") != "tt-agents":
-                raise CheckpointError(f"{path / CONFIG_FILE} is not a tt-agents checkpoint config")
-            if meta.get("format_version") != CHECKPOINT_FORMAT_VERSION:
-                raise CheckpointError(
-                    f"{path / CONFIG_FILE} has checkpoint format {meta.get('format_version')}, this tt_agents "
-                    f"{__version__} reads format {CHECKPOINT_FORMAT_VERSION}"
-                )
-            config = AgentConfig.from_dict(meta["config"])
-            observation_space = space_from_dict(meta["observation_space"])
-            action_space = space_from_dict(meta["action_space"])
-        except CheckpointError:
-            raise
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path / CONFIG_FILE} is corrupt or incomplete: {exc}") from exc
-        agent = cls(observation_space, action_space, config, device, q_function)
-        if TransitionLayout.from_dict(meta["layout"]) != agent.layout:
-            raise CheckpointError(f"{path / CONFIG_FILE}: the saved layout does not match the saved spaces")
-        agent.tokenizer = Tokenizer.load(path / TOKENIZER_FILE)
-        try:
-            state = safetensors.torch.load_file(path / MODEL_FILE, device="cpu")
-        except Exception as exc:
-            raise CheckpointError(f"{path / MODEL_FILE} cannot be read (truncated or corrupt?): {exc}") from exc
-        model = TrajectoryGPT(agent.layout, agent.tokenizer.n_bins, config.model)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path / MODEL_FILE} does not match the model in {CONFIG_FILE}: {exc}") from exc
-        agent.model = model.to(agent.device).eval()
-        agent.dataset_info = meta.get("dataset", {})
-        if meta.get("q_function") == "iql" and q_function is None:
-            from .baselines import IQLAgent
-
-            q_path = path / Q_FUNCTION_DIR
-            if not q_path.exists():
-                q_path = path / LEGACY_Q_FUNCTION_FILE
-            if not q_path.exists():
-                raise FileNotFoundError(f"checkpoint {path} is missing {Q_FUNCTION_DIR}")
-            agent.iql = IQLAgent.from_pretrained(q_path, device=agent.device)
+        checkpoint = read_checkpoint(path, resolve_device(device), with_iql=q_function is None)
+        agent = cls(checkpoint.observation_space, checkpoint.action_space, checkpoint.config, device, q_function)
+        if checkpoint.layout != agent.layout:
+            raise CheckpointError(f"{Path(path) / CONFIG_FILE}: the saved layout does not match the saved spaces")
+        agent.tokenizer = checkpoint.tokenizer
+        agent.model = load_model(checkpoint, path).to(agent.device)
+        agent.dataset_info = checkpoint.dataset_info
+        if checkpoint.iql is not None:
+            agent.iql = checkpoint.iql
             agent.q_function = agent.iql.q_function()
         return agent
 

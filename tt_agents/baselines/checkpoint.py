@@ -22,7 +22,7 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from .._io import atomic_directory
+from .._io import CheckpointError, atomic_directory
 from .._version import __version__
 from ..spaces import space_to_dict
 
@@ -80,7 +80,7 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     else:
         raise FileNotFoundError(f"no baseline checkpoint at {path}")
     if state.get("kind") != kind:
-        raise ValueError(f"{path} holds a {state.get('kind')}, not a {kind}")
+        raise CheckpointError(f"{path} holds a {state.get('kind')}, not a {kind}")
     return state
 
 
@@ -144,7 +144,7 @@ def _read_folder(path: Path) -> dict[str, Any]:
     try:
         config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path / CONFIG_FILE} is corrupt: {exc}") from exc
+        raise CheckpointError(f"{path / CONFIG_FILE} is corrupt: {exc}") from exc
     found = config.get("format") if isinstance(config, dict) else None
     if found != FORMAT:
         hint = (
@@ -152,20 +152,20 @@ def _read_folder(path: Path) -> dict[str, Any]:
             if found == "tt-agents"
             else ""
         )
-        raise ValueError(f"{path / CONFIG_FILE} is not a baseline checkpoint config{hint}")
+        raise CheckpointError(f"{path / CONFIG_FILE} is not a baseline checkpoint config{hint}")
     if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"{path / CONFIG_FILE} has checkpoint format {config.get('format_version')}, this tt_agents "
             f"{__version__} reads format {FORMAT_VERSION} (and the legacy single files)"
         )
     try:
         tensors = safetensors.torch.load_file(path / MODEL_FILE, device="cpu")
     except Exception as exc:
-        raise ValueError(f"{path / MODEL_FILE} cannot be read (truncated or corrupt?): {exc}") from exc
+        raise CheckpointError(f"{path / MODEL_FILE} cannot be read (truncated or corrupt?): {exc}") from exc
     try:
         return _join(config, tensors)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path} is corrupt or incomplete: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(f"{path} is corrupt or incomplete: {type(exc).__name__}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------- the legacy file
@@ -176,11 +176,11 @@ def _read_legacy_file(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a readable tt_agents baseline checkpoint ({type(exc).__name__}: {exc})"
         ) from None
     if not isinstance(data, dict) or data.get("format") not in (_FORMAT, _FORMAT_V1):
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a tt_agents baseline checkpoint (a folder, or a single file of format {_FORMAT!r} or "
             f"{_FORMAT_V1!r})"
         )

@@ -23,7 +23,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..agent import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, TrajectoryTransformerAgent
+from ..agent import TrajectoryTransformerAgent
+from ..checkpoints import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FOUR_ROOMS_DIR = PACKAGE_DIR / "four_rooms"
