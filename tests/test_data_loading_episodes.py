@@ -1,0 +1,96 @@
+"""Tests of tt_agents.data_loading.episodes (with load_episodes on in-memory data): validation, dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tt_agents.data_loading import Episode, load_episodes
+
+
+def make_episode(n_steps: int, terminated: bool, obs_dim: int = 2, act_dim: int = 1, start: float = 0.0) -> Episode:
+    values = start + np.arange(n_steps, dtype=np.float32)
+    return Episode(
+        observations=np.repeat(values[:, None], obs_dim, axis=1),
+        actions=np.repeat(values[:, None], act_dim, axis=1),
+        rewards=np.ones(n_steps, np.float32),
+        terminated=terminated,
+    )
+
+
+def test_episode_validation_errors():
+    obs, act, rew = np.zeros((4, 2)), np.zeros((4, 1)), np.zeros(4)
+    with pytest.raises(ValueError, match="rewards contain NaN or inf at step 2"):
+        Episode(obs, act, np.array([0.0, 0.0, np.nan, 0.0]), False)
+    with pytest.raises(ValueError, match="observations contain NaN or inf"):
+        Episode(np.full((4, 2), np.inf), act, rew, False)
+    with pytest.raises(ValueError, match="observations have 3 rows but rewards have 4 steps"):
+        Episode(obs[:3], act, rew, False)
+    with pytest.raises(ValueError, match=r"actions must have shape \(T, action_dim\)"):
+        Episode(obs, act[:2], rew, False)
+    with pytest.raises(ValueError, match="non-flat observations"):
+        Episode(np.zeros((4, 2, 2)), act, rew, False)
+    with pytest.raises(ValueError, match="discrete action spaces are not supported"):
+        Episode(obs, np.zeros((4, 1), dtype=np.int64), rew, False)
+    with pytest.raises(ValueError, match=r"goal contain NaN or inf \(1 non-finite"):
+        Episode(obs, act, rew, False, goal=np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match=r"rewards must have shape \(T,\)"):
+        Episode(obs, act, np.zeros((4, 1)), False)
+    with pytest.raises(ValueError, match="episode 1: rewards contain NaN"):
+        load_episodes(
+            [
+                {"observations": obs, "actions": act, "rewards": rew},
+                {"observations": obs, "actions": act, "rewards": np.full(4, np.nan)},
+            ]
+        )
+
+
+def test_episode_takes_t_plus_one_observations():
+    episode = Episode(np.arange(10.0).reshape(5, 2), np.zeros((4, 1)), np.zeros(4), True)
+    assert episode.observations.shape == (4, 2) and episode.observations.dtype == np.float32
+    np.testing.assert_array_equal(episode.final_observation, [8, 9])
+    assert len(episode) == 4 and episode.terminated is True
+
+
+def test_load_episodes_from_dicts_and_episode_objects():
+    obs = np.arange(10.0).reshape(5, 2)
+    items = [
+        {"observations": obs, "actions": np.zeros((4, 1)), "rewards": np.ones(4),
+         "terminations": [False, False, False, True], "truncations": [False] * 4},
+        {"observations": obs[:4], "actions": np.zeros((4, 1)), "rewards": np.ones(4), "terminated": False},
+        {"observations": obs[:4], "actions": np.zeros((4, 1)), "rewards": np.ones(4)},
+        make_episode(3, True, obs_dim=2),
+    ]  # fmt: skip
+    episodes = load_episodes(items)
+    assert [e.terminated for e in episodes] == [True, False, False, True]
+    assert episodes[3] is items[3]
+    np.testing.assert_array_equal(episodes[0].final_observation, [8, 9])
+    assert episodes[1].final_observation is None and episodes[1].observations.shape == (4, 2)
+    with pytest.raises(ValueError, match=r"episode 0: episode dict is missing key\(s\) \['rewards'\]"):
+        load_episodes([{"observations": obs, "actions": np.zeros((4, 1))}])
+    with pytest.raises(ValueError, match="terminations is True at step 1 before"):
+        load_episodes([{**items[0], "terminations": [False, True, False, True]}])
+    with pytest.raises(TypeError, match="source must be"):
+        load_episodes(42)
+
+
+def test_load_episodes_dict_observations_with_hindsight_goal():
+    observations = {
+        "observation": np.arange(10.0).reshape(5, 2),
+        "achieved_goal": np.arange(5.0)[:, None] * np.ones((1, 3)),
+        "desired_goal": np.zeros((5, 3)),
+    }
+    item = {"observations": observations, "actions": np.zeros((4, 1)), "rewards": np.ones(4)}
+    (episode,) = load_episodes([item], goal_key="achieved_goal")
+    np.testing.assert_array_equal(episode.goal, [4, 4, 4])  # achieved at the final observation
+    assert episode.observations.shape == (4, 2)
+    (plain,) = load_episodes([item])
+    assert plain.goal is None
+    (by_key,) = load_episodes([item], observation_key="desired_goal")
+    assert by_key.observations.shape == (4, 3)
+    with pytest.raises(ValueError, match=r"no key 'state' \(observation_key\); available keys: \['achieved_goal'"):
+        load_episodes([item], observation_key="state")
+    with pytest.raises(ValueError, match="no key 'goal' \\(goal_key\\)"):
+        load_episodes([item], goal_key="goal")
+    with pytest.raises(ValueError, match="not a Dict observation"):
+        load_episodes([{**item, "observations": observations["observation"]}], goal_key="achieved_goal")

@@ -1,0 +1,106 @@
+"""Tests of tt_agents.data_loading.minari_reading: Minari datasets and ids, unsupported spaces, offline ids."""
+
+from __future__ import annotations
+
+import time
+
+import gymnasium
+import numpy as np
+import pytest
+
+from tt_agents.data_loading import DatasetNotAvailableError, TrajectoryData, load_episodes, minari_reading
+from tt_agents.data_making import record_dataset
+
+
+class PointGoalEnv(gymnasium.Env):
+    """A 2-D point with gymnasium-robotics style Dict observations; episodes end after 4 steps."""
+
+    def __init__(self) -> None:
+        box = gymnasium.spaces.Box(-10.0, 10.0, (2,), np.float32)
+        self.observation_space = gymnasium.spaces.Dict(observation=box, achieved_goal=box, desired_goal=box)
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {"observation": self.pos.copy(), "achieved_goal": self.pos.copy(), "desired_goal": self.target}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        self.target = np.ones(2, np.float32)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.pos = (self.pos + 0.5 * np.asarray(action, np.float32)).astype(np.float32)
+        self.t += 1
+        return self._obs(), -float(np.linalg.norm(self.pos - self.target)), False, self.t >= 4, {}
+
+
+@pytest.fixture
+def minari_home(tmp_path, monkeypatch):
+    """A private, offline Minari datasets directory."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path / "datasets"
+
+
+def test_load_episodes_from_minari_dataset_and_id(minari_home):
+    dataset = record_dataset(
+        "InvertedPendulum-v5", None, "test/pendulum/random-v0", n_episodes=3, seed=1, show_progress=False
+    )
+    from_object = load_episodes(dataset)
+    from_id = load_episodes("test/pendulum/random-v0")
+    assert len(from_object) == len(from_id) == 3
+    for episode, minari_episode, again in zip(from_object, dataset.iterate_episodes(), from_id, strict=True):
+        assert episode.observations.shape == (len(minari_episode), 4) and episode.actions.shape[1] == 1
+        np.testing.assert_allclose(episode.final_observation, minari_episode.observations[-1], rtol=1e-6)
+        np.testing.assert_allclose(episode.rewards, minari_episode.rewards)
+        assert episode.terminated and minari_episode.terminations[-1]  # random actions: the pole falls
+        np.testing.assert_array_equal(episode.observations, again.observations)
+    data = TrajectoryData.from_episodes(from_object)
+    assert data.layout.observation_dim == 4 and data.layout.action_dim == 1
+
+
+@pytest.mark.filterwarnings("ignore:env_spec is None")
+def test_load_episodes_from_minari_dict_observations(minari_home):
+    dataset = record_dataset(PointGoalEnv(), None, "test/point/random-v0", n_episodes=2, show_progress=False)
+    episodes = load_episodes(dataset, goal_key="achieved_goal")
+    assert len(episodes) == 2
+    for episode, minari_episode in zip(episodes, dataset.iterate_episodes(), strict=True):
+        assert episode.observations.shape == (4, 2) and not episode.terminated
+        np.testing.assert_allclose(episode.goal, minari_episode.observations["achieved_goal"][-1])
+        np.testing.assert_allclose(episode.final_observation, episode.goal)
+    assert TrajectoryData.from_episodes(episodes).layout.goal_dim == 2
+    with pytest.raises(ValueError, match=r"without key\(s\) \['state'\]; available keys"):
+        load_episodes(dataset, observation_key="state")
+    whole = load_episodes(dataset, observation_key=("desired_goal", "observation"))  # concatenated in that order
+    for episode, minari_episode in zip(whole, dataset.iterate_episodes(), strict=True):
+        expected = np.concatenate(
+            [minari_episode.observations["desired_goal"], minari_episode.observations["observation"]], 1
+        )
+        np.testing.assert_allclose(episode.observations, expected[:-1])
+        np.testing.assert_allclose(episode.final_observation, expected[-1])
+
+
+def test_load_episodes_rejects_discrete_actions(minari_home):
+    dataset = record_dataset("CartPole-v1", None, "test/cartpole/random-v0", n_episodes=1, show_progress=False)
+    with pytest.raises(ValueError, match=r"action space Discrete\(2\).*continuous"):
+        load_episodes(dataset)
+
+
+def test_unknown_minari_id_offline_fails_fast_with_help(minari_home):
+    start = time.perf_counter()
+    with pytest.raises(DatasetNotAvailableError) as info:
+        load_episodes("nobody/nothing/bogus-v0")
+    assert time.perf_counter() - start < 5
+    message = str(info.value)
+    assert "'nobody/nothing/bogus-v0' is not available locally and could not be downloaded" in message
+    assert str(minari_home) in message and "MINARI_DATASETS_PATH" in message
+    assert "tt-agents make-dataset ENV LEVEL" in message and "record_dataset(" in message
+    assert isinstance(info.value, FileNotFoundError) and info.value.__cause__ is None
+
+
+def test_offline_hub_short_circuits_the_download(minari_home, monkeypatch):
+    monkeypatch.setattr(minari_reading.importlib.util, "find_spec", lambda name: object())  # "hub installed"
+    with pytest.raises(DatasetNotAvailableError, match="HF_HUB_OFFLINE is set"):
+        load_episodes("nobody/nothing/bogus-v0")

@@ -1,0 +1,183 @@
+"""One episode as validated plain arrays (:class:`Episode`), read from arrays or Minari-style dicts.
+
+An episode dict has keys ``observations`` (``T`` or ``T + 1`` rows, or a Dict observation: a mapping of such
+arrays), ``actions``, ``rewards`` and optionally per-step ``terminations``/``truncations`` flags or a
+``terminated`` bool. A Dict observation gives the flat observation by key (or several keys, concatenated) and,
+with ``goal_key``, the hindsight goal: the goal-space position reached at the episode's final observation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..spaces import flatten_observation
+
+ObservationKey = str | Sequence[str] | None
+"""A Dict observation's key, or several keys whose entries are concatenated in that order."""
+
+
+def _float_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float32 array; integer/bool data (a discrete space) is rejected for actions."""
+    array = np.asarray(value)
+    if name == "actions" and array.dtype.kind in "biu":
+        raise ValueError(
+            f"actions have integer dtype {array.dtype}: discrete action spaces are not supported "
+            "(tt_agents needs continuous Box actions)"
+        )
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+    return array.astype(np.float32)
+
+
+def _check_finite(array: np.ndarray, name: str, per_step: bool = True) -> None:
+    """Raise a ValueError naming ``name`` (and the first bad step when the first axis is time) on NaN/inf."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = f" at step {np.argwhere(bad)[0][0]}" if per_step else ""
+        raise ValueError(f"{name} contain NaN or inf{where} ({int(bad.sum())} non-finite value(s))")
+
+
+@dataclass(eq=False)
+class Episode:
+    """One episode as plain arrays, validated on construction.
+
+    ``observations`` may also be given with ``T + 1`` rows (Minari stores the observation after the last
+    step): the extra row then becomes ``final_observation``.
+    """
+
+    observations: np.ndarray
+    """(T, O) float32: the observations at which the actions were taken."""
+    actions: np.ndarray
+    """(T, A) float32."""
+    rewards: np.ndarray
+    """(T,) float32: raw environment rewards."""
+    terminated: bool
+    """The episode ended in a true terminal state (``False`` for a time-limit truncation)."""
+    final_observation: np.ndarray | None = None
+    """(O,) the observation after the last step, when known."""
+    goal: np.ndarray | None = None
+    """(G,) the goal the episode is conditioned on (hindsight: the goal-space position it finally reached)."""
+
+    def __post_init__(self) -> None:
+        rewards = _float_array(self.rewards, "rewards")
+        if rewards.ndim != 1 or len(rewards) == 0:
+            raise ValueError(f"rewards must have shape (T,) with T >= 1, got shape {rewards.shape}")
+        n_steps = len(rewards)
+
+        observations = _float_array(self.observations, "observations")
+        if observations.ndim != 2:
+            hint = (
+                "; non-flat observations are not supported, flatten them first "
+                "(e.g. gymnasium.wrappers.FlattenObservation)"
+                if observations.ndim > 2
+                else ""
+            )
+            raise ValueError(f"observations must have shape (T, obs_dim), got shape {observations.shape}{hint}")
+        if len(observations) == n_steps + 1 and self.final_observation is None:
+            observations, self.final_observation = observations[:-1], observations[-1]
+        if len(observations) != n_steps:
+            raise ValueError(
+                f"observations have {len(observations)} rows but rewards have {n_steps} steps "
+                f"(expected T = {n_steps} rows, or T + 1 with the final observation)"
+            )
+
+        actions = _float_array(self.actions, "actions")
+        if actions.ndim != 2 or len(actions) != n_steps:
+            raise ValueError(f"actions must have shape (T, action_dim) = ({n_steps}, A), got shape {actions.shape}")
+
+        for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
+            _check_finite(array, name)
+        self.observations, self.actions, self.rewards = observations, actions, rewards
+        self.terminated = bool(self.terminated)
+        self._validate_final_observation_and_goal()
+
+    def _validate_final_observation_and_goal(self) -> None:
+        if self.final_observation is not None:
+            final = _float_array(self.final_observation, "final_observation")
+            obs_dim = self.observations.shape[1]
+            if final.shape != (obs_dim,):
+                raise ValueError(f"final_observation must have shape ({obs_dim},), got {final.shape}")
+            _check_finite(final, "final_observation", per_step=False)
+            self.final_observation = final
+        if self.goal is not None:
+            goal = _float_array(self.goal, "goal")
+            if goal.ndim != 1 or len(goal) == 0:
+                raise ValueError(f"goal must have shape (G,) with G >= 1, got shape {goal.shape}")
+            _check_finite(goal, "goal", per_step=False)
+            self.goal = goal
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+
+def _select_observations(
+    observations: Any, observation_key: ObservationKey, goal_key: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Flat observations (T or T+1, O) and the hindsight goal (G,) from array or Dict observations."""
+    if not isinstance(observations, Mapping):
+        if observation_key is not None or goal_key is not None:
+            raise ValueError(
+                "observation_key/goal_key are given but the observations are an array, not a Dict observation"
+            )
+        return np.asarray(observations), None
+    keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else tuple(observation_key)
+    for role, wanted in [*(("observation_key", k) for k in keys), ("goal_key", goal_key)]:
+        if wanted is not None and wanted not in observations:
+            raise ValueError(
+                f"Dict observations have no key {wanted!r} ({role}); available keys: {sorted(observations)}"
+            )
+    goal = None
+    if goal_key is not None:
+        goal = np.asarray(observations[goal_key])[-1]  # (G,): reached at the episode's final observation
+    if len(keys) == 1:
+        return np.asarray(observations[keys[0]]), goal
+    return flatten_observation(observations, keys), goal
+
+
+def _terminated_from_flags(terminations: Any) -> bool:
+    flags = np.asarray(terminations, dtype=bool).reshape(-1)
+    if flags[:-1].any():
+        raise ValueError(
+            f"terminations is True at step {int(np.argmax(flags))} before the episode's last step "
+            f"{len(flags) - 1}; split the data into one episode per terminal"
+        )
+    return bool(flags[-1]) if len(flags) else False
+
+
+def _episode_from_mapping(item: Mapping[str, Any], observation_key: ObservationKey, goal_key: str | None) -> Episode:
+    missing = {"observations", "actions", "rewards"} - set(item)
+    if missing:
+        raise ValueError(f"episode dict is missing key(s) {sorted(missing)}; it has {sorted(item)}")
+    if "terminated" in item:
+        terminated = bool(item["terminated"])
+    elif "terminations" in item:
+        terminated = _terminated_from_flags(item["terminations"])
+    else:
+        terminated = False
+    observations, goal = _select_observations(item["observations"], observation_key, goal_key)
+    return Episode(observations, item["actions"], item["rewards"], terminated, goal=goal)
+
+
+def episodes_from_items(
+    items: Iterable[Episode | Mapping[str, Any]], observation_key: ObservationKey, goal_key: str | None
+) -> list[Episode]:
+    """Episodes from :class:`Episode` objects (kept as they are) and episode dicts, in order.
+
+    A ValueError names the episode it comes from (``episode 3: ...``).
+    """
+    episodes = []
+    for index, item in enumerate(items):
+        try:
+            if isinstance(item, Episode):
+                episodes.append(item)
+            elif isinstance(item, Mapping):
+                episodes.append(_episode_from_mapping(item, observation_key, goal_key))
+            else:
+                raise TypeError(f"expected an Episode or a dict, got {type(item).__name__}")
+        except ValueError as exc:
+            raise ValueError(f"episode {index}: {exc}") from None
+    return episodes

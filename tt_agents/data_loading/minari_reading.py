@@ -1,0 +1,111 @@
+"""Minari datasets: loading one by id (locally, else downloaded, else a clear error) and reading its episodes.
+
+Only flat continuous (1-D ``Box``) action spaces and flat observations, or Dict observations of flat parts,
+are read; anything else is rejected before any episode is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..spaces import check_flat_box
+from .episodes import ObservationKey
+
+if TYPE_CHECKING:
+    import minari
+
+_HOW_TO_MAKE = (
+    "Make one locally with `tt-agents make-dataset ENV LEVEL` or `tt_agents.data_making.record_dataset(...)`."
+)
+
+
+class DatasetNotAvailableError(FileNotFoundError):
+    """A Minari dataset id that is neither stored locally nor downloadable."""
+
+
+def _truthy_env(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _download_blocker() -> str | None:
+    """Why a Minari download cannot work here (checked up front: offline downloads hang in retries)."""
+    remote = os.environ.get("MINARI_REMOTE", "hf://farama-minari")
+    if remote.startswith("hf://"):
+        if importlib.util.find_spec("huggingface_hub") is None:
+            return "huggingface_hub is not installed (pip install 'minari[hf]')"
+        if _truthy_env("HF_HUB_OFFLINE"):
+            return "HF_HUB_OFFLINE is set, so downloads from the Hugging Face Hub are disabled"
+    return None
+
+
+def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
+    """The local Minari dataset ``dataset_id``, downloading it if possible; else DatasetNotAvailableError."""
+    import minari
+    from minari.storage import get_dataset_path
+
+    try:
+        return minari.load_dataset(dataset_id)
+    except FileNotFoundError:
+        pass
+    reason = _download_blocker()
+    if reason is None:
+        try:
+            return minari.load_dataset(dataset_id, download=True)
+        except Exception as exc:  # any failure (network, not found, missing extra) gets the one message below
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            reason = f"{type(exc).__name__}: {first_line}"
+    raise DatasetNotAvailableError(
+        f"Minari dataset {dataset_id!r} is not available locally and could not be downloaded ({reason}).\n"
+        f"Local datasets are looked for in {get_dataset_path()} (set MINARI_DATASETS_PATH to change it; "
+        "Minari's default is ~/.minari/datasets).\n" + _HOW_TO_MAKE
+    ) from None
+
+
+def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: ObservationKey) -> None:
+    from gymnasium import spaces
+
+    action_space = dataset.action_space
+    try:
+        check_flat_box(action_space, "action_space")
+    except TypeError:
+        raise ValueError(
+            f"dataset {dataset.id!r} has action space {action_space}; tt_agents supports flat continuous "
+            "(1-D Box) action spaces only"
+        ) from None
+    observation_space = dataset.observation_space
+    parts = [observation_space]
+    if isinstance(observation_space, spaces.Dict):
+        keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else observation_key
+        missing = [key for key in keys if key not in observation_space.spaces]
+        if missing:
+            raise ValueError(
+                f"dataset {dataset.id!r} has Dict observations without key(s) {missing}; available keys: "
+                f"{sorted(observation_space.spaces)} (pass observation_key=...)"
+            )
+        parts = [observation_space[key] for key in keys]
+    for part in parts:
+        try:
+            check_flat_box(part, "observation_space")
+        except TypeError:
+            raise ValueError(
+                f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) "
+                "observations, or Dicts of them (flatten others, e.g. with gymnasium.wrappers.FlattenObservation, "
+                "before recording)"
+            ) from None
+
+
+def minari_episode_dicts(dataset: minari.MinariDataset, observation_key: ObservationKey) -> Iterator[dict[str, Any]]:
+    """The episodes of ``dataset`` as episode dicts, after checking its spaces (a ValueError if unsupported)."""
+    _check_minari_spaces(dataset, observation_key)
+    return (
+        {
+            "observations": ep.observations,
+            "actions": ep.actions,
+            "rewards": ep.rewards,
+            "terminations": ep.terminations,
+        }
+        for ep in dataset.iterate_episodes()
+    )

@@ -1,0 +1,91 @@
+"""Fixed-length token windows over :class:`~tt_agents.data_loading.TrajectoryData` for training."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .trajectories import TrajectoryData
+
+
+class TokenizerLike(Protocol):
+    """What :class:`WindowDataset` needs from a tokenizer (see :class:`tt_agents.tokenizer.Tokenizer`)."""
+
+    @property
+    def n_bins(self) -> int: ...
+
+    def encode(self, x: np.ndarray, columns: slice | None = None) -> np.ndarray: ...
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Token windows of ``sequence_length`` transitions, one starting at every step of every episode.
+
+    Item ``i`` is ``(tokens, loss_mask)``, both of length ``G + L * D`` (goal tokens, then ``L`` transitions
+    of ``D`` tokens each, row-major). Positions past the episode's end hold the stop token ``N``
+    (``tokenizer.n_bins``): after a true terminal they are trained on (mask 1, the model learns the episode
+    ends), after a time-limit truncation they are not (mask 0). Goal tokens have mask 0. The sequence is
+    unshifted: the model takes ``tokens[:-1]`` as input and ``tokens[1:]`` (with ``mask[1:]``) as targets.
+
+    All tokens are computed once here, so ``__getitem__`` only slices.
+    """
+
+    def __init__(self, data: TrajectoryData, tokenizer: TokenizerLike, sequence_length: int = 10) -> None:
+        if sequence_length < 1:
+            raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
+        if data.n_episodes == 0:
+            raise ValueError("WindowDataset: the data has no episodes")
+        self.layout = data.layout
+        self.sequence_length = sequence_length
+        self.stop_token = int(tokenizer.n_bins)
+        d, pad = self.layout.transition_dim, sequence_length - 1
+        lengths = data.episode_lengths  # (E,)
+
+        encoded = np.asarray(tokenizer.encode(np.concatenate(data.joined), columns=slice(0, d)))  # (sum T, D)
+        tokens, masks, starts = [], [], []
+        offset = 0
+        for episode_tokens, terminated in zip(np.split(encoded, np.cumsum(lengths)[:-1]), data.terminated, strict=True):
+            length = len(episode_tokens)
+            padded = np.full((length + pad, d), self.stop_token, dtype=np.int32)  # (T + L - 1, D)
+            padded[:length] = episode_tokens
+            mask = np.zeros((length + pad, d), dtype=bool)  # (T + L - 1, D)
+            mask[: length if not terminated else None] = True
+            tokens.append(padded.reshape(-1))
+            masks.append(mask.reshape(-1))
+            starts.append(offset + np.arange(length) * d)
+            offset += (length + pad) * d
+        self._tokens = torch.from_numpy(np.concatenate(tokens))  # (sum (T + L - 1) * D,) int32
+        self._mask = torch.from_numpy(np.concatenate(masks))  # (sum (T + L - 1) * D,) bool
+        self._starts = np.concatenate(starts)  # (n_windows,) flat offset of each window
+        self._episode = np.repeat(np.arange(data.n_episodes), lengths)  # (n_windows,)
+        self._goal_tokens: torch.Tensor | None = None
+        if self.layout.goal_dim > 0:
+            if data.goals is None:
+                raise ValueError("WindowDataset: the layout has goal columns but the data has no goals")
+            goal_tokens = tokenizer.encode(np.stack(data.goals), columns=self.layout.goal_slice)  # (E, G)
+            self._goal_tokens = torch.as_tensor(np.asarray(goal_tokens), dtype=torch.int64)
+
+    @property
+    def sequence_tokens(self) -> int:
+        """Tokens per item: ``goal_dim + sequence_length * transition_dim``."""
+        return self.layout.goal_dim + self.sequence_length * self.layout.transition_dim
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, mask = self.batch(torch.tensor([i]))
+        return tokens[0], mask[0]
+
+    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows ``indices`` (B,) at once: tokens (B, G + L * D) int64 and loss mask (B, G + L * D) float32."""
+        offsets = torch.arange(self.sequence_length * self.layout.transition_dim)  # (L * D,)
+        flat = torch.as_tensor(self._starts)[indices][:, None] + offsets  # (B, L * D)
+        tokens = self._tokens[flat].long()
+        mask = self._mask[flat].float()
+        if self._goal_tokens is not None:
+            goal = self._goal_tokens[torch.as_tensor(self._episode)[indices]]  # (B, G)
+            tokens = torch.cat([goal, tokens], dim=1)
+            mask = torch.cat([torch.zeros(goal.shape), mask], dim=1)
+        return tokens, mask
