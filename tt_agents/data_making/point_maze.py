@@ -108,6 +108,43 @@ def _recording_task(
     return task_env, task_env.controller_policy(controller), task, "continuing_task=False"
 
 
+def _total_steps(maze: str, n_steps: int | None, preset: str) -> int:
+    """``n_steps``, or the preset's total for ``maze`` when it is ``None`` (a ValueError for an unknown preset)."""
+    if preset not in PRESET_STEPS:
+        raise ValueError(f"preset must be one of {sorted(PRESET_STEPS)}, got {preset!r}")
+    return n_steps if n_steps is not None else PRESET_STEPS[preset][maze]
+
+
+def _dataset_description(
+    maze: str,
+    env: gym.Env,
+    task: str,
+    evaluation: str,
+    *,
+    noise: float,
+    n_steps: int,
+    seed: int,
+    reference_episodes: int,
+) -> str:
+    """The dataset's description: how it was recorded in ``env`` and how its reference scores were measured."""
+    return (
+        f"D4RL maze2d-style dataset for {MAZES[maze]}: the scripted waypoint controller with Gaussian "
+        f"action noise std {noise} in the continuing task with goals re-sampled on reaching them "
+        f"(continuing_task=True, reset_target=True), {task}; episodes of {env.spec.max_episode_steps} "
+        f"steps, {n_steps} steps in all, seed {seed}. Reference scores: mean returns of uniformly random "
+        f"actions and of the noise-free controller over {reference_episodes} episodes of the evaluation "
+        f"environment ({evaluation}, standard time limit)."
+    )
+
+
+def _print_summary(dataset: minari.MinariDataset, goal: str) -> None:
+    """Print a one-line summary of the written dataset."""
+    summary = summarize_dataset(dataset)
+    if goal == "fixed":  # continuing recordings against the episodic task's references: no meaningful score
+        summary = replace(summary, normalized_score=None)
+    Console().print(str(summary))
+
+
 def make_point_maze_dataset(
     maze: str,
     n_steps: int | None = None,
@@ -152,19 +189,19 @@ def make_point_maze_dataset(
         The dataset (Dict observations as recorded), with ``ref_min_score``, ``ref_max_score`` and the
         evaluation environment in its metadata.
     """
-    maze = resolve_maze(maze)
-    goal = resolve_goal(goal)
-    if preset not in PRESET_STEPS:
-        raise ValueError(f"preset must be one of {sorted(PRESET_STEPS)}, got {preset!r}")
+    maze, goal = resolve_maze(maze), resolve_goal(goal)
+    n_steps = _total_steps(maze, n_steps, preset)
     if reference_episodes < 1:
         raise ValueError(f"reference_episodes must be >= 1, got {reference_episodes}")
-    n_steps = n_steps if n_steps is not None else PRESET_STEPS[preset][maze]
     dataset_id = dataset_id or point_maze_dataset_id(maze, goal)
     check_dataset_id(dataset_id, overwrite)  # before spending time on the reference scores
     ref_min, ref_max = reference_scores(maze, reference_episodes, goal)
     eval_env = point_maze_env(maze, goal)
     env, policy, task, evaluation = _recording_task(maze, goal, noise, seed, episode_steps)
     try:
+        description = _dataset_description(
+            maze, env, task, evaluation, noise=noise, n_steps=n_steps, seed=seed, reference_episodes=reference_episodes
+        )
         dataset = record_dataset(
             env,
             policy,
@@ -175,14 +212,7 @@ def make_point_maze_dataset(
             ref_max_score=ref_max,
             eval_env=eval_env.spec,
             algorithm_name="WaypointController (BFS over maze cells + PD, D4RL gains)",
-            description=(
-                f"D4RL maze2d-style dataset for {MAZES[maze]}: the scripted waypoint controller with Gaussian "
-                f"action noise std {noise} in the continuing task with goals re-sampled on reaching them "
-                f"(continuing_task=True, reset_target=True), {task}; episodes of {env.spec.max_episode_steps} "
-                f"steps, {n_steps} steps in all, seed {seed}. Reference scores: mean returns of uniformly random "
-                f"actions and of the noise-free controller over {reference_episodes} episodes of the evaluation "
-                f"environment ({evaluation}, standard time limit)."
-            ),
+            description=description,
             overwrite=overwrite,
             show_progress=show_progress,
         )
@@ -191,8 +221,5 @@ def make_point_maze_dataset(
         eval_env.close()
     dataset.storage.update_metadata({"num_episodes_average_score": reference_episodes})
     if show_progress:
-        summary = summarize_dataset(dataset)
-        if goal == "fixed":  # continuing recordings against the episodic task's references: no meaningful score
-            summary = replace(summary, normalized_score=None)
-        Console().print(str(summary))
+        _print_summary(dataset, goal)
     return dataset

@@ -12,6 +12,8 @@ import copy
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +184,36 @@ def _claim_run(workdir: Path, env_id: str, seed: int, sac_kwargs: dict[str, Any]
         raise ValueError(f"{workdir} holds a SAC run with {saved}, not {run_info}; use another workdir (or delete it)")
 
 
+def _open_run(env_id: str, workdir: str | os.PathLike[str], seed: int, sac_kwargs: dict[str, Any]) -> tuple[str, Path]:
+    """The resolved environment id and the run folder, created and claimed for these settings (a ValueError when it
+    holds a run with other ones)."""
+    env_id = resolve_env_id(env_id)
+    check_box_actions(env_id)
+    workdir = Path(workdir).expanduser()
+    workdir.mkdir(parents=True, exist_ok=True)
+    _claim_run(workdir, env_id, seed, sac_kwargs)
+    return env_id, workdir
+
+
+@contextmanager
+def _training_envs(env_id: str) -> Iterator[tuple[gymnasium.Env, Any]]:
+    """SAC's training environment and the monitored vectorised one it is evaluated in, with torch on one thread;
+    the thread count is restored and the environments closed afterwards."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    env = gymnasium.make(env_id)
+    eval_env = DummyVecEnv([lambda: Monitor(gymnasium.make(env_id))])
+    try:
+        yield env, eval_env
+    finally:
+        torch.set_num_threads(threads)
+        env.close()
+        eval_env.close()
+
+
 def _resume_or_start(
     env: gymnasium.Env, workdir: Path, seed: int, buffer_size: int, sac_kwargs: dict[str, Any]
 ) -> tuple[Any, list[SACEvaluation]]:
@@ -301,25 +333,13 @@ def train_sac(
     Returns:
         ``workdir`` as a ``Path``.
     """
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
     if total_steps < 1 or eval_every < 1 or eval_episodes < 1 or checkpoint_every < 1:
         raise ValueError("train_sac: total_steps, eval_every, eval_episodes and checkpoint_every must be >= 1")
-    env_id = resolve_env_id(env_id)
-    check_box_actions(env_id)
-    workdir = Path(workdir).expanduser()
-    workdir.mkdir(parents=True, exist_ok=True)
     sac_kwargs = dict(sac_kwargs or {})
-    _claim_run(workdir, env_id, seed, sac_kwargs)
+    env_id, workdir = _open_run(env_id, workdir, seed, sac_kwargs)
     if target_return is not None and any(e.mean_return >= target_return for e in read_evaluations(workdir)):
         return workdir
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    env = gymnasium.make(env_id)
-    eval_env = DummyVecEnv([lambda: Monitor(gymnasium.make(env_id))])
-    try:
+    with _training_envs(env_id) as (env, eval_env):
         model, evaluations = _resume_or_start(env, workdir, seed, buffer_size or total_steps, sac_kwargs)
         if model.num_timesteps < total_steps:
             _learn_until(
@@ -336,10 +356,6 @@ def train_sac(
                 target_return=target_return,
                 show_progress=show_progress,
             )
-    finally:
-        torch.set_num_threads(threads)
-        env.close()
-        eval_env.close()
     return workdir
 
 
