@@ -9,6 +9,8 @@ table gives the mean ± standard error over seeds.
 Methods
     ``tt-quantile`` / ``tt-uniform``: the Trajectory Transformer with quantile / uniform discretization,
     reward-mode beam search (predicted rewards + reward-to-go), real rewards in the planning context.
+    ``tt-imitation``: the ``tt-quantile`` cell's agent (trained once, reused) planning in imitation mode
+    (likelihood search), the paper's behaviour-cloning use of the same model.
     ``bc``: :class:`tt_agents.baselines.BCAgent`; ``iql``: :class:`tt_agents.baselines.IQLAgent`
     (deterministic actions). Every method of a seed is evaluated by :func:`tt_agents.evaluate` from the same
     starting states.
@@ -81,9 +83,23 @@ from tt_agents.baselines import BCAgent, IQLAgent
 from tt_agents.data_loading import load_minari_dataset
 from tt_agents.data_making import LOCOMOTION_LEVELS, SHORT_ENV_NAMES, locomotion_dataset_id
 
-METHODS = ("tt-quantile", "tt-uniform", "bc", "iql")
-LABELS = {"tt-quantile": "TT (quantile)", "tt-uniform": "TT (uniform)", "bc": "BC", "iql": "IQL"}
-COLORS = {"tt-quantile": "#1f77b4", "tt-uniform": "#9ecae1", "bc": "#7f7f7f", "iql": "#2ca02c"}
+METHODS = ("tt-quantile", "tt-uniform", "tt-imitation", "bc", "iql")
+LABELS = {
+    "tt-quantile": "TT (quantile)",
+    "tt-uniform": "TT (uniform)",
+    "tt-imitation": "TT (imitation)",
+    "bc": "BC",
+    "iql": "IQL",
+}
+COLORS = {
+    "tt-quantile": "#1f77b4",
+    "tt-uniform": "#9ecae1",
+    "tt-imitation": "#ff7f0e",
+    "bc": "#7f7f7f",
+    "iql": "#2ca02c",
+}
+TRAINED_WITH = {"tt-imitation": "tt-quantile"}
+"""Methods that plan with another method's trained agent (same dataset and seed) instead of training their own."""
 ENVS = ("halfcheetah", "hopper", "walker2d")
 LEVELS = ("medium-expert", "medium", "medium-replay")
 DATASETS = {
@@ -157,17 +173,15 @@ def resolve_dataset(requested: str) -> DatasetEntry:
 
 
 def tt_config(args: argparse.Namespace, method: str, key: str) -> AgentConfig:
-    """The TT configuration of a cell: the preset, the cell's discretization, reward planning, step overrides."""
+    """The TT configuration of a cell: the preset, the cell's discretization, planning mode, step overrides."""
     if args.preset == "cpu":
         config, steps = cpu_preset(), CPU_TT_STEPS
-        # attention dropout triples a CPU training step (see ModelConfig.attention_dropout)
-        config.model = replace(config.model, attention_dropout=0.0)
     else:
         config = paper_preset(key)
         steps = authors_tt_steps(key, config.train.batch_size)
     config = with_train_steps(config, args.tt_steps or steps)
-    config.tokenizer = replace(config.tokenizer, strategy=method.removeprefix("tt-"))
-    config.planner = replace(config.planner, mode="reward")
+    config.tokenizer = replace(config.tokenizer, strategy="uniform" if method == "tt-uniform" else "quantile")
+    config.planner = replace(config.planner, mode="imitation" if method == "tt-imitation" else "reward")
     return config
 
 
@@ -178,6 +192,8 @@ def baseline_steps(args: argparse.Namespace, method: str) -> int:
 
 def train_settings(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     """What determines the trained agent (a change means retraining: the cell refuses to mix them)."""
+    if cell.method in TRAINED_WITH:
+        return {"reuses": train_settings(replace(cell, method=TRAINED_WITH[cell.method]), args)}
     settings: dict[str, Any] = {"dataset_id": cell.entry.dataset_id, "method": cell.method, "seed": cell.seed}
     if cell.method.startswith("tt-"):
         config = tt_config(args, cell.method, cell.entry.key).to_dict()
@@ -204,6 +220,10 @@ def eval_settings(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
 def train_or_load(cell: Cell, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The cell's trained agent (loaded when it exists, else trained and saved) and its training record."""
     check_settings(cell.dir, train_settings(cell, args))
+    if cell.method in TRAINED_WITH:
+        agent, record = train_or_load(replace(cell, method=TRAINED_WITH[cell.method]), args)
+        agent.configure_planner(**eval_settings(cell, args)["planner"])
+        return agent, {**record, "train_s": 0.0, "reuses": TRAINED_WITH[cell.method]}
     if cell.method.startswith("tt-"):
         agent, record = train_or_load_tt(cell, tt_config(args, cell.method, cell.entry.key), args.device)
         agent.configure_planner(**eval_settings(cell, args)["planner"])

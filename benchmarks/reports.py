@@ -194,7 +194,8 @@ def write_paper_bar_plot(
 # ---------------------------------------------------------------------------------------------- locomotion
 
 LOCOMOTION_CSV_COLUMNS = (
-    "dataset dataset_id method seed status score score_kind mean_return episodes episode_returns train_steps "
+    "dataset dataset_id method seed status score score_kind mean_return episodes episode_returns episode_lengths "
+    "train_steps "
     "train_s eval_s ms_per_action paper_score"
 ).split()
 
@@ -269,20 +270,36 @@ def _locomotion_provenance(entries: list[DatasetEntry]) -> list[str]:
     return lines
 
 
+def _lengths(lengths: list[int]) -> str:
+    """Episode lengths, shortest first, the shortest in bold when it ended within 50 steps (a fall at the start)."""
+    ordered = sorted(lengths)
+    return " ".join(f"**{n}**" if n <= 50 else str(n) for n in ordered)
+
+
 def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
     table = []
     for row in rows:
         if row.get("score") is None:
-            table.append([row["dataset"], row["method"], str(row["seed"]), "—", "—", "—", "—", row["status"]])
+            table.append([row["dataset"], row["method"], str(row["seed"]), "—", "—", "—", "—", "—", row["status"]])
             continue
         train, ms = row["train"], row.get("ms_per_action")
         table.append(
-            [row["dataset"], row["method"], str(row["seed"]), f"{row['score']:.1f}"]
+            [row["dataset"], row["method"], str(row["seed"]), f"{row['score']:.1f}", _lengths(row["lengths"])]
             + [f"{train['train_s']:.0f}" + (" (resumed)" if train.get("resumed") else ""), f"{row['eval_s']:.0f}"]
             + ["—" if ms is None else f"{ms:.0f}", row["status"]]
         )
-    header = ["dataset", "method", "seed", "score", "train (s)", "evaluate (s)", "ms/action", "status"]
-    return ["## Wall time per cell", "", *table_lines(header, table)] + [
+    header = [
+        "dataset",
+        "method",
+        "seed",
+        "score",
+        "episode lengths",
+        "train (s)",
+        "evaluate (s)",
+        "ms/action",
+        "status",
+    ]
+    return ["## Every cell: episode lengths and wall time", "", *table_lines(header, table)] + [
         "",
         "Train time is that of the invocation that finished training (a resumed TT run counts only its last part); "
         "*cached* cells were finished by an earlier invocation. Per-seed and per-episode values: `locomotion.csv` "
@@ -305,6 +322,7 @@ def _locomotion_csv_row(row: Row, paper: dict[str, dict[str, Number]]) -> dict[s
         "mean_return": f"{np.mean(row['returns']):.3f}",
         "episodes": len(row["returns"]),
         "episode_returns": " ".join(f"{r:.2f}" for r in row["returns"]),
+        "episode_lengths": " ".join(str(n) for n in row["lengths"]),
         "train_steps": row["train"]["n_steps"],
         "train_s": f"{row['train']['train_s']:.1f}",
         "eval_s": f"{row['eval_s']:.1f}",

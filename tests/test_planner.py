@@ -52,6 +52,38 @@ def test_cdf_filter_samples_only_from_the_top_mass() -> None:
     assert set(tokens.tolist()) == {0, 1, 2}
 
 
+def test_density_ranking_prefers_the_narrow_bin_of_equal_probability() -> None:
+    # two bins of equal probability, the first four times as wide: by density the second is the mode
+    logits = torch.tensor([[0.0, 0.0, -5.0, 9.0]])
+    log_widths = torch.tensor([4.0, 1.0, 1.0]).log()
+    by_probability, _ = sample_tokens(logits, 3, top_k=1, cdf=None, generator=None)
+    by_density, score = sample_tokens(logits, 3, top_k=1, cdf=None, generator=None, log_widths=log_widths)
+    assert by_probability.tolist() == [0] and by_density.tolist() == [1]
+    torch.testing.assert_close(score, torch.log_softmax(logits[:, :3], -1)[:, 1])  # log p - log 1
+
+
+def test_density_ranking_keeps_the_densest_bins_until_the_mass_reaches_cdf() -> None:
+    probs = torch.tensor([0.4, 0.3, 0.2, 0.1])  # widths 8, 1, 1, 1: densities 0.05, 0.3, 0.2, 0.1
+    logits = probs.log().repeat(2000, 1)
+    log_widths = torch.tensor([8.0, 1.0, 1.0, 1.0]).log()
+    generator = torch.Generator().manual_seed(0)
+    tokens, _ = sample_tokens(logits, 4, top_k=None, cdf=0.55, generator=generator, log_widths=log_widths)
+    assert set(tokens.tolist()) == {1, 2, 3}, "0.3 + 0.2 < 0.55, so the third densest bin is kept too"
+    tokens, _ = sample_tokens(logits, 4, top_k=2, cdf=None, generator=generator, log_widths=log_widths)
+    assert set(tokens.tolist()) == {1, 2}
+    share = (tokens == 1).float().mean().item()
+    assert 0.5 < share < 0.7, "kept bins are sampled by probability (0.3 : 0.2)"
+
+
+def test_density_ranking_changes_nothing_for_uniform_bins(model, tokenizer) -> None:
+    plans = {}
+    for ranking in ("probability", "density"):
+        config = PlannerConfig(beam_width=4, n_expand=2, horizon=2, max_context_transitions=2, bin_ranking=ranking)
+        plans[ranking] = BeamPlanner(model, tokenizer, config).plan(context(np.random.default_rng(0), past=[0, 2]))
+    np.testing.assert_array_equal(plans["probability"].actions, plans["density"].actions)
+    np.testing.assert_allclose(plans["probability"].scores, plans["density"].scores, rtol=1e-5)
+
+
 def state_with(rewards: list[list[float]], values: list[list[float]]) -> BeamState:
     rows, horizon = len(rewards), len(rewards[0])
     return BeamState(

@@ -194,6 +194,12 @@ class PlannerConfig:
     """Observation tokens sampled from the smallest set holding this much mass (``None``: ``k_obs`` alone)."""
     cdf_act: float | None = 0.6
     """Action tokens sampled from the smallest set of tokens holding this much probability mass."""
+    bin_ranking: Literal["probability", "density"] = "probability"
+    """How bins are ranked for greedy decoding, the ``k``/``cdf`` filters and the likelihood of ``imitation`` and
+    ``goal`` modes: by ``probability`` (the authors' planner), or by ``density``, probability divided by the bin's
+    width (never less than a tenth of a uniform bin's). Quantile bins are wide where data is rare, so ranking by
+    probability favours rare values; by density, the most likely bin is the mode of the predicted distribution.
+    Uniform bins rank the same either way."""
     k_reward: int | None = 1
     """Reward and reward-to-go tokens (greedy by default; scores use the expectation over bins)."""
     discount: float = 0.99
@@ -203,6 +209,8 @@ class PlannerConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if self.bin_ranking not in ("probability", "density"):
+            raise ValueError(f"PlannerConfig.bin_ranking must be 'probability' or 'density', got {self.bin_ranking!r}")
         if self.mode not in ("reward", "imitation", "goal", "q"):
             raise ValueError(f"PlannerConfig.mode must be reward|imitation|goal|q, got {self.mode!r}")
         if self.beam_width < 1 or self.n_expand < 1 or self.horizon < 1 or self.max_context_transitions < 0:

@@ -131,30 +131,34 @@ def sample_tokens(
     top_k: int | None,
     cdf: float | None,
     generator: torch.Generator | None,
+    log_widths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample one token per row from ``logits`` (R, V), never the stop token.
 
-    ``top_k`` keeps the k most likely bins (1 = greedy); ``cdf`` keeps the smallest set of most likely bins
-    holding at least that much probability. Returns tokens (R,) and their log-probabilities (R,) under the
-    unfiltered distribution over bins.
+    Bins are ranked by probability, or, given ``log_widths`` (N,) of the column's bins, by probability density
+    (probability / width). ``top_k`` keeps the k best-ranked bins (1 = greedy); ``cdf`` keeps the best-ranked
+    bins until they hold at least that much probability; the kept bins are sampled by probability. Returns
+    tokens (R,) and their score (R,): the log-probability under the unfiltered distribution over bins, minus
+    the log width when ``log_widths`` is given (a log-density).
     """
     logits = logits[:, :n_bins].float()
     log_probs = F.log_softmax(logits, dim=-1)  # (R, N)
+    ranks = log_probs if log_widths is None else log_probs - log_widths  # (R, N)
     if top_k == 1:
-        tokens = logits.argmax(dim=-1)
+        tokens = ranks.argmax(dim=-1)
     else:
-        filtered = log_probs
+        drop = torch.zeros_like(ranks, dtype=torch.bool)
         if top_k is not None and top_k < n_bins:
-            kth = torch.topk(filtered, top_k, dim=-1).values[:, -1:]
-            filtered = filtered.masked_fill(filtered < kth, float("-inf"))
+            kth = torch.topk(ranks, top_k, dim=-1).values[:, -1:]
+            drop |= ranks < kth
         if cdf is not None:
-            sorted_lp, order = torch.sort(filtered, dim=-1, descending=True)
-            mass_before = torch.cumsum(sorted_lp.exp(), dim=-1) - sorted_lp.exp()
-            drop_sorted = mass_before >= cdf  # keep bins until the kept mass reaches cdf
-            drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-            filtered = filtered.masked_fill(drop, float("-inf"))
-        tokens = torch.multinomial(filtered.softmax(dim=-1), 1, generator=generator).squeeze(-1)
-    return tokens, log_probs.gather(-1, tokens[:, None]).squeeze(-1)
+            sorted_ranks, order = torch.sort(ranks.masked_fill(drop, float("-inf")), dim=-1, descending=True)
+            sorted_probs = log_probs.gather(-1, order).exp().masked_fill(sorted_ranks == float("-inf"), 0.0)
+            mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
+            drop |= torch.zeros_like(drop).scatter(-1, order, mass_before >= cdf)  # keep bins until mass reaches cdf
+        tokens = torch.multinomial(log_probs.masked_fill(drop, float("-inf")).softmax(dim=-1), 1, generator=generator)
+        tokens = tokens.squeeze(-1)
+    return tokens, ranks.gather(-1, tokens[:, None]).squeeze(-1)
 
 
 class BeamPlanner:
@@ -182,11 +186,26 @@ class BeamPlanner:
         self.layout = model.layout
         self.scorer = scorer or make_scorer(config, tokenizer, model.layout, q_function)
         self.device = next(model.parameters()).device
+        self.log_widths = self._log_bin_widths() if config.bin_ranking == "density" else None  # (D, N) or None
         self.generator = torch.Generator(device=self.device)
         self.seed(config.seed)
         seq = model.config.sequence_length
         self.context_transitions = min(config.max_context_transitions, seq - 1)
         self.keep_transitions = max(1, min(config.max_context_transitions, seq - 1))
+
+    def _log_bin_widths(self) -> torch.Tensor:
+        """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
+        edges = self.tokenizer.edges  # (D, N + 1)
+        floor = (edges[:, -1:] - edges[:, :1]) / (10 * self.tokenizer.n_bins)  # (D, 1)
+        widths = np.maximum(np.diff(edges, axis=1), np.maximum(floor, np.finfo(np.float32).tiny))
+        return torch.as_tensor(np.log(widths), dtype=torch.float32, device=self.device)
+
+    def _sample(
+        self, logits: torch.Tensor, column: int, top_k: int | None, cdf: float | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`sample_tokens` for ``column`` with this planner's bins, ranking and generator."""
+        log_widths = None if self.log_widths is None else self.log_widths[column]
+        return sample_tokens(logits, self.tokenizer.n_bins, top_k, cdf, self.generator, log_widths)
 
     def seed(self, seed: int | None) -> None:
         """Re-seed the sampling generator (``None``: a random seed)."""
@@ -257,16 +276,16 @@ class BeamPlanner:
             state = state.repeat(children)
             next_logits = next_logits.repeat_interleave(children, dim=0)
             for j in range(A):
-                token, log_prob = sample_tokens(next_logits, N, cfg.k_act, cfg.cdf_act, self.generator)
+                token, log_prob = self._sample(next_logits, lay.action_slice.start + j, cfg.k_act, cfg.cdf_act)
                 state.act_tokens[:, t, j] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
             state.rewards[:, t] = self.tokenizer.expectation(next_logits[:, :N].softmax(-1), lay.reward_index)
-            reward_token, log_prob = sample_tokens(next_logits, N, cfg.k_reward, None, self.generator)
+            reward_token, log_prob = self._sample(next_logits, lay.reward_index, cfg.k_reward, None)
             state.log_prob += log_prob
             value_logits = step(reward_token)
             state.values[:, t] = self.tokenizer.expectation(value_logits[:, :N].softmax(-1), lay.value_index)
-            value_token, log_prob = sample_tokens(value_logits, N, cfg.k_reward, None, self.generator)
+            value_token, log_prob = self._sample(value_logits, lay.value_index, cfg.k_reward, None)
             state.log_prob += log_prob
 
             scores = self.scorer(state, t).view(E, -1)  # (E, candidates)
@@ -280,7 +299,7 @@ class BeamPlanner:
                 break
             next_logits = step(value_token)
             for i in range(O):
-                token, log_prob = sample_tokens(next_logits, N, cfg.k_obs, cfg.cdf_obs, self.generator)
+                token, log_prob = self._sample(next_logits, lay.observation_slice.start + i, cfg.k_obs, cfg.cdf_obs)
                 state.obs_tokens[:, t + 1, i] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
