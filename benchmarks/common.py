@@ -128,12 +128,15 @@ def dataset_provenance(dataset: Any, env_spec: EnvSpec) -> dict[str, Any]:
     }
 
 
-def make_cells(entries: list[DatasetEntry], methods: list[str], n_seeds: int, workdir: Path) -> list[Cell]:
+def make_cells(
+    entries: list[DatasetEntry], methods: list[str], n_seeds: int, workdir: Path, only_seeds: list[int] | None = None
+) -> list[Cell]:
     """The cells of the available datasets, seed-major: an interrupted run already has every dataset and method
-    for its first seeds."""
+    for its first seeds. ``only_seeds`` keeps those of the ``n_seeds`` seeds."""
     return [
         Cell(entry, method, seed, workdir)
         for seed in range(n_seeds)
+        if only_seeds is None or seed in only_seeds
         for entry in entries
         if not entry.unavailable
         for method in methods
@@ -424,6 +427,13 @@ def parse_benchmark_args(
     defaults = {name: ", ".join(f"{p} {d[name]}" for p, d in PRESET_DEFAULTS.items()) for name in ("seeds", "episodes")}
     parser.add_argument("--seeds", type=int, help=f"seeds (trained agents) per cell ({defaults['seeds']})")
     parser.add_argument("--episodes", type=int, help=f"evaluation episodes per seed ({defaults['episodes']})")
+    parser.add_argument(
+        "--only-seeds",
+        type=int,
+        nargs="+",
+        help="run only these of the seeds 0 .. SEEDS-1 (to share a grid between processes on one work folder; "
+        "a last run without it writes the whole table from the finished cells)",
+    )
     parser.add_argument("--n-envs", type=int, default=5, help="environments evaluated (and planned) together")
     parser.add_argument("--workdir", type=Path, default=Path(workdir), help="trained agents and per-cell results")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="the report files")
@@ -438,6 +448,9 @@ def parse_benchmark_args(
             setattr(args, name, value)
     args.datasets = args.datasets or list(datasets[args.preset])
     args.methods = [m for m in methods if m in args.methods]
+    outside = sorted(set(args.only_seeds or ()) - set(range(args.seeds)))
+    if outside:
+        parser.error(f"--only-seeds {outside} outside the {args.seeds} seeds 0 .. {args.seeds - 1}")
     for name in ("seeds", "episodes", "n_envs", "tt_steps", "baseline_steps", "max_episode_steps"):
         value = getattr(args, name)
         if value is not None and value < 1:

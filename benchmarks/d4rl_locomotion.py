@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             f"env {p['env_id']}, data score {fmt(p['data_score'])})"
         )
     rows, failures = run_cells(
-        make_cells(entries, args.methods, args.seeds, args.workdir),
+        make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds),
         lambda cell: run_locomotion_cell(cell, args),
         lambda row: f"score {row['score']:.1f}",
         lambda rows: write_results(args, entries, rows, time.perf_counter() - started),  # current after every cell

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if entry.unavailable:
             console.print(f"[yellow]{entry.dataset_id}: not available[/] ({entry.unavailable})")
     rows, failures = run_cells(
-        make_cells(entries, args.methods, args.seeds, args.workdir),
+        make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds),
         lambda cell: run_maze_cell(cell, args),
         lambda row: f"success {fmt(row['success_rate'])}%, normalized {fmt(row['normalized_score'])}",
         lambda rows: write_results(args, entries, rows, time.perf_counter() - started),  # current after every cell

@@ -318,3 +318,36 @@ def test_dict_observations_are_used_whole_and_act_like_the_flat_agent(episodes, 
     np.testing.assert_array_equal(actions[1], actions[2])
     with pytest.raises(ValueError, match="missing"):
         as_dict.predict({"position": batch[:, :2]})
+
+
+def _clipped_noise_episodes(n_episodes: int = 24, steps: int = 40, seed: int = 0) -> list[dict]:
+    """A stochastic behaviour policy that ignores the state: actions N(0.3, 0.8) clipped to [-1, 1], so a fifth
+    of them sit exactly at +1 (the data's most likely action) while their mean is about 0.25."""
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "observations": rng.normal(size=(steps + 1, 2)),
+            "actions": np.clip(rng.normal(0.3, 0.8, size=(steps, 2)), -1.0, 1.0),
+            "rewards": np.zeros(steps),
+            "terminated": False,
+        }
+        for _ in range(n_episodes)
+    ]
+
+
+def test_imitation_acts_with_the_expected_action_not_the_most_likely_tokens() -> None:
+    # The imitation collapse on stochastic data: each dimension's most likely token is an extreme action (+1
+    # here; falling at once on a walker), while behaviour cloning would act near the mean.
+    episodes = _clipped_noise_episodes()
+    data_mean = np.mean(np.concatenate([e["actions"] for e in episodes]), axis=0)
+    space = spaces.Box(-np.inf, np.inf, (2,))
+    agent = TTAgent(space, spaces.Box(-1, 1, (2,)), config=tiny_config(n_steps=150, mode="imitation"), device="cpu")
+    agent.fit(episodes, show_progress=False)
+    observation = np.zeros(2)
+    expected = agent.act(observation)
+    agent.configure_planner(imitation_action="most_likely", k_act=1, cdf_act=None)
+    agent.reset()
+    most_likely = agent.act(observation)
+    assert np.all(most_likely > 0.9), f"the most likely tokens are the clipped extreme, got {most_likely}"
+    np.testing.assert_allclose(expected, data_mean, atol=0.2)
+    assert np.allclose(agent.last_plan.actions[:, 0], most_likely)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -166,3 +168,22 @@ def test_planning_runs_on_the_model_device_with_goal_and_padding(tokenizer, devi
     ctx.goals = np.zeros((2, 2))
     plan = planner.plan(ctx)
     assert plan.actions.shape == (2, 5, 2) and np.isfinite(plan.scores).all()
+
+
+def test_imitation_acts_with_the_models_expected_action_dimension_by_dimension(model, tokenizer) -> None:
+    config = PlannerConfig(mode="imitation", beam_width=3, n_expand=2, horizon=2, max_context_transitions=2)
+    planner = BeamPlanner(model, tokenizer, config)
+    ctx = context(np.random.default_rng(1), past=[2])
+    plan = planner.plan(ctx)
+    tokens, _ = planner.context_tokens(ctx)  # (1, T), no pads: a full context
+    expected = []
+    for j in range(LAYOUT.action_dim):
+        with torch.no_grad():
+            logits, _ = model(tokens)
+        column = LAYOUT.action_slice.start + j
+        mean = tokenizer.expectation(logits[:, -1, :N_BINS].softmax(-1), column)  # (1,)
+        expected.append(float(mean[0]))
+        tokens = torch.cat([tokens, tokenizer.encode(mean[:, None], columns=[column])], dim=1)
+    np.testing.assert_allclose(plan.actions[0, 0], expected, rtol=1e-5)
+    most_likely = BeamPlanner(model, tokenizer, replace(config, imitation_action="most_likely")).plan(ctx)
+    assert not np.allclose(most_likely.actions[0, 0], expected), "the paper's planner acts with a sampled beam"

@@ -194,6 +194,13 @@ class PlannerConfig:
     """Observation tokens sampled from the smallest set holding this much mass (``None``: ``k_obs`` alone)."""
     cdf_act: float | None = 0.6
     """Action tokens sampled from the smallest set of tokens holding this much probability mass."""
+    imitation_action: Literal["expected", "most_likely"] = "expected"
+    """What ``imitation`` mode acts with. ``expected``: the model's expected action given the context (the mean of
+    each action dimension's predicted distribution, given the dimensions before it), from which the likelihood
+    search plans the rest of the horizon. ``most_likely``: the first action of the most likely plan (the paper's
+    imitation planner). On data from a stochastic policy the most likely tokens are not a typical action (each
+    dimension's mode of a broad distribution, often an extreme one), and an agent acting with them falls at once;
+    the expected action is what behaviour cloning regresses to."""
     bin_ranking: Literal["probability", "density"] = "probability"
     """How bins are ranked for greedy decoding, the ``k``/``cdf`` filters and the likelihood of ``imitation`` and
     ``goal`` modes: by ``probability`` (the authors' planner), or by ``density``, probability divided by the bin's
@@ -209,6 +216,10 @@ class PlannerConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if self.imitation_action not in ("expected", "most_likely"):
+            raise ValueError(
+                f"PlannerConfig.imitation_action must be 'expected' or 'most_likely', got {self.imitation_action!r}"
+            )
         if self.bin_ranking not in ("probability", "density"):
             raise ValueError(f"PlannerConfig.bin_ranking must be 'probability' or 'density', got {self.bin_ranking!r}")
         if self.mode not in ("reward", "imitation", "goal", "q"):

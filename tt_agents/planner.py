@@ -270,13 +270,20 @@ class BeamPlanner:
         def step(tokens: torch.Tensor) -> torch.Tensor:
             return model.decode(cache, tokens[:, None], keep_transitions=keep)[:, -1]
 
+        expected_first = cfg.mode == "imitation" and cfg.imitation_action == "expected"
         for t in range(H):
             children = cfg.beam_width * cfg.n_expand if t == 0 else cfg.n_expand
             cache.expand(children, capacity=A + 1)
             state = state.repeat(children)
             next_logits = next_logits.repeat_interleave(children, dim=0)
+            if t == 0:
+                first_action = torch.zeros(next_logits.shape[0], A, device=self.device)  # (R, A)
             for j in range(A):
-                token, log_prob = self._sample(next_logits, lay.action_slice.start + j, cfg.k_act, cfg.cdf_act)
+                column = lay.action_slice.start + j
+                if t == 0 and expected_first:
+                    token, log_prob, first_action[:, j] = self._expected_token(next_logits, column)
+                else:
+                    token, log_prob = self._sample(next_logits, column, cfg.k_act, cfg.cdf_act)
                 state.act_tokens[:, t, j] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
@@ -303,7 +310,20 @@ class BeamPlanner:
                 state.obs_tokens[:, t + 1, i] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
-        return self._best_plans(state, scores, E)
+        plan = self._best_plans(state, scores, E)
+        if expected_first:  # every beam of an environment starts with the same expected action
+            plan.actions[:, 0] = first_action.view(E, -1, A)[:, 0].cpu().numpy()
+        return plan
+
+    def _expected_token(self, logits: torch.Tensor, column: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The expected value (R,) of ``column`` under ``logits`` (R, V), its token (R,) and the token's score."""
+        log_probs = F.log_softmax(logits[:, : self.tokenizer.n_bins].float(), dim=-1)  # (R, N)
+        mean = self.tokenizer.expectation(log_probs.exp(), column)  # (R,)
+        token = self.tokenizer.encode(mean[:, None], columns=[column])[:, 0]  # (R,)
+        score = log_probs.gather(-1, token[:, None]).squeeze(-1)
+        if self.log_widths is not None:
+            score = score - self.log_widths[column][token]
+        return token, score, mean
 
     def _best_plans(self, state: BeamState, scores: torch.Tensor, n_envs: int) -> Plan:
         beams = scores.shape[0] // n_envs
