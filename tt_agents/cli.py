@@ -31,7 +31,7 @@ def _positive_int(text: str) -> int:
 
 
 def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
-    from tt_agents.data_making import LOCOMOTION_LEVELS, SHORT_ENV_NAMES
+    from .data_making import LOCOMOTION_LEVELS, SHORT_ENV_NAMES
 
     parser = subparsers.add_parser(
         "make-dataset",
@@ -80,7 +80,7 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
-    from tt_agents.data_making import DatasetBudget
+    from .data_making import DatasetBudget
 
     budget = DatasetBudget.paper() if args.preset == "paper" else DatasetBudget.cpu()
     changes: dict = {"seed": args.seed}
@@ -97,7 +97,7 @@ def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
 
 
 def _cmd_make_dataset(args: argparse.Namespace) -> int:
-    from tt_agents.data_making import make_locomotion_dataset, summarize_dataset
+    from .data_making import make_locomotion_dataset, summarize_dataset
 
     try:
         budget = _budget_from_args(args)
@@ -153,7 +153,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     import gymnasium as gym
 
-    from tt_agents import DatasetNotAvailableError, TTAgent, cpu_preset, paper_preset
+    from .agent import TTAgent
+    from .config import cpu_preset, paper_preset
+    from .data_loading import DatasetNotAvailableError
 
     config = cpu_preset() if args.preset == "cpu" else paper_preset()
     if args.mode:
@@ -197,7 +199,8 @@ def _add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from tt_agents import TTAgent, evaluate
+    from .agent import TTAgent
+    from .evaluation import evaluate
 
     agent = TTAgent.from_pretrained(args.checkpoint, device=args.device)
     changes = {"mode": args.mode, "beam_width": args.beam_width, "horizon": args.horizon}
@@ -236,8 +239,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import gymnasium as gym
     from rich.console import Console
 
-    from tt_agents import TTAgent, cpu_preset, evaluate
-    from tt_agents.data_making import make_inverted_pendulum_dataset
+    from .agent import TTAgent
+    from .config import cpu_preset
+    from .data_making import make_inverted_pendulum_dataset
+    from .evaluation import evaluate
 
     console = Console()
     env_id = "InvertedPendulum-v5"
