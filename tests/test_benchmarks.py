@@ -139,3 +139,25 @@ def test_evaluate_cell_scores_any_policy_with_the_datasets_reference_scores(tmp_
     np.testing.assert_allclose(result["normalized"], [10.0 * r for r in result["returns"]])
     cut_short = common.evaluate_cell(cell, _StandStill(), n_episodes=1, n_envs=1, max_episode_steps=2)
     assert cut_short["normalized"] is None  # reference scores are for whole episodes
+
+
+def test_the_locomotion_benchmark_trains_with_the_readmes_cpu_preset() -> None:
+    # A README user (cpu_preset()) trains the same model at the same speed as the benchmark's cpu preset: only the
+    # step budget, the discretization and the planning mode are the benchmark's own.
+    sys.path.insert(0, str(Path(common.__file__).parent))
+    from benchmarks import d4rl_locomotion
+    from tt_agents import cpu_preset
+
+    args = d4rl_locomotion.parse_args(["--datasets", "tt-agents/walker2d/medium-v0"])
+    for method in ("tt-quantile", "tt-imitation"):
+        config = d4rl_locomotion.tt_config(args, method, "walker2d-medium")
+        readme = cpu_preset()
+        assert config.model == readme.model and config.tokenizer == readme.tokenizer and config.data == readme.data
+        assert config.train.n_steps == readme.train.n_steps == d4rl_locomotion.CPU_TT_STEPS
+        assert config.train.batch_size == readme.train.batch_size
+    assert d4rl_locomotion.tt_config(args, "tt-imitation", "walker2d-medium").planner.mode == "imitation"
+
+
+def test_only_seeds_picks_a_share_of_the_grid(tmp_path) -> None:
+    cells = common.make_cells([_entry()], ["bc", "iql"], n_seeds=3, workdir=tmp_path, only_seeds=[1])
+    assert [(c.method, c.seed) for c in cells] == [("bc", 1), ("iql", 1)]
