@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import gymnasium as gym
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # Minari/Hugging Face downloads must fail fast in tests
 
@@ -46,3 +47,12 @@ def four_rooms_dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
             del os.environ["MINARI_DATASETS_PATH"]
         else:
             os.environ["MINARI_DATASETS_PATH"] = old
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (tiny networks run fastest so; the 0.1.0 fixtures were recorded so)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from helpers import ENV_ID, pendulum_episodes
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -18,13 +17,7 @@ from tt_agents.envs import FOUR_ROOMS_ID, FourRoomsExpert
 TINY = (32, 32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run much faster on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks run fastest on one thread
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "baselines"
 those agents gave (``expected.json``): tiny networks trained for a few steps on InvertedPendulum and four rooms."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run much faster on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks run fastest on one thread
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from tt_agents.qfunctions import IQLQFunction, as_q_function
 TINY = (32, 32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run much faster on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks run fastest on one thread
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tt_agents import AgentConfig, TTAgent
 from tt_agents.baselines import IQLConfig
@@ -25,13 +24,7 @@ CONFIG_FILE, LEGACY_Q_FUNCTION_FILE, Q_FUNCTION_DIR = "config.json", "q_function
 """Names in the checkpoint folder, spelled out: they are the saved format this test holds the code to."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The fixtures were recorded on one thread (tiny networks also run fastest so)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks run fastest on one thread
 
 
 @pytest.fixture(scope="module")
