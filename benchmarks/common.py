@@ -171,12 +171,28 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if old != new else []
 
 
+def with_new_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """The sections of a saved ``AgentConfig`` dict with the fields added since it was written, at their defaults
+    (as a checkpoint of that time loads); a config that no longer parses is returned as it is."""
+    try:
+        full = AgentConfig.from_dict(config).to_dict()
+    except (TypeError, ValueError):
+        return config
+    return {section: full[section] for section in config}
+
+
+def _filled(settings: Any) -> Any:
+    if isinstance(settings, dict) and isinstance(settings.get("config"), dict):
+        return {**settings, "config": json_safe(with_new_fields(settings["config"]))}
+    return settings
+
+
 def check_settings(directory: Path, settings: dict[str, Any]) -> None:
     """Record ``settings`` (what determines the trained agent) in ``directory/settings.json``; raise
     :class:`SettingsMismatch` naming the changed keys when the folder already records other ones."""
     settings = json_safe(settings)
     saved = read_json(directory / "settings.json")
-    if saved is not None and saved != settings:
+    if saved is not None and _filled(saved) != _filled(settings):
         raise SettingsMismatch(
             f"{directory} holds an agent trained with other settings (changed: "
             f"{', '.join(changed_keys(saved, settings))}); use another --workdir or delete that folder"

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from helpers import ENV_ID
 
+from tt_agents import AgentConfig
 from tt_agents.evaluation import make_vec_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, which holds benchmarks/
@@ -74,6 +75,18 @@ def test_settings_mismatch_names_the_changed_keys_and_keeps_the_saved_settings(t
     with pytest.raises(common.SettingsMismatch, match=r"changed: config\.train\.n_steps\)"):
         common.check_settings(tmp_path, changed)
     assert common.read_json(tmp_path / "settings.json") == common.json_safe(settings)
+
+
+def test_settings_saved_before_a_config_field_existed_match_its_default(tmp_path) -> None:
+    settings = {"method": "tt", "config": AgentConfig().to_dict()}
+    older = {"method": "tt", "config": AgentConfig().to_dict()}
+    del older["config"]["train"]["compile"]
+    common.write_json_atomic(tmp_path / "settings.json", older)
+    common.check_settings(tmp_path, settings)
+    changed = {"method": "tt", "config": AgentConfig().to_dict()}
+    changed["config"]["train"]["compile"] = True
+    with pytest.raises(common.SettingsMismatch, match="config.train.compile"):
+        common.check_settings(tmp_path, changed)
 
 
 def test_run_cell_reuses_a_result_only_under_the_same_settings(tmp_path) -> None:

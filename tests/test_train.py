@@ -41,10 +41,20 @@ def tiny_layout():
     return TransitionLayout(4, 1)
 
 
-def make_trainer(episodes, checkpoint_dir=None, n_steps: int = 30, seed: int = 0) -> Trainer:
+def make_trainer(
+    episodes,
+    checkpoint_dir=None,
+    n_steps: int = 30,
+    seed: int = 0,
+    compile: bool = False,
+    dropout: float = 0.1,
+    device: str = "cpu",
+) -> Trainer:
     config = tiny_config(n_steps=n_steps)
+    config.model.dropout = dropout
     config.train.checkpoint_every = 10
     config.train.seed = seed
+    config.train.compile = compile
     data = TrajectoryData.from_episodes(load_episodes(episodes), config.data)
     tokenizer = Tokenizer(config.tokenizer.n_bins).fit(data.token_columns())
     train, val = data.split(0.2, seed=0)
@@ -52,7 +62,7 @@ def make_trainer(episodes, checkpoint_dir=None, n_steps: int = 30, seed: int = 0
     model = TrajectoryGPT(data.layout, tokenizer.n_bins, config.model)
     windows = WindowDataset(train, tokenizer, config.model.sequence_length)
     val_windows = WindowDataset(val, tokenizer, config.model.sequence_length)
-    return Trainer(model, windows, val_windows, config.train, torch.device("cpu"), checkpoint_dir, show_progress=False)
+    return Trainer(model, windows, val_windows, config.train, torch.device(device), checkpoint_dir, show_progress=False)
 
 
 def test_training_lowers_validation_cross_entropy_well_below_uniform() -> None:
@@ -91,3 +101,31 @@ def test_corrupt_trainer_checkpoint_is_reported_with_its_path(episodes, tmp_path
     (tmp_path / "trainer_state.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="trainer_state.safetensors"):
         make_trainer(episodes, tmp_path).train()
+
+
+def test_compiled_training_follows_the_eager_loss_curve(episodes) -> None:
+    eager = make_trainer(episodes, n_steps=40, dropout=0.0)  # compiled dropout draws other random numbers
+    compiled = make_trainer(episodes, n_steps=40, compile=True, dropout=0.0)
+    assert compiled.compiled and not eager.compiled
+    eager_curve = [loss for _, loss in eager.train().train_loss]
+    compiled_curve = [loss for _, loss in compiled.train().train_loss]
+    assert len(compiled_curve) == len(eager_curve) == 4
+    assert compiled_curve == pytest.approx(eager_curve, rel=1e-3)
+
+
+def test_compile_auto_means_cuda_only() -> None:
+    from tt_agents.train import should_compile
+
+    assert should_compile("auto", torch.device("cuda")) and not should_compile("auto", torch.device("cpu"))
+    assert should_compile(True, torch.device("cpu")) and not should_compile(False, torch.device("cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("compile", [False, True])
+def test_cuda_training_follows_the_cpu_loss_curve(episodes, compile) -> None:
+    cpu = make_trainer(episodes, n_steps=40, dropout=0.0)
+    cuda = make_trainer(episodes, n_steps=40, dropout=0.0, device="cuda", compile=compile)
+    assert cuda.use_amp and cuda.compiled == compile and cuda.train_data.batch(torch.tensor([0]))[0].is_cuda
+    cpu_curve = [loss for _, loss in cpu.train().train_loss]
+    cuda_curve = [loss for _, loss in cuda.train().train_loss]
+    assert cuda_curve == pytest.approx(cpu_curve, rel=0.03)  # bfloat16 autocast on CUDA

@@ -37,6 +37,7 @@ from .train import Trainer, TrainHistory
 if TYPE_CHECKING:
     from .baselines import IQLConfig
 
+
 @dataclass
 class EnvContext:
     """One environment's history: past transitions, and the transition whose outcome is pending."""

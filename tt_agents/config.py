@@ -156,6 +156,10 @@ class TrainConfig:
     """Steps between resumable checkpoints when a checkpoint directory is given (0 disables)."""
     amp: bool = True
     """bfloat16 autocast on CUDA (ignored on CPU)."""
+    compile: bool | Literal["auto"] = "auto"
+    """``torch.compile`` the network for training. ``"auto"``: on CUDA only (on a CPU the compiled step was
+    measured slower than the eager one; see ``benchmarks/results/training_speed.md``). It changes speed, not the
+    result beyond floating-point rounding."""
     num_workers: int = 0
     """``torch.utils.data.DataLoader`` worker processes (0: batches are made in the training process)."""
     seed: int = 0
@@ -169,6 +173,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.n_epochs must be a positive number of passes, got {self.n_epochs}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+        if isinstance(self.compile, str) and self.compile != "auto":
+            raise ValueError(f"TrainConfig.compile must be True, False or 'auto', got {self.compile!r}")
 
 
 @dataclass

@@ -49,8 +49,10 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.learning_rate * ratio
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW that decays weight matrices (Linear weights, output heads) but not biases, norms or embeddings."""
+def make_optimizer(model: nn.Module, config: TrainConfig, fused: bool = False) -> torch.optim.AdamW:
+    """AdamW that decays weight matrices (Linear weights, output heads) but not biases, norms or embeddings.
+
+    ``fused``: torch's fused AdamW kernel (one launch for all parameters; CUDA)."""
     decay, no_decay = [], []
     for module_name, module in model.named_modules():
         for name, p in module.named_parameters(recurse=False):
@@ -61,7 +63,12 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas)
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, fused=fused or None)
+
+
+def should_compile(setting: bool | str, device: torch.device) -> bool:
+    """Whether ``TrainConfig.compile`` (or a planner's ``compile``) means compiling on ``device``."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
 
 
 def _optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -119,17 +126,20 @@ class Trainer:
         self.device = device
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.show_progress = show_progress
-        self.optimizer = make_optimizer(model, config)
+        self.optimizer = make_optimizer(model, config, fused=device.type == "cuda")
         self.step = 0
         self.history = TrainHistory()
         self.use_amp = config.amp and device.type == "cuda"
+        self.compiled = should_compile(config.compile, device)
+        self._forward = torch.compile(self.model) if self.compiled else self.model
+        self.train_data.to(device)  # windows resident on the device: a batch is one gather there
+        if self.val_data is not None:
+            self.val_data.to(device)
 
     # ---- batches -------------------------------------------------------------------------------------
 
     def _batch(self, data: WindowDataset, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        tokens, mask = data.batch(indices)  # (B, L), (B, L)
-        tokens = tokens.to(self.device, non_blocking=True)
-        mask = mask.to(self.device, non_blocking=True)
+        tokens, mask = data.batch(indices.to(self.device, non_blocking=True))  # (B, L), (B, L) on the device
         return tokens[:, :-1], tokens[:, 1:], mask[:, 1:]
 
     def _train_indices(self, step: int) -> torch.Tensor:
@@ -235,15 +245,16 @@ class Trainer:
             task = progress.add_task(
                 "training", total=cfg.n_steps, completed=self.step, loss=last_loss, val=val_loss, speed=0.0
             )
-            tick = time.perf_counter()
+            tick, tick_step, loss, speed = time.perf_counter(), self.step, last_loss, 0.0
             while self.step < cfg.n_steps:
-                loss = self._train_step()
+                step_loss = self._train_step()  # a device tensor: read (a host sync) only when logged
                 self.step += 1
-                now = time.perf_counter()
-                speed = tokens_per_batch / max(now - tick, 1e-9)
-                tick = now
                 if self.step % 10 == 0 or self.step == cfg.n_steps:
+                    loss = step_loss.item()
                     self.history.train_loss.append((self.step, loss))
+                    now = time.perf_counter()
+                    speed = tokens_per_batch * (self.step - tick_step) / max(now - tick, 1e-9)
+                    tick, tick_step = now, self.step
                 if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.n_steps):
                     val_loss, val_ce = self.evaluate()
                     self.history.val_loss.append((self.step, val_loss))
@@ -262,15 +273,15 @@ class Trainer:
         self.model.eval()
         return self.history
 
-    def _train_step(self) -> float:
+    def _train_step(self) -> torch.Tensor:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
         inputs, targets, mask = self._batch(self.train_data, self._train_indices(self.step))
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-            _, loss = self.model(inputs, targets, mask)
+            _, loss = self._forward(inputs, targets, mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        return loss.item()
+        return loss.detach()

@@ -57,14 +57,22 @@ class WindowDataset(torch.utils.data.Dataset):
             offset += (length + pad) * d
         self._tokens = torch.from_numpy(np.concatenate(tokens))  # (sum (T + L - 1) * D,) int32
         self._mask = torch.from_numpy(np.concatenate(masks))  # (sum (T + L - 1) * D,) bool
-        self._starts = np.concatenate(starts)  # (n_windows,) flat offset of each window
-        self._episode = np.repeat(np.arange(data.n_episodes), lengths)  # (n_windows,)
+        self._starts = torch.from_numpy(np.concatenate(starts))  # (n_windows,) flat offset of each window
+        self._episode = torch.from_numpy(np.repeat(np.arange(data.n_episodes), lengths))  # (n_windows,)
         self._goal_tokens: torch.Tensor | None = None
         if self.layout.goal_dim > 0:
             if data.goals is None:
                 raise ValueError("WindowDataset: the layout has goal columns but the data has no goals")
             goal_tokens = tokenizer.encode(np.stack(data.goals), columns=self.layout.goal_slice)  # (E, G)
             self._goal_tokens = torch.as_tensor(np.asarray(goal_tokens), dtype=torch.int64)
+
+    def to(self, device: torch.device | str) -> WindowDataset:
+        """Keep the tokens on ``device`` (in place), so that :meth:`batch` gathers there; returns ``self``."""
+        self._tokens, self._mask = self._tokens.to(device), self._mask.to(device)
+        self._starts, self._episode = self._starts.to(device), self._episode.to(device)
+        if self._goal_tokens is not None:
+            self._goal_tokens = self._goal_tokens.to(device)
+        return self
 
     @property
     def sequence_tokens(self) -> int:
@@ -79,13 +87,16 @@ class WindowDataset(torch.utils.data.Dataset):
         return tokens[0], mask[0]
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Windows ``indices`` (B,) at once: tokens (B, G + L * D) int64 and loss mask (B, G + L * D) float32."""
-        offsets = torch.arange(self.sequence_length * self.layout.transition_dim)  # (L * D,)
-        flat = torch.as_tensor(self._starts)[indices][:, None] + offsets  # (B, L * D)
+        """Windows ``indices`` (B,) at once: tokens (B, G + L * D) int64 and loss mask (B, G + L * D) float32, on the
+        device the windows are kept on (see :meth:`to`)."""
+        device = self._tokens.device
+        indices = torch.as_tensor(indices, device=device)
+        offsets = torch.arange(self.sequence_length * self.layout.transition_dim, device=device)  # (L * D,)
+        flat = self._starts[indices][:, None] + offsets  # (B, L * D)
         tokens = self._tokens[flat].long()
         mask = self._mask[flat].float()
         if self._goal_tokens is not None:
-            goal = self._goal_tokens[torch.as_tensor(self._episode)[indices]]  # (B, G)
+            goal = self._goal_tokens[self._episode[indices]]  # (B, G)
             tokens = torch.cat([goal, tokens], dim=1)
-            mask = torch.cat([torch.zeros(goal.shape), mask], dim=1)
+            mask = torch.cat([torch.zeros(goal.shape, device=device), mask], dim=1)
         return tokens, mask
