@@ -117,6 +117,59 @@ def test_state_of_another_batch_size_is_rejected(trained_agent) -> None:
         trained_agent.predict(np.zeros((3, 4)), state=state)
 
 
+@pytest.mark.parametrize(
+    ("reward", "error", "match"),
+    [
+        (float("nan"), ValueError, "finite"),
+        (float("inf"), ValueError, "finite"),
+        ("abc", TypeError, "real number"),
+        (True, TypeError, "real number"),
+        (np.zeros(2), TypeError, "single real number"),
+    ],
+)
+def test_a_bad_reward_is_refused_and_leaves_the_agent_usable(trained_agent, reward, error, match) -> None:
+    trained_agent.reset()
+    first = trained_agent.act(np.zeros(4))
+    with pytest.raises(error, match=match):
+        trained_agent.act(np.full(4, 0.01), reward=reward)
+    env = trained_agent._act_state.envs[0]
+    assert (len(env.observations), len(env.actions), len(env.rewards)) == (0, 0, 0) and env.pending is not None
+    trained_agent.act(np.full(4, 0.01), reward=1.0)
+    trained_agent.act(np.full(4, 0.02), reward=np.float32(2.0))
+    assert trained_agent._act_state.envs[0].rewards == [1.0, 2.0]
+    trained_agent.reset()
+    np.testing.assert_array_equal(trained_agent.act(np.zeros(4)), first)
+
+
+@pytest.mark.parametrize("episode_start", ["yes", [True], [True, False, True], [0.5, 0.0], [[True, False]] * 2])
+def test_bad_episode_start_is_refused_before_any_state_changes(trained_agent, episode_start) -> None:
+    _, state = trained_agent.predict(np.zeros((2, 4)))
+    pending = [env.pending for env in state.envs]
+    with pytest.raises(ValueError, match="episode_start must hold one bool per environment"):
+        trained_agent.predict(np.zeros((2, 4)), state=state, episode_start=episode_start)
+    assert [env.pending for env in state.envs] == pending
+    trained_agent.predict(np.zeros((2, 4)), state=state, episode_start=np.array([True, False]))
+
+
+def test_an_empty_batch_is_refused(trained_agent) -> None:
+    with pytest.raises(ValueError, match="empty batch"):
+        trained_agent.predict(np.zeros((0, 4)))
+
+
+def test_reset_restores_the_planner_seed(trained_agent) -> None:
+    trained_agent.seed(7)
+    trained_agent.reset()
+    first = [trained_agent.act(np.full(4, 0.01 * i)) for i in range(3)]
+    trained_agent.act(np.ones(4))  # more sampling, in another episode
+    trained_agent.reset()
+    np.testing.assert_array_equal([trained_agent.act(np.full(4, 0.01 * i)) for i in range(3)], first)
+
+
+def test_config_must_be_an_agent_config(env_spaces) -> None:
+    with pytest.raises(TypeError, match="config must be an AgentConfig"):
+        TTAgent(*env_spaces, config={"planner": {"beam_width": 4}})
+
+
 def test_evaluate_policy_runs_unchanged_with_one_planner_call_per_step(trained_agent) -> None:
     calls = []
     plan = trained_agent.planner.plan

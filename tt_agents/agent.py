@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -100,6 +101,11 @@ class TrajectoryTransformerAgent:
         device: str | torch.device = "auto",
         q_function: QFunction | None = None,
     ) -> None:
+        if config is not None and not isinstance(config, AgentConfig):
+            raise TypeError(
+                "config must be an AgentConfig (e.g. cpu_preset() or AgentConfig.from_dict(d)), "
+                f"got {type(config).__name__}"
+            )
         self.config = config or AgentConfig()
         self.observation_space = observation_space
         self.action_space = action_space
@@ -118,6 +124,7 @@ class TrajectoryTransformerAgent:
         self.dataset_info: dict[str, Any] = {}
         self._planner: BeamPlanner | None = None
         self._act_state = AgentState.new(1)
+        self._seed: int | None = self.config.planner.seed
 
     # ---- spaces --------------------------------------------------------------------------------------
 
@@ -250,14 +257,19 @@ class TrajectoryTransformerAgent:
             raise ValueError("goal mode needs a goal-conditioned agent (and a goal-conditioned agent needs goal mode)")
         self.config.planner = new
         self._planner = None
+        self._seed = new.seed
 
     def seed(self, seed: int | None) -> None:
-        """Re-seed the planner's sampling."""
+        """Re-seed the planner's sampling (:meth:`reset` returns to this seed)."""
         self.planner.seed(seed)
+        self._seed = seed
 
     def reset(self) -> None:
-        """Forget the context of :meth:`act` (call at the start of every episode)."""
+        """Forget the context of :meth:`act` and re-seed the planner (call at the start of every episode), so
+        that an episode's actions do not depend on what ran before it."""
         self._act_state = AgentState.new(1)
+        if self._seed is not None and self.model is not None:
+            self.planner.seed(self._seed)
 
     def act(self, observation: Any, reward: float | None = None, goal: np.ndarray | None = None) -> np.ndarray:
         """The action for one environment's ``observation``.
@@ -269,7 +281,7 @@ class TrajectoryTransformerAgent:
             if not isinstance(observation, dict):
                 raise TypeError("goal= is for goal-conditioned agents with Dict observations")
             observation = {**observation, "desired_goal": goal}
-        self._act_state.rewards[0] = reward
+        self._act_state.rewards[0] = _checked_reward(reward, "reward")
         actions, _ = self.predict(observation, state=self._act_state, episode_start=None)
         return actions
 
@@ -293,15 +305,14 @@ class TrajectoryTransformerAgent:
             state = AgentState.new(n_envs)
         elif not isinstance(state, AgentState) or len(state.envs) != n_envs:
             raise ValueError(f"state does not belong to a batch of {n_envs} environments; pass state=None to start")
-        starts = np.zeros(n_envs, dtype=bool)
-        if episode_start is not None:
-            starts[:] = np.asarray(episode_start, dtype=bool).reshape(-1)
+        starts = _episode_starts(episode_start, n_envs)
+        rewards = [_checked_reward(r, f"state.rewards[{i}]") for i, r in enumerate(state.rewards)]
         keep = max(1, self.config.planner.max_context_transitions)
         for i, env in enumerate(state.envs):
             if starts[i]:
                 state.envs[i] = EnvContext()
             else:
-                env.commit(state.rewards[i], keep)
+                env.commit(rewards[i], keep)
             state.rewards[i] = None
         context = PlanningContext(
             observations=[
@@ -393,6 +404,30 @@ class TrajectoryTransformerAgent:
 TTAgent = TrajectoryTransformerAgent
 
 
+def _checked_reward(reward: Any, name: str) -> float | None:
+    """A real, finite reward as a float (``None`` stays ``None``); anything else is refused before it is filed."""
+    if reward is None:
+        return None
+    if isinstance(reward, bool) or not isinstance(reward, numbers.Real | np.ndarray):
+        raise TypeError(f"{name} must be a real number or None, got {type(reward).__name__} {reward!r}")
+    if isinstance(reward, np.ndarray) and (reward.size != 1 or not np.issubdtype(reward.dtype, np.number)):
+        raise TypeError(f"{name} must be a single real number, got an array of shape {reward.shape}")
+    value = float(reward)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _episode_starts(episode_start: Any, n_envs: int) -> np.ndarray:
+    """``episode_start`` as (n_envs,) bools: None, or one bool (or 0/1) per environment."""
+    if episode_start is None:
+        return np.zeros(n_envs, dtype=bool)
+    starts = np.asarray(episode_start)
+    if starts.dtype.kind not in "biuf" or starts.size != n_envs or not np.isin(starts, (0, 1)).all():
+        raise ValueError(f"episode_start must hold one bool per environment ({n_envs}), got {episode_start!r}")
+    return starts.reshape(n_envs).astype(bool)
+
+
 def _as_rows(value: Any, dim: int, name: str) -> tuple[np.ndarray, bool]:
     """``value`` as (n, dim) float64 with clear errors; also whether it was a single row."""
     if isinstance(value, dict):
@@ -406,6 +441,8 @@ def _as_rows(value: Any, dim: int, name: str) -> tuple[np.ndarray, bool]:
         raise ValueError(f"{name}: expected shape ({dim},) or (n_envs, {dim}), got {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or inf: {array}")
+    if array.size == 0:
+        raise ValueError(f"{name}: an empty batch (shape {array.shape}); give at least one row")
     return array.reshape(-1, dim), single
 
 
