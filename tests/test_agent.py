@@ -165,6 +165,21 @@ def test_reset_restores_the_planner_seed(trained_agent) -> None:
     np.testing.assert_array_equal([trained_agent.act(np.full(4, 0.01 * i)) for i in range(3)], first)
 
 
+@pytest.mark.parametrize("budget", [{"n_steps": 0}, {"n_steps": -5}, {"n_epochs": 0.0}, {"n_steps": True}])
+def test_a_training_budget_that_is_not_positive_is_refused(episodes, env_spaces, budget) -> None:
+    with pytest.raises(ValueError, match="must be a positive number"):
+        TTAgent(*env_spaces, config=tiny_config(), device="cpu").fit(episodes, **budget, show_progress=False)
+
+
+def test_a_search_too_large_for_the_device_is_refused_before_it_allocates(trained_agent) -> None:
+    trained_agent.configure_planner(beam_width=10**9)
+    try:
+        with pytest.raises(ValueError, match=r"beam_width 1000000000 .* needs at least .* GiB"):
+            trained_agent.predict(np.zeros(4))
+    finally:
+        trained_agent.configure_planner(beam_width=tiny_config().planner.beam_width)
+
+
 def test_config_must_be_an_agent_config(env_spaces) -> None:
     with pytest.raises(TypeError, match="config must be an AgentConfig"):
         TTAgent(*env_spaces, config={"planner": {"beam_width": 4}})

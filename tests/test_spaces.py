@@ -78,3 +78,24 @@ def test_baseline_on_dict_observations_acts_like_on_flat_ones(tmp_path) -> None:
     np.testing.assert_array_equal(agent.predict(as_dict)[0], expected)
     np.testing.assert_array_equal(loaded.predict(as_dict)[0], expected)
     assert loaded.observation_space == dict_space
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "match"),
+    [
+        ("bogus", ValueError, "not a torch device"),
+        (3.5, TypeError, "device must be a string"),
+        pytest.param(
+            "cuda",
+            ValueError,
+            "no usable CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present"),
+        ),
+        pytest.param(
+            "cuda:64", ValueError, "CUDA device", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA")
+        ),
+    ],
+)
+def test_a_device_that_does_not_exist_here_is_a_clear_error(device, error, match) -> None:
+    with pytest.raises(error, match=match):
+        resolve_device(device)

@@ -188,6 +188,7 @@ class TrajectoryTransformerAgent:
             raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
         if isinstance(q_function, str) and q_function != "iql":
             raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
+        _check_budget(n_steps=n_steps, n_epochs=n_epochs)
         train_cfg = self.config.train
         if n_steps is not None or n_epochs is not None:
             train_cfg = replace(train_cfg, n_steps=n_steps or train_cfg.n_steps, n_epochs=None if n_steps else n_epochs)
@@ -402,6 +403,13 @@ class TrajectoryTransformerAgent:
 
 
 TTAgent = TrajectoryTransformerAgent
+
+
+def _check_budget(**budget: Any) -> None:
+    """``fit``'s ``n_steps`` / ``n_epochs``: None, or a positive number."""
+    for name, value in budget.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0):
+            raise ValueError(f"fit: {name} must be a positive number, got {value!r}")
 
 
 def _checked_reward(reward: Any, name: str) -> float | None:

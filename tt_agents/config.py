@@ -43,6 +43,18 @@ def _check_types(config: Any) -> None:
             raise TypeError(f"{type(config).__name__}.{f.name} must be {hints[f.name]}, got {value!r}")
 
 
+def _require(config: Any, checks: dict[str, tuple[bool, str]]) -> None:
+    """A ValueError naming the first field of ``config`` whose check fails: ``{field: (ok, what it must be)}``."""
+    for name, (ok, must) in checks.items():
+        if not ok:
+            raise ValueError(f"{type(config).__name__}.{name} must be {must}, got {getattr(config, name)!r}")
+
+
+def _in_unit_interval(value: float | None, closed_low: bool = False) -> bool:
+    """``value`` in (0, 1] (or [0, 1] with ``closed_low``); ``None`` passes."""
+    return value is None or (0.0 <= value <= 1.0 if closed_low else 0.0 < value <= 1.0)
+
+
 def _from_dict(cls: type, d: dict[str, Any]) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
@@ -115,6 +127,17 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _require(
+            self,
+            {
+                "n_layer": (self.n_layer >= 1, ">= 1"),
+                "n_head": (self.n_head >= 1, ">= 1"),
+                "n_embd": (self.n_embd >= 1, ">= 1"),
+                "action_weight": (math.isfinite(self.action_weight) and self.action_weight >= 0, "finite and >= 0"),
+                "reward_weight": (math.isfinite(self.reward_weight) and self.reward_weight >= 0, "finite and >= 0"),
+                "value_weight": (math.isfinite(self.value_weight) and self.value_weight >= 0, "finite and >= 0"),
+            },
+        )
         if self.n_embd % self.n_head != 0:
             raise ValueError(f"ModelConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.sequence_length < 2:
@@ -173,6 +196,23 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.n_epochs must be a positive number of passes, got {self.n_epochs}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+        _require(
+            self,
+            {
+                "min_lr_ratio": (0.0 <= self.min_lr_ratio <= 1.0, "in [0, 1]"),
+                "warmup_steps": (self.warmup_steps >= 0, ">= 0"),
+                "betas": (all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
+                "weight_decay": (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "finite and >= 0"),
+                "grad_clip": (
+                    math.isfinite(self.grad_clip) and self.grad_clip >= 0,
+                    "finite and >= 0 (0: no clipping)",
+                ),
+                "eval_every": (self.eval_every >= 0, ">= 0 (0: never)"),
+                "eval_batches": (self.eval_batches >= 1, ">= 1"),
+                "checkpoint_every": (self.checkpoint_every >= 0, ">= 0 (0: only at the end)"),
+                "num_workers": (self.num_workers >= 0, ">= 0"),
+            },
+        )
         if isinstance(self.compile, str) and self.compile != "auto":
             raise ValueError(f"TrainConfig.compile must be True, False or 'auto', got {self.compile!r}")
 
@@ -230,8 +270,21 @@ class PlannerConfig:
             raise ValueError(f"PlannerConfig.bin_ranking must be 'probability' or 'density', got {self.bin_ranking!r}")
         if self.mode not in ("reward", "imitation", "goal", "q"):
             raise ValueError(f"PlannerConfig.mode must be reward|imitation|goal|q, got {self.mode!r}")
-        if self.beam_width < 1 or self.n_expand < 1 or self.horizon < 1 or self.max_context_transitions < 0:
-            raise ValueError("PlannerConfig: beam_width, n_expand, horizon must be >= 1")
+        _require(
+            self,
+            {
+                "beam_width": (self.beam_width >= 1, ">= 1"),
+                "n_expand": (self.n_expand >= 1, ">= 1"),
+                "horizon": (self.horizon >= 1, ">= 1"),
+                "max_context_transitions": (self.max_context_transitions >= 0, ">= 0"),
+                "k_obs": (self.k_obs is None or self.k_obs >= 1, ">= 1 or None"),
+                "k_act": (self.k_act is None or self.k_act >= 1, ">= 1 or None"),
+                "k_reward": (self.k_reward is None or self.k_reward >= 1, ">= 1 or None"),
+                "cdf_obs": (_in_unit_interval(self.cdf_obs), "in (0, 1] or None"),
+                "cdf_act": (_in_unit_interval(self.cdf_act), "in (0, 1] or None"),
+                "discount": (_in_unit_interval(self.discount), "in (0, 1]"),
+            },
+        )
 
 
 @dataclass

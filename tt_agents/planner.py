@@ -13,6 +13,7 @@ Only the planned suffix of each beam lives in per-beam cache rows; the context i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -255,6 +256,7 @@ class BeamPlanner:
         keep = self.keep_transitions
         tokens, pads = self.context_tokens(context)
         E = tokens.shape[0]
+        self.check_memory(E)
         cache, logits = model.prefill(tokens, pad=pads if bool(pads.any()) else None)
         next_logits = logits[:, -1]  # (E, V): the first action token
         zeros = torch.zeros(E, H, device=self.device)
@@ -315,6 +317,26 @@ class BeamPlanner:
             plan.actions[:, 0] = first_action.view(E, -1, A)[:, 0].cpu().numpy()
         return plan
 
+    def memory_estimate(self, n_envs: int) -> int:
+        """Bytes the search's per-beam keys and values take for ``n_envs`` environments (a lower bound of its
+        footprint): rows x planned tokens x layers x (key + value) x width."""
+        cfg, c = self.config, self.model.config
+        rows = n_envs * cfg.beam_width * cfg.n_expand
+        tokens = (cfg.horizon + 1) * self.layout.transition_dim
+        return rows * tokens * c.n_layer * 2 * c.n_embd * self.model.pos_emb.element_size()
+
+    def check_memory(self, n_envs: int) -> None:
+        """Refuse up front a search that cannot fit in the device's memory (e.g. ``beam_width=10**9``)."""
+        need = self.memory_estimate(n_envs)
+        have = _device_memory(self.device)
+        if have is not None and need > have:
+            cfg = self.config
+            raise ValueError(
+                f"BeamPlanner: beam_width {cfg.beam_width} x n_expand {cfg.n_expand} x {n_envs} environment(s) over a "
+                f"horizon of {cfg.horizon} needs at least {need / 2**30:.1f} GiB for its keys and values; "
+                f"the {self.device.type} device has {have / 2**30:.1f} GiB"
+            )
+
     def _expected_token(self, logits: torch.Tensor, column: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The expected value (R,) of ``column`` under ``logits`` (R, V), its token (R,) and the token's score."""
         log_probs = F.log_softmax(logits[:, : self.tokenizer.n_bins].float(), dim=-1)  # (R, N)
@@ -336,3 +358,13 @@ class BeamPlanner:
             values=state.values[best].cpu().numpy(),
             scores=scores[best].cpu().numpy(),
         )
+
+
+def _device_memory(device: torch.device) -> int | None:
+    """Total memory of ``device`` in bytes (the machine's RAM for the CPU); None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -102,7 +102,7 @@ class Trainer:
         val_data: validation windows, or ``None``.
         config: optimisation settings.
         device: torch device.
-        checkpoint_dir: where ``trainer_state.pt`` is written every ``config.checkpoint_every`` steps and
+        checkpoint_dir: where ``trainer_state.safetensors`` is written every ``config.checkpoint_every`` steps and
             at the end; ``None`` disables checkpoints.
         show_progress: draw a rich progress bar (loss, validation loss, tokens/s).
     """
