@@ -236,6 +236,23 @@ def test_save_replaces_an_existing_checkpoint_atomically(trained_agent, tmp_path
     assert (path / "notes.txt").read_text() == "mine", "other files in the directory are kept"
 
 
+def test_save_into_the_working_directory_keeps_the_users_files(trained_agent, tmp_path, monkeypatch) -> None:
+    (tmp_path / "notes.txt").write_text("the user's")
+    (tmp_path / "training").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for path in (".", "", str(tmp_path)):
+        trained_agent.save_pretrained(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "notes.txt",
+        "tokenizer.json",
+        "training",
+    ]
+    loaded = TTAgent.from_pretrained(".", device="cpu")
+    assert loaded.config == trained_agent.config
+
+
 def test_truncated_weights_give_an_error_naming_the_file(trained_agent, tmp_path) -> None:
     path = trained_agent.save_pretrained(tmp_path / "agent")
     weights = path / "model.safetensors"

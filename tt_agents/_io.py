@@ -43,43 +43,152 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+_STAGING_PREFIX = ".tt_agents-save-"
+_JOURNAL = ".tt_agents-save.json"
+
+
 @contextmanager
 def atomic_directory(path: str | os.PathLike[str], own_names: Collection[str]) -> Iterator[Path]:
-    """Yield an empty folder next to ``path`` to write a set of files into; when the block ends without error,
-    they replace ``path``'s files of the same set (``own_names``) all at once.
+    """Yield an empty staging folder inside folder ``path`` to write a set of files into; when the block ends
+    without error, they replace ``path``'s files of the same set (``own_names``) as one commit.
 
-    The new folder is swapped in with two renames, so readers see the old set or the new one, never a mix.
-    Other entries already in ``path`` (e.g. training checkpoints) are carried over into the new folder; if
-    anything fails, they are moved back and ``path`` is left as it was.
+    Only entries named in ``own_names`` are ever touched (a user's files, a training checkpoint, the folder
+    itself, a symbolic link to it are left alone), so ``path`` may be ``"."``, the working directory or a link.
+    The commit is a journal: the staged set is made durable, then a journal naming it is written atomically,
+    then the files are renamed into place and the journal removed. A save killed before the journal leaves the
+    old set whole (its staging folder is removed by the next save); one killed after it is completed by the next
+    save or read (:func:`reading_directory`), so readers see the old set or the new one, never a mix.
+    Concurrent saves to one folder are serialised by a lock on the folder; the last to commit wins, whole.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    carried: list[str] = []
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=path))
     try:
-        yield tmp
-        for entry in tmp.rglob("*"):
-            if entry.is_file():
-                with open(entry, "rb") as f:
-                    os.fsync(f.fileno())
-        if path.exists():
-            for entry in path.iterdir():
-                if entry.name not in own_names:
-                    os.replace(entry, tmp / entry.name)
-                    carried.append(entry.name)
-            os.replace(path, old)
-        os.replace(tmp, path)
-    except BaseException:
-        if old.exists() and not path.exists():
-            os.replace(old, path)
-        for name in carried:
-            if (tmp / name).exists():
-                os.replace(tmp / name, path / name)
-        raise
+        yield staging
+        names = sorted(entry.name for entry in staging.iterdir())
+        foreign = set(names) - set(own_names)
+        if foreign:
+            raise ValueError(f"atomic_directory: {sorted(foreign)} are not among the folder's own names")
+        _fsync_tree(staging)
+        with _folder_lock(path):
+            _roll_forward(path)
+            _remove_stale_staging(path)
+            journal = {"staging": staging.name, "install": names, "remove": sorted(set(own_names) - set(names))}
+            write_json_atomic(path / _JOURNAL, journal)
+            _fsync_dir(path)
+            _roll_forward(path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        if staging.exists() and _journal_staging(path) != staging.name:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def reading_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold folder ``path`` still while its files are read: no save commits meanwhile, and a save that was killed
+    after its commit (see :func:`atomic_directory`) is completed first. Yields ``path``."""
+    path = Path(path)
+    with _folder_lock(path):
+        _roll_forward(path)
+        yield path
+
+
+def _journal_staging(path: Path) -> str | None:
+    try:
+        return json.loads((path / _JOURNAL).read_text())["staging"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _roll_forward(path: Path) -> None:
+    """Install the set named by ``path``'s journal, if any (every step can be repeated after a kill)."""
+    journal_path = path / _JOURNAL
+    if not journal_path.is_file():
+        return
+    journal = json.loads(journal_path.read_text())
+    staging = path / journal["staging"]
+    replaced = staging / ".replaced"  # old entries moved out of the way, removed with the staging folder
+    for name in journal["remove"]:
+        if (path / name).exists() or (path / name).is_symlink():
+            replaced.mkdir(parents=True, exist_ok=True)
+            _move_aside(path / name, replaced / name)
+    for name in journal["install"]:
+        if not (staging / name).exists():
+            continue  # installed before the kill
+        if (path / name).is_dir() and not (path / name).is_symlink():  # a folder cannot be renamed over
+            replaced.mkdir(parents=True, exist_ok=True)
+            _move_aside(path / name, replaced / name)
+        os.replace(staging / name, path / name)
+    _fsync_dir(path)
+    journal_path.unlink()
+    _fsync_dir(path)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_aside(entry: Path, destination: Path) -> None:
+    if destination.exists():
+        shutil.rmtree(destination) if destination.is_dir() else destination.unlink()
+    os.replace(entry, destination)
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Remove the staging folders and half-written journals of saves whose process is gone (killed before their
+    commit)."""
+    for entry in path.glob(f"{_STAGING_PREFIX}*"):
+        pid = entry.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
+        if entry.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+    for entry in path.glob(f".{_JOURNAL}.*.tmp"):  # atomic_path's temporary file: .{name}.{pid}.tmp
+        pid = entry.name[len(_JOURNAL) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            entry.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _folder_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself (no lock file); a no-op where ``fcntl`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for entry in root.rglob("*"):
+        if entry.is_file():
+            with open(entry, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:

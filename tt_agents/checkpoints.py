@@ -17,7 +17,7 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from ._io import CheckpointError, atomic_directory
+from ._io import CheckpointError, atomic_directory, reading_directory
 from ._version import __version__
 from .baselines import IQLAgent
 from .config import AgentConfig
@@ -77,6 +77,11 @@ def read_checkpoint(path: str | os.PathLike[str], device: torch.device, with_iql
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no checkpoint directory at {path}")
+    with reading_directory(path):
+        return _read_folder(path, device, with_iql)
+
+
+def _read_folder(path: Path, device: torch.device, with_iql: bool) -> AgentCheckpoint:
     for name in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE):
         if not (path / name).is_file():
             raise FileNotFoundError(f"checkpoint {path} is missing {name}")

@@ -22,7 +22,7 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from .._io import CheckpointError, atomic_directory
+from .._io import CheckpointError, atomic_directory, reading_directory
 from .._version import __version__
 from ..spaces import space_to_dict
 
@@ -74,7 +74,8 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     """
     path = Path(path)
     if path.is_dir():
-        state = _read_folder(path)
+        with reading_directory(path):
+            state = _read_folder(path)
     elif path.is_file():
         state = _read_legacy_file(path)
     else:
