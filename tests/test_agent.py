@@ -253,6 +253,26 @@ def test_save_into_the_working_directory_keeps_the_users_files(trained_agent, tm
     assert loaded.config == trained_agent.config
 
 
+def test_flipped_bytes_in_the_weights_are_caught_by_the_checksum(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    weights = bytearray((path / "model.safetensors").read_bytes())
+    middle = len(weights) // 2
+    weights[middle : middle + 64] = bytes(b ^ 0x40 for b in weights[middle : middle + 64])
+    (path / "model.safetensors").write_bytes(bytes(weights))
+    with pytest.raises(CheckpointError, match="model.safetensors does not match the checksum"):
+        TTAgent.from_pretrained(path, device="cpu")
+
+
+def test_weights_that_are_not_finite_are_refused_at_load(trained_agent, tmp_path) -> None:
+    path = trained_agent.save_pretrained(tmp_path / "agent")
+    agent = TTAgent.from_pretrained(path, device="cpu")
+    with torch.no_grad():
+        agent.model.blocks[0].attn.c_attn.weight[0, 0] = float("nan")
+    agent.save_pretrained(path)
+    with pytest.raises(CheckpointError, match="blocks.0.attn.c_attn.weight' hold NaN"):
+        TTAgent.from_pretrained(path, device="cpu")
+
+
 def test_truncated_weights_give_an_error_naming_the_file(trained_agent, tmp_path) -> None:
     path = trained_agent.save_pretrained(tmp_path / "agent")
     weights = path / "model.safetensors"

@@ -95,6 +95,21 @@ def test_save_keeps_other_files_and_a_failed_save_leaves_the_old_checkpoint(data
         agent.save_pretrained(tmp_path / "a_file")
 
 
+def test_flipped_bytes_and_non_finite_weights_are_refused(data, env_spaces, tmp_path):
+    agent = IQLAgent(*env_spaces, IQLConfig(hidden=(16,)), device="cpu")
+    path = agent.save_pretrained(tmp_path / "iql")
+    weights = bytearray((path / MODEL_FILE).read_bytes())
+    weights[-64:] = bytes(b ^ 0x40 for b in weights[-64:])
+    (path / MODEL_FILE).write_bytes(bytes(weights))
+    with pytest.raises(ValueError, match="model.safetensors does not match the checksum"):
+        IQLAgent.from_pretrained(path)
+    with torch.no_grad():
+        next(agent.value_net.parameters()).view(-1)[0] = float("inf")
+    agent.save_pretrained(path)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        IQLAgent.from_pretrained(path)
+
+
 def test_corrupt_or_foreign_checkpoints_are_clear_errors(data, env_spaces, tmp_path):
     agent = BCAgent(*env_spaces, hidden=(16,), device="cpu")
     path = agent.save_pretrained(tmp_path / "bc")

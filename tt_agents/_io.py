@@ -7,6 +7,7 @@ write leaves the destination untouched and removes its temporary file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -189,6 +190,34 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(folder: Path, expected: dict[str, str]) -> None:
+    """A :class:`CheckpointError` naming the first file of ``folder`` whose SHA-256 is not the recorded one."""
+    if not isinstance(expected, dict):
+        raise CheckpointError(f"{folder}: the recorded checksums are not a mapping of file names")
+    for name, digest in expected.items():
+        if (folder / name).is_file() and file_sha256(folder / name) != digest:
+            raise CheckpointError(
+                f"{folder / name} does not match the checksum recorded when it was saved: the file is corrupt or "
+                "was changed (restore it, or save the agent again)"
+            )
+
+
+def check_finite(tensors: dict[str, Any], path: Path) -> None:
+    """A :class:`CheckpointError` naming the first floating-point tensor with a NaN or an infinity."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise CheckpointError(f"{path}: the weights {name!r} hold NaN or infinite values")
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:

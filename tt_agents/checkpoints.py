@@ -17,7 +17,7 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from ._io import CheckpointError, atomic_directory, reading_directory
+from ._io import CheckpointError, atomic_directory, check_finite, file_sha256, reading_directory, verify_sha256
 from ._version import __version__
 from .baselines import IQLAgent
 from .config import AgentConfig
@@ -65,10 +65,11 @@ def write_checkpoint(path: str | os.PathLike[str], checkpoint: AgentCheckpoint) 
         if checkpoint.iql is not None:
             meta["q_function"] = "iql"
             checkpoint.iql.save_pretrained(tmp / Q_FUNCTION_DIR)
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         checkpoint.tokenizer.save(tmp / TOKENIZER_FILE)
         state = {k: v.detach().cpu().contiguous() for k, v in checkpoint.model_state.items()}
         safetensors.torch.save_file(state, tmp / MODEL_FILE, metadata={"tt_agents_version": __version__})
+        meta["sha256"] = {name: file_sha256(tmp / name) for name in (TOKENIZER_FILE, MODEL_FILE)}
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     return path
 
 
@@ -91,6 +92,8 @@ def _read_folder(path: Path, device: torch.device, with_iql: bool) -> AgentCheck
         state = safetensors.torch.load_file(path / MODEL_FILE, device="cpu")
     except Exception as exc:
         raise CheckpointError(f"{path / MODEL_FILE} cannot be read (truncated or corrupt?): {exc}") from exc
+    verify_sha256(path, meta.get("sha256", {}))  # checkpoints of earlier versions carry no checksums
+    check_finite(state, path / MODEL_FILE)
     iql = _read_iql(path, device) if with_iql and meta.get("q_function") == "iql" else None
     return AgentCheckpoint(
         config, layout, observation_space, action_space, tokenizer, state, meta.get("dataset", {}), iql

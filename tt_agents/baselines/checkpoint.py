@@ -22,7 +22,7 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from .._io import CheckpointError, atomic_directory, reading_directory
+from .._io import CheckpointError, atomic_directory, check_finite, file_sha256, reading_directory, verify_sha256
 from .._version import __version__
 from ..spaces import space_to_dict
 
@@ -45,7 +45,7 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *, 
     """
     path = Path(path)
     config, tensors = _split(state)
-    text = json.dumps(config, indent=2)
+    json.dumps(config)  # a state that is not JSON fails before anything is touched
     aside = None
     if path.is_file():
         if not replace_file:
@@ -54,8 +54,9 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *, 
         os.replace(path, aside)
     try:
         with atomic_directory(path, (CONFIG_FILE, MODEL_FILE)) as tmp:
-            (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
             safetensors.torch.save_file(tensors, tmp / MODEL_FILE, metadata={"tt_agents_version": __version__})
+            text = json.dumps({**config, "sha256": {MODEL_FILE: file_sha256(tmp / MODEL_FILE)}}, indent=2)
+            (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
     except BaseException:
         if aside is not None:
             os.replace(aside, path)
@@ -163,6 +164,8 @@ def _read_folder(path: Path) -> dict[str, Any]:
         tensors = safetensors.torch.load_file(path / MODEL_FILE, device="cpu")
     except Exception as exc:
         raise CheckpointError(f"{path / MODEL_FILE} cannot be read (truncated or corrupt?): {exc}") from exc
+    verify_sha256(path, config.pop("sha256", {}))  # folders of earlier versions carry no checksums
+    check_finite(tensors, path / MODEL_FILE)
     try:
         return _join(config, tensors)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
