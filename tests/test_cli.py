@@ -124,6 +124,28 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
     result = json.loads(printed[printed.index("{") :])
     assert len(result["returns"]) == 2 and result["info"]["mode"] == "reward"
 
+    evaluate = ["evaluate", str(out), "--episodes", "1", "--device", "cpu"]
+    for argv, message in [
+        ([*evaluate, "--env", "InvertedDoublePendulum-v5"], "is not the agent's"),  # another environment
+        ([*evaluate, "--env", "NoSuchEnv-v0"], "NoSuchEnv"),
+        (["evaluate", str(tmp_path / "nothing"), "--env", "InvertedPendulum-v5"], "no checkpoint directory"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tt-agents evaluate: error:") and message in err and "Traceback" not in err
+
+    record_dataset(  # other data into the same output folder: another run, refused rather than resumed
+        "InvertedPendulum-v5",
+        inverted_pendulum_policy(0.1),
+        "test/ip/cli-other-v0",
+        n_episodes=3,
+        max_episode_steps=40,
+        show_progress=False,
+    )
+    train_other = ["train", "test/ip/cli-other-v0", "--env", "InvertedPendulum-v5", "--out", str(out)]
+    assert main([*train_other, "--steps", "3", "--seed", "5", "--no-progress", "--device", "cpu"]) == 2
+    assert "belongs to another training run" in capsys.readouterr().err
+
 
 def test_train_reports_a_missing_dataset_without_a_traceback(tmp_path, capsys):
     assert (

@@ -12,7 +12,7 @@ from tt_agents.config import TrainConfig
 from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
 from tt_agents.model import TrajectoryGPT
 from tt_agents.tokenizer import Tokenizer
-from tt_agents.train import Trainer, learning_rate, make_optimizer
+from tt_agents.train import RunMismatchError, Trainer, learning_rate, make_optimizer
 
 
 def test_learning_rate_warms_up_then_decays_and_stays_at_the_floor() -> None:
@@ -95,6 +95,33 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(episodes, tmp_pa
     assert resumed.history.train_loss[-1] == pytest.approx(uninterrupted.history.train_loss[-1])
     for (name, a), b in zip(uninterrupted.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
+
+
+@pytest.mark.parametrize("other", ["seed", "data", "model"])
+def test_a_checkpoint_of_another_run_is_refused_not_resumed(episodes, tmp_path, other) -> None:
+    make_trainer(episodes, tmp_path, n_steps=10).train()
+    other_data = pendulum_episodes(n_episodes=6, steps=30, noise=0.5, seed=3)
+
+    def second_run() -> Trainer:
+        if other == "seed":
+            return make_trainer(episodes, tmp_path, n_steps=20, seed=5)
+        if other == "data":
+            return make_trainer(other_data, tmp_path, n_steps=20)
+        return make_trainer(episodes, tmp_path, n_steps=20, dropout=0.0)
+
+    second = second_run()
+    before = {k: v.clone() for k, v in second.model.state_dict().items()}
+    with pytest.raises(RunMismatchError, match="belongs to another training run"):
+        second.train()
+    assert second.step == 0 and all(torch.equal(before[k], v) for k, v in second.model.state_dict().items())
+    second.train(resume=False)  # asked for: this run starts afresh there, and is the one that resumes now
+    assert second.step == 20 and second_run().load_checkpoint()
+
+
+def test_an_extended_run_resumes(episodes, tmp_path) -> None:
+    make_trainer(episodes, tmp_path, n_steps=10).train()
+    longer = make_trainer(episodes, tmp_path, n_steps=20)
+    assert longer.load_checkpoint() and longer.step == 10
 
 
 def test_corrupt_trainer_checkpoint_is_reported_with_its_path(episodes, tmp_path) -> None:

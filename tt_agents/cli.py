@@ -155,7 +155,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .agent import TTAgent
     from .config import cpu_preset, paper_preset
-    from .data_loading import DatasetNotAvailableError
 
     config = cpu_preset() if args.preset == "cpu" else paper_preset()
     if args.mode:
@@ -165,13 +164,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     env = gym.make(args.env)
     agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
     checkpoint_dir = args.checkpoint_dir or str(Path(args.out) / "training")
-    try:
-        agent.fit(
-            args.dataset, args.steps, checkpoint_dir=checkpoint_dir, seed=args.seed, show_progress=not args.no_progress
-        )
-    except (DatasetNotAvailableError, ValueError) as exc:
-        print(f"tt-agents train: error: {exc}", file=sys.stderr)
-        return 2
+    agent.fit(
+        args.dataset, args.steps, checkpoint_dir=checkpoint_dir, seed=args.seed, show_progress=not args.no_progress
+    )
     path = agent.save_pretrained(args.out)
     ce = agent.history.val_cross_entropy[-1][1] if agent.history.val_cross_entropy else float("nan")
     print(f"saved {path} (validation cross-entropy {ce:.3f} nats/token)")
@@ -290,9 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``tt-agents`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``tt-agents`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    What the user gave wrong (a missing or corrupt checkpoint, an unknown environment or one whose spaces do not
+    fit the agent, a dataset that is not there, a bad setting) is one line on stderr and exit status 2."""
+    import gymnasium as gym
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (FileNotFoundError, ValueError, TypeError, gym.error.Error) as exc:
+        print(f"tt-agents {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -156,6 +156,24 @@ def _cut_short(env: Any, make_kwargs: dict[str, Any]) -> bool:
     return spec.max_episode_steps is None or limit < spec.max_episode_steps
 
 
+def check_spaces_match(agent: Any, venv: VecEnv) -> None:
+    """A ValueError when the environment's observation or action space is not the one the agent was made for
+    (agents that carry no spaces are not checked)."""
+    for name in ("observation_space", "action_space"):
+        expected, got = getattr(agent, name, None), getattr(venv, name)
+        if expected is not None and not _same_space(expected, got):
+            raise ValueError(
+                f"the environment's {name.replace('_', ' ')} {got} is not the agent's {expected}: "
+                "was the agent trained for this environment?"
+            )
+
+
+def _same_space(a: gym.Space, b: gym.Space) -> bool:
+    if isinstance(a, gym.spaces.Dict) and isinstance(b, gym.spaces.Dict):
+        return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[k], b[k]) for k in a.spaces)
+    return type(a) is type(b) and a.shape == b.shape
+
+
 def evaluate(
     agent: TrajectoryTransformerAgent | Any,
     env: str | EnvSpec | gym.Env | VecEnv,
@@ -180,6 +198,7 @@ def evaluate(
     """
     scores = reference_scores(agent if reference is None else reference)
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
+    check_spaces_match(agent, venv)
     if isinstance(agent, TrajectoryTransformerAgent):
         agent.seed(seed)
     timings: list[float] = []

@@ -7,6 +7,7 @@ checkpoint follows the same trajectory as an uninterrupted one (bit for bit on C
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -93,6 +94,30 @@ def _optimizer_from_flat(tensors: dict[str, torch.Tensor], rest: dict[str, Any])
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
+class RunMismatchError(ValueError):
+    """A training checkpoint belongs to another run than the one asked to resume from it."""
+
+
+_UNFINGERPRINTED = ("n_steps", "n_epochs", "eval_every", "eval_batches", "checkpoint_every", "compile", "num_workers")
+
+
+def run_fingerprint(
+    model: TrajectoryGPT, train_data: WindowDataset, val_data: WindowDataset | None, config: TrainConfig
+) -> str:
+    """What makes a training run itself: its windows (hence the data, data settings and tokenizer), the network's
+    shape and the optimisation settings with the seed. A run may be extended (``n_steps``) or logged differently
+    and stay the same run."""
+    digest = hashlib.sha256()
+    for windows in (train_data, val_data):
+        if windows is not None:
+            for tensor in windows.fingerprint_tensors():
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    settings = {k: v for k, v in asdict(config).items() if k not in _UNFINGERPRINTED}
+    shape = {"model": asdict(model.config), "layout": model.layout.to_dict(), "n_bins": model.n_bins}
+    digest.update(json.dumps({"train": settings, **shape}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 class Trainer:
     """Trains a :class:`TrajectoryGPT` on a :class:`WindowDataset`.
 
@@ -130,6 +155,7 @@ class Trainer:
         self.step = 0
         self.history = TrainHistory()
         self.use_amp = config.amp and device.type == "cuda"
+        self.fingerprint = run_fingerprint(model, train_data, self.val_data, config)
         self.compiled = should_compile(config.compile, device)
         self._forward = torch.compile(self.model) if self.compiled else self.model
         self.train_data.to(device)  # windows resident on the device: a batch is one gather there
@@ -163,6 +189,7 @@ class Trainer:
         if torch.cuda.is_available():
             tensors |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
         meta = {
+            "fingerprint": self.fingerprint,
             "step": self.step,
             "history": asdict(self.history),
             "optimizer": optimizer_rest,
@@ -180,6 +207,15 @@ class Trainer:
             with safe_open(path, framework="pt") as f:
                 meta = json.loads(f.metadata()["trainer"])
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:  # a torn or foreign file: say which, keep the cause
+            raise RuntimeError(f"Trainer: cannot resume from {path}: {exc}") from exc
+        if meta.get("fingerprint") != self.fingerprint:
+            raise RunMismatchError(
+                f"{path} belongs to another training run (other data, model, tokenizer, optimisation settings or "
+                "seed): resuming it would mix the two. Use another checkpoint directory, delete that one, or pass "
+                "resume=False to start this run afresh there"
+            )
+        try:
             groups = {prefix: {} for prefix in ("model", "optimizer", "rng")}
             for name, tensor in tensors.items():
                 prefix, rest = name.split(".", 1)

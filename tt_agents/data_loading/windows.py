@@ -74,6 +74,11 @@ class WindowDataset(torch.utils.data.Dataset):
             self._goal_tokens = self._goal_tokens.to(device)
         return self
 
+    def fingerprint_tensors(self) -> tuple[torch.Tensor, ...]:
+        """The tensors that define these windows (tokens, loss mask, window starts, goals), for fingerprints."""
+        goals = () if self._goal_tokens is None else (self._goal_tokens,)
+        return (self._tokens, self._mask, self._starts, *goals)
+
     @property
     def sequence_tokens(self) -> int:
         """Tokens per item: ``goal_dim + sequence_length * transition_dim``."""
