@@ -180,6 +180,52 @@ def test_a_search_too_large_for_the_device_is_refused_before_it_allocates(traine
         trained_agent.configure_planner(beam_width=tiny_config().planner.beam_width)
 
 
+def test_data_that_trains_but_not_as_meant_is_warned_about(episodes, env_spaces) -> None:
+    scaled = [{**e, "actions": np.asarray(e["actions"]) * 100} for e in episodes]
+    agent = TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu")
+    with pytest.warns(UserWarning, match="outside the action space"):
+        agent.fit(scaled, show_progress=False)
+    one_step = [
+        {"observations": e["observations"][:2], "actions": e["actions"][:1], "rewards": e["rewards"][:1]}
+        for e in episodes[:3]
+    ]
+    with pytest.warns(UserWarning, match="3 of 3 episodes have a single step"):
+        agent.fit(one_step, show_progress=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ([], "holds no episodes"),
+        (
+            [
+                {
+                    "observations": np.zeros((3, 4)),
+                    "actions": np.zeros((3, 1)),
+                    "rewards": np.zeros(3),
+                    "terminations": [0, 1],
+                }
+            ],
+            "terminations has 2 flags for 3 steps",
+        ),
+        (
+            [
+                {
+                    "observations": np.zeros((3, 4)),
+                    "actions": np.zeros((3, 1)),
+                    "rewards": np.zeros(3),
+                    "truncations": [0],
+                }
+            ],
+            "truncations has 1 flags for 3 steps",
+        ),
+    ],
+)
+def test_malformed_data_is_a_clear_error(env_spaces, data, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu").fit(data, show_progress=False)
+
+
 def test_config_must_be_an_agent_config(env_spaces) -> None:
     with pytest.raises(TypeError, match="config must be an AgentConfig"):
         TTAgent(*env_spaces, config={"planner": {"beam_width": 4}})

@@ -104,3 +104,26 @@ def test_offline_hub_short_circuits_the_download(minari_home, monkeypatch):
     monkeypatch.setattr(minari_reading.importlib.util, "find_spec", lambda name: object())  # "hub installed"
     with pytest.raises(DatasetNotAvailableError, match="HF_HUB_OFFLINE is set"):
         load_episodes("nobody/nothing/bogus-v0")
+
+
+def test_an_unreachable_hub_fails_before_any_download_attempt(minari_home, monkeypatch):
+    import socket
+
+    import minari
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(minari_reading.importlib.util, "find_spec", lambda name: object())  # "hub installed"
+
+    def no_network(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    real_load = minari.load_dataset
+
+    def load_without_download(dataset_id, download=False):
+        assert not download, "a download was attempted although the hub cannot be reached"
+        return real_load(dataset_id)
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(minari, "load_dataset", load_without_download)
+    with pytest.raises(DatasetNotAvailableError, match="huggingface.co cannot be reached"):
+        load_episodes("nobody/nothing/bogus-v0")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from gymnasium import spaces
 from ._io import CheckpointError
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
 from .config import AgentConfig
-from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
+from .data_loading import Episode, TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
@@ -203,6 +204,7 @@ class TrajectoryTransformerAgent:
             episodes = load_episodes(dataset, observation_key=self.observation_keys)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
+        warn_about_data(episodes, self.action_space)
         self.dataset_info = _dataset_info(dataset, data)
 
         tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns())
@@ -403,6 +405,24 @@ class TrajectoryTransformerAgent:
 
 
 TTAgent = TrajectoryTransformerAgent
+
+
+def warn_about_data(episodes: list[Episode], action_space: spaces.Box) -> None:
+    """Warn about data that trains but probably not as meant: actions outside the action space (the agent's
+    actions are clipped to it) and single-step episodes (no transition to learn from)."""
+    actions = np.concatenate([e.actions for e in episodes])  # (N, A)
+    outside = (actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6)  # (N, A)
+    if outside.any():
+        worst = float(np.max(np.abs(actions[outside.any(1)])))
+        warnings.warn(
+            f"{int(outside.any(1).sum())} of {len(actions)} actions in the data lie outside the action space "
+            f"[{action_space.low.min():g}, {action_space.high.max():g}] (largest magnitude {worst:g}); the agent's "
+            "actions are clipped to the space. Is the data from this environment, with actions unscaled?",
+            stacklevel=3,
+        )
+    single = sum(len(e) == 1 for e in episodes)
+    if single:
+        warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
 
 
 def _check_budget(**budget: Any) -> None:

@@ -152,6 +152,10 @@ def _episode_from_mapping(item: Mapping[str, Any], observation_key: ObservationK
     missing = {"observations", "actions", "rewards"} - set(item)
     if missing:
         raise ValueError(f"episode dict is missing key(s) {sorted(missing)}; it has {sorted(item)}")
+    n_steps = len(np.asarray(item["rewards"]).reshape(-1))
+    for flags in ("terminations", "truncations"):
+        if flags in item and np.asarray(item[flags]).reshape(-1).shape != (n_steps,):
+            raise ValueError(f"{flags} has {np.asarray(item[flags]).size} flags for {n_steps} steps")
     if "terminated" in item:
         terminated = bool(item["terminated"])
     elif "terminations" in item:

@@ -39,7 +39,8 @@ def load_episodes(
 
     Raises:
         DatasetNotAvailableError: a Minari id that is neither local nor downloadable.
-        ValueError: discrete actions, non-flat observations, NaN/inf, inconsistent lengths, missing keys.
+        ValueError: no episodes, discrete actions, non-flat observations, NaN/inf, inconsistent lengths (flags
+            too), missing keys.
     """
     if isinstance(source, str):
         source = load_minari_dataset(source)
@@ -54,4 +55,7 @@ def load_episodes(
                 f"episodes, got {type(source).__name__}"
             )
         items = minari_episode_dicts(source, observation_key)
-    return episodes_from_items(items, observation_key, goal_key)
+    episodes = episodes_from_items(items, observation_key, goal_key)
+    if not episodes:
+        raise ValueError("load_episodes: the source holds no episodes")
+    return episodes

@@ -38,6 +38,21 @@ def _download_blocker() -> str | None:
             return "huggingface_hub is not installed (pip install 'minari[hf]')"
         if _truthy_env("HF_HUB_OFFLINE"):
             return "HF_HUB_OFFLINE is set, so downloads from the Hugging Face Hub are disabled"
+        return _unreachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    return None
+
+
+def _unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why ``url``'s host cannot be reached (one TCP connection, ``timeout`` seconds), or None when it can."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or url, parts.port or (80 if parts.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host} cannot be reached ({type(exc).__name__}: {exc}); is this machine offline?"
     return None
 
 
