@@ -4,6 +4,7 @@ and the D4RL-style locomotion levels."""
 from __future__ import annotations
 
 import json
+import os
 
 import gymnasium
 import minari
@@ -97,6 +98,32 @@ def test_record_dataset_existing_id_and_overwrite():
     )
     assert replaced.total_steps == 8
     assert minari.load_dataset("test/pendulum/random-v0").total_steps == 8
+
+
+def test_an_overwrite_that_fails_keeps_the_old_dataset_and_leaves_no_debris(minari_home):
+    record_dataset("Pendulum-v1", None, "test/pendulum/random-v0", n_steps=5, show_progress=False)
+
+    def failing_policy(observation):
+        raise RuntimeError("killed while recording")
+
+    with pytest.raises(RuntimeError, match="killed while recording"):
+        record_dataset(
+            "Pendulum-v1", failing_policy, "test/pendulum/random-v0", n_steps=8, overwrite=True, show_progress=False
+        )
+    assert minari.load_dataset("test/pendulum/random-v0").total_steps == 5
+    assert sorted(p.name for p in minari_home.iterdir()) == ["test"], "no staging or temporary folder is left"
+    assert "MINARI_DATASETS_PATH" in os.environ and os.environ["MINARI_DATASETS_PATH"] == str(minari_home)
+
+
+def test_a_write_killed_between_the_renames_of_its_swap_is_put_back_by_the_next_write(minari_home):
+    record_dataset("Pendulum-v1", None, "test/pendulum/random-v0", n_steps=5, show_progress=False)
+    staging = minari_home / ".tt_agents-dataset-999999999-abc"  # left by a process that no longer exists
+    staging.mkdir()
+    (staging / ".dataset_id").write_text("test/pendulum/random-v0")
+    os.replace(minari_home / "test/pendulum/random-v0", staging / ".replaced")  # the kill: the old one is aside
+    record_dataset("Pendulum-v1", None, "test/pendulum/other-v0", n_steps=3, show_progress=False)
+    assert minari.load_dataset("test/pendulum/random-v0").total_steps == 5
+    assert not staging.exists()
 
 
 def test_record_dataset_argument_errors():

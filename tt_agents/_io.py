@@ -138,15 +138,16 @@ def _remove_stale_staging(path: Path) -> None:
     commit)."""
     for entry in path.glob(f"{_STAGING_PREFIX}*"):
         pid = entry.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
-        if entry.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+        if entry.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
     for entry in path.glob(f".{_JOURNAL}.*.tmp"):  # atomic_path's temporary file: .{name}.{pid}.tmp
         pid = entry.name[len(_JOURNAL) + 2 : -len(".tmp")]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             entry.unlink(missing_ok=True)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (this one always does)."""
     if pid == os.getpid():
         return True
     try:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from .._io import write_json_atomic
 from .budget import D4RL_EXPERT_SAC_STEPS, DatasetBudget
-from .recording import check_dataset_id, quiet_metadata_warnings, record_dataset, remove_dataset, summarize_dataset
+from .recording import check_dataset_id, quiet_metadata_warnings, record_dataset, summarize_dataset, written_aside
 from .sac import (
     SACEvaluation,
     check_box_actions,
@@ -264,11 +264,10 @@ def _make_medium_replay(job: LevelJob) -> minari.MinariDataset:
     evaluation, about = _medium_about(job)
     episodes = sac_replay_episodes(job.run_dir, evaluation.step)
     buffers = [EpisodeBuffer(id=i, **episode) for i, episode in enumerate(episodes)]
-    remove_dataset(job.path)
     env = gymnasium.make(job.env_id)
     try:
-        with quiet_metadata_warnings():
-            return minari.create_dataset_from_buffers(
+        with written_aside(job.dataset_id), quiet_metadata_warnings():
+            minari.create_dataset_from_buffers(
                 job.dataset_id,
                 buffers,
                 env=env,
@@ -282,6 +281,7 @@ def _make_medium_replay(job: LevelJob) -> minari.MinariDataset:
             )
     finally:
         env.close()
+    return minari.load_dataset(job.dataset_id)
 
 
 def _existing_or_new(job: LevelJob, level: LocomotionLevel) -> minari.MinariDataset:
@@ -297,20 +297,21 @@ def _existing_or_new(job: LevelJob, level: LocomotionLevel) -> minari.MinariData
 def _make_medium_expert(job: LevelJob) -> minari.MinariDataset:
     medium = _existing_or_new(job, "medium")
     expert = _existing_or_new(job, "expert")
-    remove_dataset(job.path)
-    dataset = minari.combine_datasets([medium, expert], job.dataset_id)
-    dataset.storage.update_metadata(
-        {
-            "ref_min_score": job.refs[0],
-            "ref_max_score": job.refs[1],
-            "algorithm_name": "SB3 SAC",
-            "description": (
-                f"D4RL-style medium-expert dataset for {job.env_id}: {medium.spec.dataset_id} followed by "
-                f"{expert.spec.dataset_id}; {job.ref_note}."
-            ),
-        }
-    )
-    return dataset
+    with written_aside(job.dataset_id):
+        get_dataset_path(job.dataset_id).parent.mkdir(parents=True, exist_ok=True)  # Minari makes only the last
+        dataset = minari.combine_datasets([medium, expert], job.dataset_id)
+        dataset.storage.update_metadata(
+            {
+                "ref_min_score": job.refs[0],
+                "ref_max_score": job.refs[1],
+                "algorithm_name": "SB3 SAC",
+                "description": (
+                    f"D4RL-style medium-expert dataset for {job.env_id}: {medium.spec.dataset_id} followed by "
+                    f"{expert.spec.dataset_id}; {job.ref_note}."
+                ),
+            }
+        )
+    return minari.load_dataset(job.dataset_id)
 
 
 LEVEL_MAKERS: dict[str, Callable[[LevelJob], minari.MinariDataset]] = {

@@ -9,7 +9,9 @@ work on it offline.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +24,7 @@ import numpy as np
 from minari.dataset.minari_dataset import parse_dataset_id
 from minari.storage import get_dataset_path
 
-from .._io import make_progress
+from .._io import make_progress, process_alive
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps an observation to an action; a policy with a ``reset()`` method has it called at every episode start."""
@@ -52,10 +54,65 @@ def check_dataset_id(dataset_id: str, overwrite: bool) -> Path:
     return path
 
 
-def remove_dataset(path: Path) -> None:
-    """Delete the dataset folder ``path`` (from :func:`check_dataset_id`) if it exists, before writing anew."""
-    if path.exists():
-        shutil.rmtree(path)
+_STAGING_PREFIX = ".tt_agents-dataset-"
+_NAMESPACE_METADATA = "namespace_metadata.json"
+
+
+@contextmanager
+def written_aside(dataset_id: str) -> Iterator[None]:
+    """Make the Minari dataset ``dataset_id`` written inside the block land in a staging folder of the datasets
+    root, and swap it in for any dataset of that id when the block ends without error.
+
+    An existing dataset stays until the new one is complete (a failed or killed write leaves it as it was), and
+    Minari's own temporary folders land in the staging folder too. A staging folder left by a killed process is
+    removed by the next write, which also puts back a dataset caught between the two renames of the swap. Inside
+    the block ``MINARI_DATASETS_PATH`` names the staging folder; it is restored afterwards. Load the dataset
+    again after the block (a dataset object made inside points into the staging folder).
+    """
+    root = get_dataset_path()
+    _clean_interrupted_writes(root)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=root))
+    (staging / ".dataset_id").write_text(dataset_id)
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(staging)
+    try:
+        try:
+            yield
+        finally:
+            if previous is None:
+                del os.environ["MINARI_DATASETS_PATH"]
+            else:
+                os.environ["MINARI_DATASETS_PATH"] = previous
+        _swap_in(staging, root, dataset_id)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, root: Path, dataset_id: str) -> None:
+    new, target = staging / dataset_id, root / dataset_id
+    if not new.is_dir():
+        raise RuntimeError(f"no dataset {dataset_id!r} was written")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    namespace = Path(dataset_id).parent
+    for part in (namespace, *namespace.parents):  # Minari's namespace files, where the root has none yet
+        if (staging / part / _NAMESPACE_METADATA).is_file() and not (root / part / _NAMESPACE_METADATA).exists():
+            shutil.copyfile(staging / part / _NAMESPACE_METADATA, root / part / _NAMESPACE_METADATA)
+    if target.exists():
+        os.replace(target, staging / ".replaced")
+    os.replace(new, target)
+
+
+def _clean_interrupted_writes(root: Path) -> None:
+    """Remove the staging folders of writes whose process is gone, first putting back a dataset that a kill
+    caught between the two renames of its swap."""
+    for staging in root.glob(f"{_STAGING_PREFIX}*"):
+        pid = staging.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
+        if not staging.is_dir() or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        replaced, id_file = staging / ".replaced", staging / ".dataset_id"
+        if replaced.is_dir() and id_file.is_file() and not (root / id_file.read_text()).exists():
+            os.replace(replaced, root / id_file.read_text())
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager
@@ -161,30 +218,29 @@ def record_dataset(
         The written dataset.
     """
     _check_limits(n_episodes, n_steps, ref_min_score, ref_max_score)
-    path = check_dataset_id(dataset_id, overwrite)
+    check_dataset_id(dataset_id, overwrite)
 
     owns_env = isinstance(env_id, str)
     if isinstance(env_id, str):
         env = gymnasium.make(env_id, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
     else:
         env = env_id if max_episode_steps is None else gymnasium.wrappers.TimeLimit(env_id, max_episode_steps)
-    collector = minari.DataCollector(env, record_infos=False)
-    collector.action_space.seed(seed)
-    _run_episodes(collector, policy, dataset_id, n_episodes, n_steps, seed, show_progress)
-
-    remove_dataset(path)  # overwrite=True (checked above)
-    with quiet_metadata_warnings():
-        dataset = collector.create_dataset(
-            dataset_id=dataset_id,
-            eval_env=eval_env,
-            algorithm_name=algorithm_name,
-            description=description,
-            ref_min_score=ref_min_score,
-            ref_max_score=ref_max_score,
-        )
-    if owns_env:
-        collector.close()
-    return dataset
+    with written_aside(dataset_id):
+        collector = minari.DataCollector(env, record_infos=False)
+        collector.action_space.seed(seed)
+        _run_episodes(collector, policy, dataset_id, n_episodes, n_steps, seed, show_progress)
+        with quiet_metadata_warnings():
+            collector.create_dataset(
+                dataset_id=dataset_id,
+                eval_env=eval_env,
+                algorithm_name=algorithm_name,
+                description=description,
+                ref_min_score=ref_min_score,
+                ref_max_score=ref_max_score,
+            )
+        if owns_env:
+            collector.close()
+    return minari.load_dataset(dataset_id)
 
 
 @dataclass(frozen=True)
