@@ -95,6 +95,53 @@ def test_save_keeps_other_files_and_a_failed_save_leaves_the_old_checkpoint(data
         agent.save_pretrained(tmp_path / "a_file")
 
 
+class _Payload:
+    """Unpickling this would create a file: the proof that code from a checkpoint ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("where", ["legacy baseline file", "legacy TT q_function.pt", "trainer checkpoint"])
+def test_a_pickle_payload_in_any_file_the_package_reads_is_refused_unrun(env_spaces, tmp_path, where):
+    from tt_agents import TTAgent
+
+    marker = tmp_path / "payload-ran"
+    if where == "legacy baseline file":
+        torch.save({"format": "tt_agents.baselines/2", "kind": _Payload(marker)}, tmp_path / "bc.pt")
+        with pytest.raises(ValueError, match="not a readable tt_agents baseline checkpoint"):
+            BCAgent.load(tmp_path / "bc.pt")
+    elif where == "legacy TT q_function.pt":
+        agent = TTAgent(*env_spaces, config=_tiny_tt_config(), device="cpu").fit(
+            pendulum_episodes(n_episodes=3, steps=30), show_progress=False
+        )
+        path = agent.save_pretrained(tmp_path / "tt")
+        config = json.loads((path / "config.json").read_text())
+        (path / "config.json").write_text(json.dumps({**config, "q_function": "iql"}))
+        torch.save({"format": "tt_agents.baselines/2", "kind": _Payload(marker)}, path / "q_function.pt")
+        with pytest.raises(ValueError, match="not a readable tt_agents baseline checkpoint"):
+            TTAgent.from_pretrained(path, device="cpu")
+    else:
+        from safetensors.torch import save_file
+
+        (tmp_path / "run").mkdir()
+        torch.save(_Payload(marker), tmp_path / "run" / "trainer_state.pt")  # the file earlier versions read
+        save_file({"x": torch.zeros(1)}, tmp_path / "run" / "trainer_state.safetensors", metadata={"trainer": "{}"})
+        agent = TTAgent(*env_spaces, config=_tiny_tt_config(), device="cpu")
+        with pytest.raises(ValueError, match="belongs to another training run"):
+            agent.fit(pendulum_episodes(n_episodes=3, steps=30), checkpoint_dir=tmp_path / "run", show_progress=False)
+    assert not marker.exists(), "code from the file ran"
+
+
+def _tiny_tt_config():
+    from helpers import tiny_config
+
+    return tiny_config(n_steps=2)
+
+
 def test_flipped_bytes_and_non_finite_weights_are_refused(data, env_spaces, tmp_path):
     agent = IQLAgent(*env_spaces, IQLConfig(hidden=(16,)), device="cpu")
     path = agent.save_pretrained(tmp_path / "iql")
