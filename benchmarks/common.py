@@ -31,6 +31,7 @@ from tt_agents.baselines import IQLAgent
 from tt_agents.data_making import summarize_dataset
 from tt_agents.evaluation import evaluate, make_vec_env, reference_scores
 from tt_agents.train import CHECKPOINT_NAME
+from tt_agents.training_log import METRICS_FILE, plot_training_log
 
 EVALUATION_SEED_OFFSET = 10_000
 """Evaluation seeds start here, away from the training seeds ``0, 1, ...``."""
@@ -232,13 +233,15 @@ def train_or_load(
 
 def train_or_load_tt(cell: Cell, config: AgentConfig, device: str) -> tuple[TTAgent, dict[str, Any]]:
     """The cell's Trajectory Transformer (``cell.dir/agent``): trained with ``config`` on the cell's dataset and
-    seed, resuming from the checkpoint in ``cell.dir/train`` when an earlier run was interrupted."""
+    seed, resuming from the checkpoint in ``cell.dir/train`` when an earlier run was interrupted; its training
+    metrics go to ``cell.dir/logs`` and their curves to ``cell.dir/training_curves.png``."""
     dataset, train_dir = cell.entry.dataset, cell.dir / "train"
 
     def fit() -> tuple[TTAgent, dict[str, Any]]:
         resumed = (train_dir / CHECKPOINT_NAME).is_file()
         agent = TTAgent(dataset.observation_space, dataset.action_space, config=config, device=device)
-        agent.fit(dataset, checkpoint_dir=train_dir, seed=cell.seed)
+        agent.fit(dataset, checkpoint_dir=train_dir, log_dir=cell.dir / "logs", seed=cell.seed)
+        plot_training_log(cell.dir / "logs" / METRICS_FILE, cell.dir / "training_curves.png")
         details: dict[str, Any] = {"resumed": resumed, "n_steps": config.train.n_steps}
         if agent.history is not None and agent.history.val_loss:
             details["final_val_loss"] = agent.history.val_loss[-1][1]

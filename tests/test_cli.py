@@ -99,6 +99,7 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
         == 0
     )
     assert (out / "model.safetensors").is_file() and (out / "training" / "trainer_state.safetensors").is_file()
+    assert (out / "logs" / "metrics.csv").is_file() and (out / "logs" / "curves.png").is_file()
     capsys.readouterr()
     assert (
         main(

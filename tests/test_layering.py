@@ -22,6 +22,7 @@ FLOORS: dict[str, int] = {
     "data_loading": 2,
     "tokenizer": 2,
     "kv_cache": 2,
+    "training_log": 2,
     "model": 2,
     "train": 3,
     "planner": 3,

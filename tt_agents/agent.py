@@ -165,6 +165,7 @@ class TrajectoryTransformerAgent:
         *,
         n_epochs: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
         resume: bool = True,
         seed: int | None = None,
         show_progress: bool = True,
@@ -179,7 +180,9 @@ class TrajectoryTransformerAgent:
             n_epochs: the budget in passes over the training windows instead of steps (default
                 ``config.train.n_epochs``); ``n_steps`` wins when both are given.
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
-                continues from the last checkpoint when ``resume``.
+                continues from the last checkpoint when ``resume`` (a checkpoint of another run is an error).
+            log_dir: where the training metrics go (``metrics.csv``, and TensorBoard events where ``tensorboard``
+                is installed); plot them with :func:`tt_agents.training_log.plot_training_log`.
             seed: overrides ``config.train.seed``; the same seed gives the same model on CPU.
             q_function: ``"iql"`` trains IQL (``q_steps`` gradient steps, ``iql_config`` settings: the IQL
                 paper's locomotion ones by default, ``IQLConfig.antmaze()`` for sparse-reward mazes) on the same
@@ -218,7 +221,9 @@ class TrajectoryTransformerAgent:
         self.config.train = train_cfg
         torch.manual_seed(train_cfg.seed)
         model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
-        trainer = Trainer(model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress)
+        trainer = Trainer(
+            model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress, log_dir
+        )
         self.history = trainer.train(resume=resume)
         self.tokenizer, self.model = tokenizer, model.eval()
         if isinstance(q_function, str):

@@ -142,6 +142,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=("reward", "imitation", "q"), help="planning mode saved with the agent")
     parser.add_argument("--tokenizer", choices=("quantile", "uniform"), help="discretization strategy")
     parser.add_argument("--checkpoint-dir", help="resumable training checkpoints (default: OUT/training)")
+    parser.add_argument("--log-dir", help="training metrics: metrics.csv, curves.png, TensorBoard (default: OUT/logs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -155,6 +156,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .agent import TTAgent
     from .config import cpu_preset, paper_preset
+    from .training_log import METRICS_FILE, plot_training_log
 
     config = cpu_preset() if args.preset == "cpu" else paper_preset()
     if args.mode:
@@ -164,9 +166,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     env = gym.make(args.env)
     agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
     checkpoint_dir = args.checkpoint_dir or str(Path(args.out) / "training")
+    log_dir = Path(args.log_dir or Path(args.out) / "logs")
     agent.fit(
-        args.dataset, args.steps, checkpoint_dir=checkpoint_dir, seed=args.seed, show_progress=not args.no_progress
+        args.dataset,
+        args.steps,
+        checkpoint_dir=checkpoint_dir,
+        log_dir=log_dir,
+        seed=args.seed,
+        show_progress=not args.no_progress,
     )
+    plot_training_log(log_dir / METRICS_FILE, log_dir / "curves.png")
     path = agent.save_pretrained(args.out)
     ce = agent.history.val_cross_entropy[-1][1] if agent.history.val_cross_entropy else float("nan")
     print(f"saved {path} (validation cross-entropy {ce:.3f} nats/token)")

@@ -26,6 +26,7 @@ from ._io import make_progress, write_atomic
 from .config import TrainConfig
 from .data_loading import WindowDataset
 from .model import TrajectoryGPT
+from .training_log import TrainingLog
 
 CHECKPOINT_NAME = "trainer_state.safetensors"
 
@@ -130,6 +131,8 @@ class Trainer:
         checkpoint_dir: where ``trainer_state.safetensors`` is written every ``config.checkpoint_every`` steps and
             at the end; ``None`` disables checkpoints.
         show_progress: draw a rich progress bar (loss, validation loss, tokens/s).
+        log_dir: where the metrics go as ``metrics.csv`` (and TensorBoard events where ``tensorboard`` is
+            installed; see :mod:`tt_agents.training_log`); ``None``: not logged.
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class Trainer:
         device: torch.device,
         checkpoint_dir: str | Path | None = None,
         show_progress: bool = True,
+        log_dir: str | Path | None = None,
     ) -> None:
         if len(train_data) == 0:
             raise ValueError("Trainer: the training set has no windows")
@@ -151,6 +155,7 @@ class Trainer:
         self.device = device
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.show_progress = show_progress
+        self.log_dir = Path(log_dir) if log_dir is not None else None
         self.optimizer = make_optimizer(model, config, fused=device.type == "cuda")
         self.step = 0
         self.history = TrainHistory()
@@ -269,45 +274,64 @@ class Trainer:
             self.load_checkpoint()
         cfg = self.config
         self.model.train()
-        tokens_per_batch = cfg.batch_size * (self.train_data.sequence_tokens - 1)
         progress = make_progress(
             TextColumn("loss {task.fields[loss]:.3f} val {task.fields[val]:.3f} {task.fields[speed]:,.0f} tok/s"),
             TimeRemainingColumn(),
             show=self.show_progress,
         )
+        log = TrainingLog(self.log_dir, resume_step=self.step) if self.log_dir is not None else None
         val_loss = self.history.val_loss[-1][1] if self.history.val_loss else float("nan")
         last_loss = self.history.train_loss[-1][1] if self.history.train_loss else float("nan")  # resumed runs
-        with progress:
-            task = progress.add_task(
-                "training", total=cfg.n_steps, completed=self.step, loss=last_loss, val=val_loss, speed=0.0
-            )
-            tick, tick_step, loss, speed = time.perf_counter(), self.step, last_loss, 0.0
-            while self.step < cfg.n_steps:
-                step_loss = self._train_step()  # a device tensor: read (a host sync) only when logged
-                self.step += 1
-                if self.step % 10 == 0 or self.step == cfg.n_steps:
-                    loss = step_loss.item()
-                    self.history.train_loss.append((self.step, loss))
-                    now = time.perf_counter()
-                    speed = tokens_per_batch * (self.step - tick_step) / max(now - tick, 1e-9)
-                    tick, tick_step = now, self.step
-                if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.n_steps):
-                    val_loss, val_ce = self.evaluate()
-                    self.history.val_loss.append((self.step, val_loss))
-                    self.history.val_cross_entropy.append((self.step, val_ce))
-                    if self.show_progress:
+        self._tick = (time.perf_counter(), self.step)
+        try:
+            with progress:
+                task = progress.add_task(
+                    "training", total=cfg.n_steps, completed=self.step, loss=last_loss, val=val_loss, speed=0.0
+                )
+                while self.step < cfg.n_steps:
+                    step_loss = self._train_step()  # a device tensor: read (a host sync) only when logged
+                    self.step += 1
+                    row = self._measure(step_loss)
+                    if "val_loss" in row and self.show_progress:
                         progress.console.print(
-                            f"step {self.step}: train loss {loss:.4f}, validation loss {val_loss:.4f}, "
-                            f"validation cross-entropy {val_ce:.4f} nats/token"
+                            f"step {self.step}: validation loss {row['val_loss']:.4f}, "
+                            f"validation cross-entropy {row['val_cross_entropy']:.4f} nats/token"
                         )
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save_checkpoint()
-                progress.update(task, completed=self.step, loss=loss, val=val_loss, speed=speed)
-                if callback is not None:
-                    callback(self)
+                    if row and log is not None:
+                        log.log(self.step, **row)
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    last_loss = row.get("train_loss", last_loss)
+                    val_loss = row.get("val_loss", val_loss)
+                    progress.update(
+                        task, completed=self.step, loss=last_loss, val=val_loss, speed=row.get("tokens_per_s", 0.0)
+                    )
+                    if callback is not None:
+                        callback(self)
+        finally:
+            if log is not None:
+                log.close()
         self.save_checkpoint()
         self.model.eval()
         return self.history
+
+    def _measure(self, step_loss: torch.Tensor) -> dict[str, float]:
+        """The metrics of the step just taken that are due (train loss, rate, speed every 10 steps and at the end;
+        validation every ``eval_every``), filed in the history; {} when none is due."""
+        cfg, row = self.config, {}
+        if self.step % 10 == 0 or self.step == cfg.n_steps:
+            row["train_loss"] = step_loss.item()
+            self.history.train_loss.append((self.step, row["train_loss"]))
+            now, (tick, tick_step) = time.perf_counter(), self._tick
+            tokens = cfg.batch_size * (self.train_data.sequence_tokens - 1) * (self.step - tick_step)
+            row["tokens_per_s"] = tokens / max(now - tick, 1e-9)
+            row["learning_rate"] = learning_rate(self.step - 1, cfg)
+            self._tick = (now, self.step)
+        if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.n_steps):
+            row["val_loss"], row["val_cross_entropy"] = self.evaluate()
+            self.history.val_loss.append((self.step, row["val_loss"]))
+            self.history.val_cross_entropy.append((self.step, row["val_cross_entropy"]))
+        return row
 
     def _train_step(self) -> torch.Tensor:
         for group in self.optimizer.param_groups:
