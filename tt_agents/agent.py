@@ -34,7 +34,7 @@ from .spaces import (
     resolve_device,
 )
 from .tokenizer import Tokenizer
-from .train import Trainer, TrainHistory
+from .train import Trainer, TrainHistory, init_distributed
 
 if TYPE_CHECKING:
     from .baselines import IQLConfig
@@ -175,6 +175,10 @@ class TrajectoryTransformerAgent:
     ) -> TrajectoryTransformerAgent:
         """Train on ``dataset``: a Minari dataset id, a ``minari.MinariDataset``, or a list of episodes.
 
+        Under ``torchrun --nproc_per_node N`` the run is data-parallel (DistributedDataParallel: the batch split
+        across the processes, the first one alone writing checkpoints and logs); save the agent from that process
+        only (``tt_agents.train.distributed_rank_and_size()[0] == 0``).
+
         Args:
             n_steps: gradient steps (default ``config.train.n_steps``).
             n_epochs: the budget in passes over the training windows instead of steps (default
@@ -193,6 +197,7 @@ class TrajectoryTransformerAgent:
         if isinstance(q_function, str) and q_function != "iql":
             raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
         _check_budget(n_steps=n_steps, n_epochs=n_epochs)
+        self.device = init_distributed(self.device)  # under torchrun: this process's device, the process group
         train_cfg = self.config.train
         if n_steps is not None or n_epochs is not None:
             train_cfg = replace(train_cfg, n_steps=n_steps or train_cfg.n_steps, n_epochs=None if n_steps else n_epochs)

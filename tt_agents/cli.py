@@ -156,6 +156,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .agent import TTAgent
     from .config import cpu_preset, paper_preset
+    from .train import distributed_rank_and_size
     from .training_log import METRICS_FILE, plot_training_log
 
     config = cpu_preset() if args.preset == "cpu" else paper_preset()
@@ -175,6 +176,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         show_progress=not args.no_progress,
     )
+    if distributed_rank_and_size()[0] != 0:  # under torchrun the first process alone saves
+        return 0
     plot_training_log(log_dir / METRICS_FILE, log_dir / "curves.png")
     path = agent.save_pretrained(args.out)
     ce = agent.history.val_cross_entropy[-1][1] if agent.history.val_cross_entropy else float("nan")

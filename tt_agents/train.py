@@ -3,6 +3,11 @@
 Batches are drawn with a generator seeded by ``(seed, step)``, and the checkpoint holds the model,
 optimizer, schedule position and RNG states, so a run interrupted at any point and resumed from its last
 checkpoint follows the same trajectory as an uninterrupted one (bit for bit on CPU).
+
+Under ``torchrun`` (an initialised process group, see :func:`init_distributed`) the model is wrapped in
+``DistributedDataParallel``: every process draws the same global batch and trains on its own contiguous share,
+the losses are weighted so that the averaged gradient is the global batch's, and the first process alone writes
+checkpoints and logs; every process resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,6 +27,7 @@ from rich.progress import TextColumn, TimeRemainingColumn
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ._io import make_progress, write_atomic
 from .config import TrainConfig
@@ -95,6 +102,27 @@ def _optimizer_from_flat(tensors: dict[str, torch.Tensor], rest: dict[str, Any])
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
+def distributed_rank_and_size() -> tuple[int, int]:
+    """This process's rank and the number of processes of the initialised process group ((0, 1) without one)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: torch.device) -> torch.device:
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment): join the process group (NCCL on CUDA, Gloo on
+    the CPU) if not joined yet, and return this process's device (``cuda:LOCAL_RANK`` on CUDA). Otherwise
+    ``device`` unchanged."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
 class RunMismatchError(ValueError):
     """A training checkpoint belongs to another run than the one asked to resume from it."""
 
@@ -161,8 +189,18 @@ class Trainer:
         self.history = TrainHistory()
         self.use_amp = config.amp and device.type == "cuda"
         self.fingerprint = run_fingerprint(model, train_data, self.val_data, config)
+        self.rank, self.world_size = distributed_rank_and_size()
+        if config.batch_size % self.world_size:
+            raise ValueError(
+                f"TrainConfig.batch_size {config.batch_size} must split evenly across {self.world_size} processes"
+            )
+        module: nn.Module = self.model
+        if self.world_size > 1:
+            on_cuda = device.type == "cuda"
+            index = (device.index if device.index is not None else torch.cuda.current_device()) if on_cuda else None
+            module = DistributedDataParallel(self.model, device_ids=[index] if on_cuda else None)
         self.compiled = should_compile(config.compile, device)
-        self._forward = torch.compile(self.model) if self.compiled else self.model
+        self._forward = torch.compile(module) if self.compiled else module
         self.train_data.to(device)  # windows resident on the device: a batch is one gather there
         if self.val_data is not None:
             self.val_data.to(device)
@@ -186,7 +224,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """Write model, optimizer, step, history and RNG state atomically: one safetensors file, its tensors by
         name and the rest as JSON in its metadata (nothing in it is unpickled when resuming)."""
-        if self.checkpoint_path is None:
+        if self.checkpoint_path is None or self.rank != 0:  # under DDP the first process alone writes
             return
         optimizer_tensors, optimizer_rest = _optimizer_to_flat(self.optimizer.state_dict())
         tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
@@ -277,9 +315,10 @@ class Trainer:
         progress = make_progress(
             TextColumn("loss {task.fields[loss]:.3f} val {task.fields[val]:.3f} {task.fields[speed]:,.0f} tok/s"),
             TimeRemainingColumn(),
-            show=self.show_progress,
+            show=self.show_progress and self.rank == 0,
         )
-        log = TrainingLog(self.log_dir, resume_step=self.step) if self.log_dir is not None else None
+        main = self.rank == 0  # under DDP the first process alone logs and shows progress
+        log = TrainingLog(self.log_dir, resume_step=self.step) if self.log_dir is not None and main else None
         val_loss = self.history.val_loss[-1][1] if self.history.val_loss else float("nan")
         last_loss = self.history.train_loss[-1][1] if self.history.train_loss else float("nan")  # resumed runs
         self._tick = (time.perf_counter(), self.step)
@@ -292,7 +331,7 @@ class Trainer:
                     step_loss = self._train_step()  # a device tensor: read (a host sync) only when logged
                     self.step += 1
                     row = self._measure(step_loss)
-                    if "val_loss" in row and self.show_progress:
+                    if "val_loss" in row and self.show_progress and main:
                         progress.console.print(
                             f"step {self.step}: validation loss {row['val_loss']:.4f}, "
                             f"validation cross-entropy {row['val_cross_entropy']:.4f} nats/token"
@@ -320,6 +359,9 @@ class Trainer:
         validation every ``eval_every``), filed in the history; {} when none is due."""
         cfg, row = self.config, {}
         if self.step % 10 == 0 or self.step == cfg.n_steps:
+            if self.world_size > 1:  # the global batch's loss: the mean of the processes' weighted losses
+                torch.distributed.all_reduce(step_loss)
+                step_loss = step_loss / self.world_size
             row["train_loss"] = step_loss.item()
             self.history.train_loss.append((self.step, row["train_loss"]))
             now, (tick, tick_step) = time.perf_counter(), self._tick
@@ -336,9 +378,13 @@ class Trainer:
     def _train_step(self) -> torch.Tensor:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
-        inputs, targets, mask = self._batch(self.train_data, self._train_indices(self.step))
+        inputs, targets, mask = self._batch(self.train_data, self._train_indices(self.step))  # the global batch
+        share = self.config.batch_size // self.world_size
+        own = slice(self.rank * share, (self.rank + 1) * share)  # this process's part of it
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-            _, loss = self._forward(inputs, targets, mask)
+            _, loss = self._forward(inputs[own], targets[own], mask[own])
+        if self.world_size > 1:  # weigh by the share of counted targets: DDP's mean is then the global mean
+            loss = loss * self.world_size * mask[own].sum().clamp_min(1.0) / mask.sum().clamp_min(1.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip:
