@@ -198,3 +198,25 @@ def test_attention_dropout_defaults_to_dropout_and_can_be_set_apart() -> None:
     assert apart.blocks[0].attn.resid_dropout.p == 0.1
     with pytest.raises(ValueError, match="attention_dropout"):
         ModelConfig(attention_dropout=1.5)
+
+
+def test_smoothed_targets_are_a_gaussian_over_neighbouring_bins_and_the_stop_token_stays_exact() -> None:
+    layout = TransitionLayout(2, 1)
+    torch.manual_seed(0)
+    exact = TrajectoryGPT(layout, 10, ModelConfig(n_layer=1, n_head=1, n_embd=8, sequence_length=2))
+    smooth = TrajectoryGPT(
+        layout, 10, ModelConfig(n_layer=1, n_head=1, n_embd=8, sequence_length=2, target_smoothing=1.0)
+    )
+    smooth.load_state_dict(exact.state_dict())
+    logits = torch.randn(1, 3, 11)
+    targets = torch.tensor([[4, 10, 0]])  # a bin, the stop token, the first bin
+    ce_exact, ce_smooth = exact._cross_entropy(logits, targets), smooth._cross_entropy(logits, targets)
+    assert ce_smooth[0, 1] == pytest.approx(ce_exact[0, 1].item())  # the stop token: an exact target
+    bins = torch.arange(10.0)
+    soft = torch.exp(-0.5 * (bins - 4) ** 2)
+    expected = -(soft / soft.sum() * torch.log_softmax(logits[0, 0], -1)[:10]).sum()
+    assert ce_smooth[0, 0] == pytest.approx(expected.item(), rel=1e-5)
+    nearly_exact = TrajectoryGPT(
+        layout, 10, ModelConfig(n_layer=1, n_head=1, n_embd=8, sequence_length=2, target_smoothing=1e-3)
+    )
+    torch.testing.assert_close(nearly_exact._cross_entropy(logits, targets), ce_exact)

@@ -124,6 +124,10 @@ class ModelConfig:
     """Cross-entropy weight of reward tokens."""
     value_weight: float = 1.0
     """Cross-entropy weight of reward-to-go tokens."""
+    target_smoothing: float = 0.0
+    """Standard deviation, in bins, of a Gaussian over the neighbouring bins used as each token's training target
+    (the HL-Gauss loss of Farebrother et al., 2024: it teaches the model that nearby bins are nearby values). 0
+    trains on the exact bin, as the paper does; the stop token is always an exact target."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -136,6 +140,10 @@ class ModelConfig:
                 "action_weight": (math.isfinite(self.action_weight) and self.action_weight >= 0, "finite and >= 0"),
                 "reward_weight": (math.isfinite(self.reward_weight) and self.reward_weight >= 0, "finite and >= 0"),
                 "value_weight": (math.isfinite(self.value_weight) and self.value_weight >= 0, "finite and >= 0"),
+                "target_smoothing": (
+                    math.isfinite(self.target_smoothing) and self.target_smoothing >= 0,
+                    "finite and >= 0 (0: exact targets)",
+                ),
             },
         )
         if self.n_embd % self.n_head != 0:

@@ -188,11 +188,25 @@ class TrajectoryGPT(nn.Module):
         logits = self._logits(x, self.slots(positions + 1))  # (B, T, V)
         if targets is None:
             return logits, None
-        ce = F.cross_entropy(logits.reshape(B * T, -1).float(), targets.reshape(-1), reduction="none").view(B, T)
+        ce = self._cross_entropy(logits, targets)  # (B, T)
         weight = self.slot_weight[self.slots(positions + 1)]  # (T,)
         mask = torch.ones_like(ce) if mask is None else mask.to(ce.dtype)
         loss = (ce * weight * mask).sum() / mask.sum().clamp_min(1.0)
         return logits, loss
+
+    def _cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-token cross-entropy (B, T) of ``logits`` (B, T, V) against ``targets`` (B, T): against the exact
+        token, or with ``config.target_smoothing`` > 0 against a Gaussian over the bins around it."""
+        B, T, V = logits.shape
+        sigma = self.config.target_smoothing
+        if sigma == 0:
+            return F.cross_entropy(logits.reshape(B * T, V).float(), targets.reshape(-1), reduction="none").view(B, T)
+        bins = torch.arange(V, device=logits.device, dtype=torch.float32)  # (V,)
+        soft = torch.exp(-0.5 * ((bins - targets[..., None].float()) / sigma) ** 2)  # (B, T, V)
+        soft[..., self.stop_token] = 0.0
+        soft = soft / soft.sum(-1, keepdim=True)
+        soft = torch.where((targets == self.stop_token)[..., None], F.one_hot(targets, V).float(), soft)
+        return -(soft * F.log_softmax(logits.float(), dim=-1)).sum(-1)
 
     # ---- incremental decoding ------------------------------------------------------------------------
 
