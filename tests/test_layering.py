@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "checkpoints": 3,
     "agent": 4,
     "evaluation": 5,
+    "analysis": 5,
     "pretrained": 6,
     "cli": 6,
     "": 5,

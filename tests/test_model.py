@@ -220,3 +220,23 @@ def test_smoothed_targets_are_a_gaussian_over_neighbouring_bins_and_the_stop_tok
         layout, 10, ModelConfig(n_layer=1, n_head=1, n_embd=8, sequence_length=2, target_smoothing=1e-3)
     )
     torch.testing.assert_close(nearly_exact._cross_entropy(logits, targets), ce_exact)
+
+
+def test_attention_maps_are_causal_distributions_that_skip_reward_to_go_and_match_the_forward_pass() -> None:
+    layout = TransitionLayout(2, 1)
+    torch.manual_seed(0)
+    model = TrajectoryGPT(layout, 10, ModelConfig(n_layer=2, n_head=2, n_embd=8, sequence_length=3)).eval()
+    tokens = torch.randint(0, 10, (2, model.block_size))
+    maps = model.attention_maps(tokens)  # (L, B, H, T, T)
+    T = model.block_size
+    assert maps.shape == (2, 2, 2, T, T)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(2, 2, 2, T))
+    assert torch.all(maps.triu(1) == 0), "no query attends to a later key"
+    value_columns = model.is_value_position(torch.arange(T))
+    assert torch.all(maps[..., value_columns] == 0), "reward-to-go keys are never attended"
+    # the maps are those of the forward pass: recomputing the first block's output from them gives its output
+    block = model.blocks[0]
+    x = model._embed(tokens, model.slots(torch.arange(T)), model.pos_emb[:T])
+    _, _, v = block.attn._qkv(block.ln_1(x))
+    y = (maps[0] @ v).transpose(1, 2).reshape(2, T, 8)
+    torch.testing.assert_close(x + block.attn.c_proj(y), x + block.attn(block.ln_1(x), model.attention_mask(T)))

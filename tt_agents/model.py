@@ -208,6 +208,22 @@ class TrajectoryGPT(nn.Module):
         soft = torch.where((targets == self.stop_token)[..., None], F.one_hot(targets, V).float(), soft)
         return -(soft * F.log_softmax(logits.float(), dim=-1)).sum(-1)
 
+    @torch.no_grad()
+    def attention_maps(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Attention weights of a forward pass over ``tokens`` (B, T): (n_layer, B, n_head, T, T), each row a
+        query's distribution over the keys (zero where it may not attend)."""
+        B, T = tokens.shape
+        positions = torch.arange(T, device=tokens.device)
+        x = self._embed(tokens, self.slots(positions), self.pos_emb[:T])
+        allowed = self.attention_mask(T, tokens.device)
+        maps = []
+        for block in self.blocks:
+            q, k, _ = block.attn._qkv(block.ln_1(x))  # (B, H, T, hd) each
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (B, H, T, T)
+            maps.append(scores.masked_fill(~allowed, float("-inf")).softmax(-1))
+            x = block(x, allowed)
+        return torch.stack(maps)
+
     # ---- incremental decoding ------------------------------------------------------------------------
 
     def new_cache(self) -> KVCache:

@@ -1,0 +1,96 @@
+"""The model as a predictor: sampled rollouts, binned marginals and their likelihood, the oracle bound, the
+Markovian ablation's reach, attention maps."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers import pendulum_episodes, tiny_config
+
+from tt_agents import TTAgent
+from tt_agents.analysis import (
+    attention_maps,
+    bin_widths,
+    marginal_densities,
+    oracle_log_likelihood,
+    plot_attention,
+    sample_rollouts,
+    state_log_likelihood,
+)
+from tt_agents.data_loading import load_episodes
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def episode():
+    return load_episodes(pendulum_episodes(n_episodes=1, steps=60, seed=7))[0]
+
+
+def test_rollouts_follow_recorded_actions_and_repeat_with_their_seed(trained_agent, episode) -> None:
+    lay = trained_agent.layout
+    rollouts = sample_rollouts(trained_agent, episode, start=10, horizon=6, n_samples=8, seed=3)
+    assert rollouts.observation_tokens.shape == rollouts.observations.shape == (8, 7, lay.observation_dim)
+    assert rollouts.actions.shape == (8, 6, lay.action_dim) and rollouts.rewards.shape == (8, 6)
+    recorded = trained_agent.tokenizer.decode(
+        trained_agent.tokenizer.encode(episode.actions[10:16], columns=lay.action_slice), columns=lay.action_slice
+    )
+    np.testing.assert_array_equal(rollouts.actions, np.broadcast_to(recorded, (8, 6, lay.action_dim)))
+    start = trained_agent.tokenizer.encode(episode.observations[10], columns=lay.observation_slice)
+    assert (rollouts.observation_tokens[:, 0] == start).all()
+    again = sample_rollouts(trained_agent, episode, start=10, horizon=6, n_samples=8, seed=3)
+    np.testing.assert_array_equal(again.observation_tokens, rollouts.observation_tokens)
+    sampled = sample_rollouts(trained_agent, episode, start=0, horizon=20, n_samples=4, actions="model")
+    assert sampled.actions.shape == (4, 20, lay.action_dim) and len(np.unique(sampled.actions[:, :, 0])) > 1
+    with pytest.raises(ValueError, match="exceeds the episode"):
+        sample_rollouts(trained_agent, episode, start=55, horizon=10)
+
+
+def test_marginals_are_densities_and_no_model_beats_the_oracle(trained_agent, episode) -> None:
+    tokenizer, columns = trained_agent.tokenizer, trained_agent.layout.observation_slice
+    rollouts = sample_rollouts(trained_agent, episode, start=5, horizon=30, n_samples=50)
+    density = marginal_densities(rollouts.observation_tokens[:, 1:], tokenizer, columns)  # (H, D, N)
+    np.testing.assert_allclose((density * bin_widths(tokenizer, columns)[None]).sum(-1), 1.0, rtol=1e-9)
+    reference = episode.observations[6:36]
+    model = state_log_likelihood(rollouts.observation_tokens[:, 1:], reference, tokenizer, columns)
+    oracle = oracle_log_likelihood(reference, tokenizer, columns)
+    assert model.shape == oracle.shape == (30,) and np.all(model <= oracle + 1e-9)
+    perfect = np.asarray(tokenizer.encode(reference, columns=columns))[None].repeat(50, 0)  # all samples right
+    assert state_log_likelihood(perfect, reference, tokenizer, columns, smoothing=0.0) == pytest.approx(oracle)
+
+
+def test_a_markovian_model_never_looks_past_the_last_transition(trained_agent, episode) -> None:
+    config = tiny_config()  # trained as the session's agent, with a window of two transitions
+    config.model = replace(config.model, sequence_length=2)
+    markov = TTAgent(*_spaces(), config=config, device="cpu").fit(pendulum_episodes(), show_progress=False)
+    windowed = trained_agent  # four transitions: it does look further back
+
+    other_past = replace(episode, observations=episode.observations.copy(), actions=episode.actions.copy())
+    other_past.observations[:9] += 0.5  # a different history up to the last transition before step 10
+    other_past.actions[:9] *= -1
+    same = [sample_rollouts(markov, e, start=10, horizon=8, n_samples=64, seed=1) for e in (episode, other_past)]
+    np.testing.assert_array_equal(same[0].observation_tokens, same[1].observation_tokens)
+    differ = [sample_rollouts(windowed, e, start=10, horizon=8, n_samples=64, seed=1) for e in (episode, other_past)]
+    assert not np.array_equal(differ[0].observation_tokens, differ[1].observation_tokens)
+
+
+def test_attention_maps_are_labelled_distributions_and_plot(trained_agent, episode, tmp_path) -> None:
+    maps, labels = attention_maps(trained_agent, episode, start=3)
+    model = trained_agent.model
+    T = model.config.sequence_length * trained_agent.layout.transition_dim - 1
+    assert maps.shape == (model.config.n_layer, model.config.n_head, T, T) and len(labels) == T
+    assert labels[:6] == ["s0", "s1", "s2", "s3", "a0", "r"] and labels[6] == "V"
+    np.testing.assert_allclose(maps.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(maps[..., [i for i, label in enumerate(labels) if label == "V"]] == 0)
+    out = plot_attention(maps, labels, tmp_path / "attention.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def _spaces():
+    import gymnasium as gym
+    from helpers import ENV_ID
+
+    env = gym.make(ENV_ID)
+    return env.observation_space, env.action_space

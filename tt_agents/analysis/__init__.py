@@ -1,0 +1,17 @@
+"""The model as a predictor (paper Section 4.1): sampled rollouts, long-horizon likelihood, attention maps."""
+
+from .attention import attention_maps, plot_attention, token_labels
+from .likelihood import bin_widths, marginal_densities, oracle_log_likelihood, state_log_likelihood
+from .rollouts import Rollouts, sample_rollouts
+
+__all__ = [
+    "Rollouts",
+    "attention_maps",
+    "bin_widths",
+    "marginal_densities",
+    "oracle_log_likelihood",
+    "plot_attention",
+    "sample_rollouts",
+    "state_log_likelihood",
+    "token_labels",
+]
