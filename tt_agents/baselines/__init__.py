@@ -14,11 +14,14 @@ single-file checkpoints).
 - :class:`IQLAgent`: Implicit Q-Learning (Kostrikov, Nair & Levine, 2021) with the paper's locomotion
   hyperparameters (:class:`IQLConfig`). :meth:`IQLAgent.q_function` gives the planner's ``q`` scorer a
   :class:`tt_agents.qfunctions.IQLQFunction` in the original reward scale.
+- :class:`GaussianEnsemble`: a PETS-style probabilistic ensemble of single-step dynamics models, the baseline
+  of the long-horizon prediction experiment (:mod:`tt_agents.analysis`).
 """
 
 from ..qfunctions import IQLQFunction
 from .base import BaselineAgent
 from .bc import BCAgent, GoalBCAgent
+from .ensemble import GaussianEnsemble
 from .iql import IQLAgent, IQLConfig, expectile_loss
 from .networks import ActionScaler, GaussianActor, Normalizer, SquashedPolicy, TwinQ, ValueNetwork, mlp
 from .transitions import Transitions, transitions_from_episodes
@@ -28,6 +31,7 @@ __all__ = [
     "BCAgent",
     "BaselineAgent",
     "GaussianActor",
+    "GaussianEnsemble",
     "GoalBCAgent",
     "IQLAgent",
     "IQLConfig",
