@@ -333,3 +333,13 @@ def test_unfitted_use_raises() -> None:
         tokenizer.expectation(np.ones(100), 0)
     with pytest.raises(RuntimeError, match=message):
         tokenizer.state_dict()
+
+
+def test_bin_widths_give_bins_of_repeated_values_a_floor() -> None:
+    data = np.concatenate([np.zeros(500), np.linspace(0.0, 10.0, 500)])[:, None]  # half the mass on one value
+    tokenizer = Tokenizer(10, strategy="quantile").fit(data)
+    raw = np.diff(tokenizer.edges, axis=1)
+    assert (raw == 0).any()
+    widths = tokenizer.bin_widths()
+    assert widths.shape == (1, 10) and np.all(widths >= 0.1 * 10.0 / 10) and np.all(widths >= raw)
+    np.testing.assert_array_equal(widths[raw > 0.1], raw[raw > 0.1])

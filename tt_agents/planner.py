@@ -196,10 +196,7 @@ class BeamPlanner:
 
     def _log_bin_widths(self) -> torch.Tensor:
         """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
-        edges = self.tokenizer.edges  # (D, N + 1)
-        floor = (edges[:, -1:] - edges[:, :1]) / (10 * self.tokenizer.n_bins)  # (D, 1)
-        widths = np.maximum(np.diff(edges, axis=1), np.maximum(floor, np.finfo(np.float32).tiny))
-        return torch.as_tensor(np.log(widths), dtype=torch.float32, device=self.device)
+        return torch.as_tensor(np.log(self.tokenizer.bin_widths()), dtype=torch.float32, device=self.device)
 
     def _sample(
         self, logits: torch.Tensor, column: int, top_k: int | None, cdf: float | None

@@ -137,6 +137,13 @@ class Tokenizer:
             raise RuntimeError(_NOT_FITTED)
         return self._centers
 
+    def bin_widths(self, floor_fraction: float = 0.1) -> np.ndarray:
+        """(D, n_bins) float64: every bin's width, floored at ``floor_fraction`` of the column's uniform bin width
+        (quantile bins of repeated values have zero width; a density over them needs a width). A column of one
+        value gets the smallest positive float32."""
+        floor = (self.edges[:, -1:] - self.edges[:, :1]) * floor_fraction / self.n_bins  # (D, 1)
+        return np.maximum(np.diff(self.edges, axis=1), np.maximum(floor, np.finfo(np.float32).tiny))
+
     # ------------------------------------------------------------------ fitting
 
     def fit(self, data: np.ndarray) -> Tokenizer:

@@ -16,8 +16,9 @@ from ..tokenizer import Tokenizer
 
 
 def bin_widths(tokenizer: Tokenizer, columns: slice) -> np.ndarray:
-    """(D, N) width of every bin of ``columns``."""
-    return np.diff(np.asarray(tokenizer.edges)[columns], axis=1)
+    """(D, N) width of every bin of ``columns``, floored as :meth:`Tokenizer.bin_widths` does (a bin of repeated
+    values has no width; it gets a tenth of a uniform bin's)."""
+    return tokenizer.bin_widths()[columns]
 
 
 def marginal_densities(tokens: np.ndarray, tokenizer: Tokenizer, columns: slice, smoothing: float = 0.5) -> np.ndarray:
