@@ -94,3 +94,39 @@ def _spaces():
 
     env = gym.make(ENV_ID)
     return env.observation_space, env.action_space
+
+
+_RENDER = """
+import numpy as np, gymnasium as gym, sys
+from tt_agents.analysis import image_strip, render_observations, save_gif, save_image
+env = gym.make("Hopper-v5")
+obs, _ = env.reset(seed=0)
+states = [obs]
+for _ in range(3):
+    obs = env.step(env.action_space.sample())[0]
+    states.append(obs)
+states = np.array(states)
+states[2, 1] += 0.8  # a clearly different pose
+frames = render_observations("Hopper-v5", states, width=48, height=40)
+assert frames.shape == (4, 40, 48, 3) and frames.dtype == np.uint8
+assert not np.array_equal(frames[1], frames[2])
+strip = image_strip([frames, frames], every=2)
+assert strip.shape == (80, 96, 3)
+save_image(strip, sys.argv[1] + "/strip.png")
+save_gif([frames, frames], sys.argv[1] + "/rollout.gif")
+"""
+
+
+def test_decoded_states_render_to_a_strip_and_a_gif(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MUJOCO_GL": "egl"}  # headless; MuJoCo reads it when first imported, so a fresh process
+    done = subprocess.run([sys.executable, "-c", _RENDER, str(tmp_path)], env=env, capture_output=True, text=True)
+    if done.returncode != 0 and ("opengl" in done.stderr.lower() or "egl" in done.stderr.lower()):
+        pytest.skip(f"no headless OpenGL here: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "strip.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "rollout.gif").read_bytes()[
+        :3
+    ] == b"GIF"
