@@ -125,6 +125,22 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
     result = json.loads(printed[printed.index("{") :])
     assert len(result["returns"]) == 2 and result["info"]["mode"] == "reward"
 
+    analyze = [
+        "analyze",
+        str(out),
+        "--dataset",
+        "test/ip/cli-v0",
+        "--out",
+        str(tmp_path / "analysis"),
+        "--device",
+        "cpu",
+    ]
+    assert main([*analyze, "--horizon", "5", "--samples", "8", "--no-render"]) == 0
+    assert {p.name for p in (tmp_path / "analysis").iterdir()} == {"attention.png", "likelihood.png"}
+    capsys.readouterr()
+    assert main([*analyze, "--horizon", "5", "--samples", "8"]) == 2  # the pendulum's observation is not qpos[1:]
+    assert "only MuJoCo locomotion environments" in capsys.readouterr().err
+
     evaluate = ["evaluate", str(out), "--episodes", "1", "--device", "cpu"]
     for argv, message in [
         ([*evaluate, "--env", "InvertedDoublePendulum-v5"], "is not the agent's"),  # another environment

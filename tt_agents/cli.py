@@ -221,6 +221,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- analyze
+
+
+def _add_analyze_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="the model as a predictor: attention maps, long-horizon likelihood, rendered rollouts",
+        description=(
+            "On one episode of DATASET: the saved agent's attention maps, the log-likelihood of the real states "
+            "under its sampled rollouts (recorded actions) beside the discrete oracle, and, for a MuJoCo "
+            "locomotion environment, the real and a predicted rollout rendered (set MUJOCO_GL=egl headless)."
+        ),
+    )
+    parser.add_argument("checkpoint", help="directory written by save_pretrained / tt-agents train")
+    parser.add_argument("--dataset", required=True, help="Minari dataset id of the episodes")
+    parser.add_argument("--out", required=True, help="folder for the figures")
+    parser.add_argument("--episode", type=int, default=-1, help="episode index (default: the last)")
+    parser.add_argument("--start", type=int, default=0, help="step of the episode to start from")
+    parser.add_argument("--horizon", type=_positive_int, default=50)
+    parser.add_argument("--samples", type=_positive_int, default=100)
+    parser.add_argument("--no-render", action="store_true", help="skip the rendered rollout")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(func=_cmd_analyze)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .agent import TTAgent
+    from .analysis import analyze_episode
+    from .data_loading import load_episodes, load_minari_dataset
+
+    agent = TTAgent.from_pretrained(args.checkpoint, device=args.device)
+    dataset = load_minari_dataset(args.dataset)
+    episodes = load_episodes(dataset, observation_key=agent.observation_keys)
+    episode = episodes[args.episode]
+    env_id = None if args.no_render else dataset.spec.env_spec.id
+    paths = analyze_episode(
+        agent, episode, args.out, start=args.start, horizon=args.horizon, n_samples=args.samples, env_id=env_id
+    )
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- demo
 
 
@@ -293,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_make_dataset_parser(subparsers)
     _add_train_parser(subparsers)
     _add_evaluate_parser(subparsers)
+    _add_analyze_parser(subparsers)
     return parser
 
 

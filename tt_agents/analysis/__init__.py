@@ -4,10 +4,12 @@ rendered rollouts."""
 from .attention import attention_maps, plot_attention, token_labels
 from .likelihood import bin_widths, marginal_densities, oracle_log_likelihood, state_log_likelihood
 from .rendering import image_strip, render_observations, save_gif, save_image
+from .report import analyze_episode
 from .rollouts import Rollouts, sample_rollouts
 
 __all__ = [
     "Rollouts",
+    "analyze_episode",
     "attention_maps",
     "bin_widths",
     "image_strip",

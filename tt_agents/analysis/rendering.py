@@ -24,6 +24,11 @@ def render_observations(env_id: str, observations: np.ndarray, width: int = 240,
     try:
         env.reset(seed=0)
         sim = env.unwrapped
+        if not getattr(sim, "_exclude_current_positions_from_observation", False):
+            raise ValueError(
+                f"{env_id}: only MuJoCo locomotion environments whose observation is qpos[1:] + qvel are rendered "
+                "(pass --no-render / env_id=None)"
+            )
         nq, nv = sim.model.nq, sim.model.nv
         observations = np.asarray(observations, dtype=np.float64)
         if observations.ndim != 2 or observations.shape[1] < nq - 1 + nv:
