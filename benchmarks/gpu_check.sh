@@ -39,7 +39,7 @@ step() {  # step NAME COMMAND...: run it, log to OUT_DIR/NAME.log, note its exit
 step environment python3 -c "import torch, platform; print(platform.python_version(), torch.__version__,
 torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 step tests python3 -m pytest -q -m "not slow" -p no:cacheprovider tests
-step planning_speed python3 benchmarks/planning_speed.py --device cuda --quick --repeats 5
+step planning_speed python3 benchmarks/planning_speed.py --device cuda --quick --repeats 5 --envs 1 5 15
 step training_speed python3 benchmarks/training_speed.py --device cuda --steps 50 --warmup 10
 step demo "${tt_agents_cli[@]}" demo --device cuda
 cat "$summary"

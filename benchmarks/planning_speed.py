@@ -29,6 +29,7 @@ How to run
     python benchmarks/planning_speed.py --quick          # skips the uncached paper config (the slowest)
     python benchmarks/planning_speed.py --repeats 5 --threads 2 --device auto
     python benchmarks/planning_speed.py --quick --profile   # plus torch.profiler's top ops (cached paper)
+    python benchmarks/planning_speed.py --quick --envs 1 5 15   # plus several environments planned together
 
 Targets (printed, never asserted): paper config <= 1.5 s per action and >= 20x faster than uncached;
 small config <= 60 ms per action.
@@ -187,6 +188,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help='"cpu", "cuda", "cuda:N" or "auto" (cuda when available)')
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, tokenizer data and context")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops for the cached paper config")
+    p.add_argument(
+        "--envs", type=int, nargs="*", default=[], help="also time N environments planned together, e.g. --envs 1 5 15"
+    )
     args = p.parse_args(argv)
     if args.repeats < 1 or args.uncached_paper_repeats < 1:
         p.error("--repeats and --uncached-paper-repeats must be >= 1")
@@ -229,6 +233,24 @@ def measure(
         times = time_calls(lambda p=uncached: p.plan(tokens), repeats, device, warmup=not slow)
         results[name, "uncached"] = Result(name, "uncached", times, counts=uncached.counts)
     return results
+
+
+def environments_table(
+    model: TrajectoryGPT, tokenizer: Tokenizer, context: PlanningContext, args: argparse.Namespace, device: torch.device
+) -> Table:
+    """The cached planner with 1, 5, 15 ... environments planned in one call: ms per call and per environment."""
+    table = Table(title="Environments planned together (cached planner)")
+    for column in ("config", "environments", "ms per call", "ms per environment"):
+        table.add_column(column, justify="right")
+    for name, config in {"small": PlannerConfig(beam_width=32, horizon=5), "paper": PlannerConfig()}.items():
+        planner = BeamPlanner(model, tokenizer, config)
+        for n_envs in args.envs:
+            batch = PlanningContext(
+                [*context.observations] * n_envs, [*context.actions] * n_envs, [*context.rewards] * n_envs
+            )
+            ms = statistics.median(time_calls(lambda b=batch, p=planner: p.plan(b), args.repeats, device))
+            table.add_row(name, str(n_envs), f"{ms:.0f}", f"{ms / n_envs:.0f}")
+    return table
 
 
 def results_table(
@@ -314,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     results = measure(model, tokenizer, context, args, device, console)
     console.print(results_table(results, model, peak, device))
+    if args.envs:
+        console.print(environments_table(model, tokenizer, context, args, device))
     console.print(
         "FLOPs = 2 * P * token_evals + 2 * 2 * n_layer * n_embd * key_evals, "
         f"P = {matmul_params_per_token(model):,} matmul weights per token (blocks + one head slot); "
