@@ -183,9 +183,13 @@ def with_new_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _filled(settings: Any) -> Any:
-    if isinstance(settings, dict) and isinstance(settings.get("config"), dict):
-        return {**settings, "config": json_safe(with_new_fields(settings["config"]))}
-    return settings
+    """``settings`` with every ``config`` in it (at any depth, e.g. a reused cell's) given the fields added since."""
+    if not isinstance(settings, dict):
+        return settings
+    filled = {key: _filled(value) for key, value in settings.items()}
+    if isinstance(settings.get("config"), dict):
+        filled["config"] = json_safe(with_new_fields(settings["config"]))
+    return filled
 
 
 def check_settings(directory: Path, settings: dict[str, Any]) -> None:
@@ -327,7 +331,7 @@ def run_cell(
     eval_settings = json_safe(eval_settings)
     cached = read_json(cell.dir / "result.json")
     if cached is not None and cached.get("eval_settings") == eval_settings:
-        if read_json(cell.dir / "settings.json") == json_safe(settings):
+        if _filled(read_json(cell.dir / "settings.json")) == _filled(json_safe(settings)):
             return {**cell.row, **cached, "status": "cached"}
     agent, record = trained_agent()
     result = {"eval_settings": eval_settings, **evaluate_agent(agent), "train": record}

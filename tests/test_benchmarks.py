@@ -83,6 +83,9 @@ def test_settings_saved_before_a_config_field_existed_match_its_default(tmp_path
     del older["config"]["train"]["compile"]
     common.write_json_atomic(tmp_path / "settings.json", older)
     common.check_settings(tmp_path, settings)
+    reused = {"method": "tt-imitation", "reuses": older}  # a cell that reuses another's agent nests its settings
+    common.write_json_atomic(tmp_path / "reused" / "settings.json", reused)
+    common.check_settings(tmp_path / "reused", {"method": "tt-imitation", "reuses": settings})
     changed = {"method": "tt", "config": AgentConfig().to_dict()}
     changed["config"]["train"]["compile"] = True
     with pytest.raises(common.SettingsMismatch, match="config.train.compile"):
