@@ -19,6 +19,7 @@ FLOORS: dict[str, int] = {
     "config": 1,
     "layout": 1,
     "spaces": 1,
+    "inputs": 2,
     "data_loading": 2,
     "tokenizer": 2,
     "kv_cache": 2,

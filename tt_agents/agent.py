@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import math
-import numbers
 import os
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +19,8 @@ from gymnasium import spaces
 from ._io import CheckpointError
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
 from .config import AgentConfig
-from .data_loading import Episode, TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
+from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
+from .inputs import as_rows, check_budget, checked_reward, episode_starts, warn_about_data
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
@@ -196,7 +195,7 @@ class TrajectoryTransformerAgent:
             raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
         if isinstance(q_function, str) and q_function != "iql":
             raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
-        _check_budget(n_steps=n_steps, n_epochs=n_epochs)
+        check_budget(n_steps=n_steps, n_epochs=n_epochs)
         self.device = init_distributed(self.device)  # under torchrun: this process's device, the process group
         train_cfg = self.config.train
         if n_steps is not None or n_epochs is not None:
@@ -294,7 +293,7 @@ class TrajectoryTransformerAgent:
             if not isinstance(observation, dict):
                 raise TypeError("goal= is for goal-conditioned agents with Dict observations")
             observation = {**observation, "desired_goal": goal}
-        self._act_state.rewards[0] = _checked_reward(reward, "reward")
+        self._act_state.rewards[0] = checked_reward(reward, "reward")
         actions, _ = self.predict(observation, state=self._act_state, episode_start=None)
         return actions
 
@@ -318,8 +317,8 @@ class TrajectoryTransformerAgent:
             state = AgentState.new(n_envs)
         elif not isinstance(state, AgentState) or len(state.envs) != n_envs:
             raise ValueError(f"state does not belong to a batch of {n_envs} environments; pass state=None to start")
-        starts = _episode_starts(episode_start, n_envs)
-        rewards = [_checked_reward(r, f"state.rewards[{i}]") for i, r in enumerate(state.rewards)]
+        starts = episode_starts(episode_start, n_envs)
+        rewards = [checked_reward(r, f"state.rewards[{i}]") for i, r in enumerate(state.rewards)]
         keep = max(1, self.config.planner.max_context_transitions)
         for i, env in enumerate(state.envs):
             if starts[i]:
@@ -357,13 +356,13 @@ class TrajectoryTransformerAgent:
                     "this goal-conditioned agent expects a Dict observation with 'observation' and 'desired_goal', "
                     f"got {type(observation).__name__}"
                 )
-            goals = _as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
+            goals = as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
             observation = observation["observation"]
         elif self.observation_keys is not None:
             observation = flatten_observation(observation, self.observation_keys)
         elif isinstance(observation, dict):
             raise TypeError("this agent expects a Box observation (array), got a dict")
-        observations, single = _as_rows(observation, self.layout.observation_dim, "observation")
+        observations, single = as_rows(observation, self.layout.observation_dim, "observation")
         if goals is not None and goals.shape[0] != observations.shape[0]:
             raise ValueError(f"{goals.shape[0]} goals for {observations.shape[0]} observations")
         return observations, goals, single
@@ -415,73 +414,6 @@ class TrajectoryTransformerAgent:
 
 
 TTAgent = TrajectoryTransformerAgent
-
-
-def warn_about_data(episodes: list[Episode], action_space: spaces.Box) -> None:
-    """Warn about data that trains but probably not as meant: actions outside the action space (the agent's
-    actions are clipped to it) and single-step episodes (no transition to learn from)."""
-    actions = np.concatenate([e.actions for e in episodes])  # (N, A)
-    outside = (actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6)  # (N, A)
-    if outside.any():
-        worst = float(np.max(np.abs(actions[outside.any(1)])))
-        warnings.warn(
-            f"{int(outside.any(1).sum())} of {len(actions)} actions in the data lie outside the action space "
-            f"[{action_space.low.min():g}, {action_space.high.max():g}] (largest magnitude {worst:g}); the agent's "
-            "actions are clipped to the space. Is the data from this environment, with actions unscaled?",
-            stacklevel=3,
-        )
-    single = sum(len(e) == 1 for e in episodes)
-    if single:
-        warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
-
-
-def _check_budget(**budget: Any) -> None:
-    """``fit``'s ``n_steps`` / ``n_epochs``: None, or a positive number."""
-    for name, value in budget.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0):
-            raise ValueError(f"fit: {name} must be a positive number, got {value!r}")
-
-
-def _checked_reward(reward: Any, name: str) -> float | None:
-    """A real, finite reward as a float (``None`` stays ``None``); anything else is refused before it is filed."""
-    if reward is None:
-        return None
-    if isinstance(reward, bool) or not isinstance(reward, numbers.Real | np.ndarray):
-        raise TypeError(f"{name} must be a real number or None, got {type(reward).__name__} {reward!r}")
-    if isinstance(reward, np.ndarray) and (reward.size != 1 or not np.issubdtype(reward.dtype, np.number)):
-        raise TypeError(f"{name} must be a single real number, got an array of shape {reward.shape}")
-    value = float(reward)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _episode_starts(episode_start: Any, n_envs: int) -> np.ndarray:
-    """``episode_start`` as (n_envs,) bools: None, or one bool (or 0/1) per environment."""
-    if episode_start is None:
-        return np.zeros(n_envs, dtype=bool)
-    starts = np.asarray(episode_start)
-    if starts.dtype.kind not in "biuf" or starts.size != n_envs or not np.isin(starts, (0, 1)).all():
-        raise ValueError(f"episode_start must hold one bool per environment ({n_envs}), got {episode_start!r}")
-    return starts.reshape(n_envs).astype(bool)
-
-
-def _as_rows(value: Any, dim: int, name: str) -> tuple[np.ndarray, bool]:
-    """``value`` as (n, dim) float64 with clear errors; also whether it was a single row."""
-    if isinstance(value, dict):
-        raise TypeError(f"{name}: expected an array, got a dict with keys {sorted(value)}")
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}") from exc
-    single = array.ndim == 1
-    if array.ndim not in (1, 2) or array.shape[-1] != dim:
-        raise ValueError(f"{name}: expected shape ({dim},) or (n_envs, {dim}), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf: {array}")
-    if array.size == 0:
-        raise ValueError(f"{name}: an empty batch (shape {array.shape}); give at least one row")
-    return array.reshape(-1, dim), single
 
 
 def _dataset_info(dataset: Any, data: TrajectoryData) -> dict[str, Any]:

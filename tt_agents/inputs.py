@@ -1,0 +1,81 @@
+"""What the agent is given, checked before it changes any state: observations, rewards, episode starts, training
+budgets, and the training data (warnings for data that trains but probably not as meant)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from .data_loading import Episode
+
+
+def warn_about_data(episodes: list[Episode], action_space: spaces.Box) -> None:
+    """Warn about data that trains but probably not as meant: actions outside the action space (the agent's
+    actions are clipped to it) and single-step episodes (no transition to learn from)."""
+    actions = np.concatenate([e.actions for e in episodes])  # (N, A)
+    outside = (actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6)  # (N, A)
+    if outside.any():
+        worst = float(np.max(np.abs(actions[outside.any(1)])))
+        warnings.warn(
+            f"{int(outside.any(1).sum())} of {len(actions)} actions in the data lie outside the action space "
+            f"[{action_space.low.min():g}, {action_space.high.max():g}] (largest magnitude {worst:g}); the agent's "
+            "actions are clipped to the space. Is the data from this environment, with actions unscaled?",
+            stacklevel=3,
+        )
+    single = sum(len(e) == 1 for e in episodes)
+    if single:
+        warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
+
+
+def check_budget(**budget: Any) -> None:
+    """``fit``'s ``n_steps`` / ``n_epochs``: None, or a positive number."""
+    for name, value in budget.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0):
+            raise ValueError(f"fit: {name} must be a positive number, got {value!r}")
+
+
+def checked_reward(reward: Any, name: str) -> float | None:
+    """A real, finite reward as a float (``None`` stays ``None``); anything else is refused before it is filed."""
+    if reward is None:
+        return None
+    if isinstance(reward, bool) or not isinstance(reward, numbers.Real | np.ndarray):
+        raise TypeError(f"{name} must be a real number or None, got {type(reward).__name__} {reward!r}")
+    if isinstance(reward, np.ndarray) and (reward.size != 1 or not np.issubdtype(reward.dtype, np.number)):
+        raise TypeError(f"{name} must be a single real number, got an array of shape {reward.shape}")
+    value = float(reward)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def episode_starts(episode_start: Any, n_envs: int) -> np.ndarray:
+    """``episode_start`` as (n_envs,) bools: None, or one bool (or 0/1) per environment."""
+    if episode_start is None:
+        return np.zeros(n_envs, dtype=bool)
+    starts = np.asarray(episode_start)
+    if starts.dtype.kind not in "biuf" or starts.size != n_envs or not np.isin(starts, (0, 1)).all():
+        raise ValueError(f"episode_start must hold one bool per environment ({n_envs}), got {episode_start!r}")
+    return starts.reshape(n_envs).astype(bool)
+
+
+def as_rows(value: Any, dim: int, name: str) -> tuple[np.ndarray, bool]:
+    """``value`` as (n, dim) float64 with clear errors; also whether it was a single row."""
+    if isinstance(value, dict):
+        raise TypeError(f"{name}: expected an array, got a dict with keys {sorted(value)}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}") from exc
+    single = array.ndim == 1
+    if array.ndim not in (1, 2) or array.shape[-1] != dim:
+        raise ValueError(f"{name}: expected shape ({dim},) or (n_envs, {dim}), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf: {array}")
+    if array.size == 0:
+        raise ValueError(f"{name}: an empty batch (shape {array.shape}); give at least one row")
+    return array.reshape(-1, dim), single
