@@ -136,14 +136,22 @@ def _move_aside(entry: Path, destination: Path) -> None:
 def _remove_stale_staging(path: Path) -> None:
     """Remove the staging folders and half-written journals of saves whose process is gone (killed before their
     commit)."""
-    for entry in path.glob(f"{_STAGING_PREFIX}*"):
-        pid = entry.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
-        if entry.is_dir() and pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
+    for entry in orphaned_staging(path, _STAGING_PREFIX):
+        shutil.rmtree(entry, ignore_errors=True)
     for entry in path.glob(f".{_JOURNAL}.*.tmp"):  # atomic_path's temporary file: .{name}.{pid}.tmp
         pid = entry.name[len(_JOURNAL) + 2 : -len(".tmp")]
         if pid.isdigit() and not process_alive(int(pid)):
             entry.unlink(missing_ok=True)
+
+
+def orphaned_staging(folder: Path, prefix: str) -> list[Path]:
+    """The folders ``{prefix}{pid}-...`` in ``folder`` whose process ``pid`` is gone (left by a killed write)."""
+    orphans = []
+    for entry in folder.glob(f"{prefix}*"):
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if entry.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            orphans.append(entry)
+    return orphans
 
 
 def process_alive(pid: int) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from minari.dataset.minari_dataset import parse_dataset_id
 from minari.storage import get_dataset_path
 
-from .._io import make_progress, process_alive
+from .._io import make_progress, orphaned_staging
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps an observation to an action; a policy with a ``reset()`` method has it called at every episode start."""
@@ -105,10 +105,7 @@ def _swap_in(staging: Path, root: Path, dataset_id: str) -> None:
 def _clean_interrupted_writes(root: Path) -> None:
     """Remove the staging folders of writes whose process is gone, first putting back a dataset that a kill
     caught between the two renames of its swap."""
-    for staging in root.glob(f"{_STAGING_PREFIX}*"):
-        pid = staging.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
-        if not staging.is_dir() or not pid.isdigit() or process_alive(int(pid)):
-            continue
+    for staging in orphaned_staging(root, _STAGING_PREFIX):
         replaced, id_file = staging / ".replaced", staging / ".dataset_id"
         if replaced.is_dir() and id_file.is_file() and not (root / id_file.read_text()).exists():
             os.replace(replaced, root / id_file.read_text())
