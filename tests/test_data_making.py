@@ -35,6 +35,7 @@ from tt_agents.data_making import (
     summarize_dataset,
     train_sac,
 )
+from tt_agents.data_making.sac_files import read_replay_buffer
 
 
 @pytest.fixture(autouse=True)
@@ -231,9 +232,7 @@ def tiny_budget(**changes) -> DatasetBudget:
 
 
 def load_buffer(run_dir):
-    from stable_baselines3.common.save_util import load_from_pkl
-
-    return load_from_pkl(run_dir / "checkpoint" / "replay_buffer.pkl")
+    return read_replay_buffer(run_dir / "checkpoint" / "replay_buffer.npz")
 
 
 def test_budget_presets_and_validation():
@@ -289,7 +288,7 @@ def test_train_sac_stops_at_target_and_resumes_from_its_checkpoint(tmp_path, one
     train_sac("InvertedPendulum-v5", 400, workdir, target_return=-1e9, show_progress=False, **kwargs)
     assert [e.step for e in read_evaluations(workdir)] == [100]  # stopped at the first evaluation
     first = load_buffer(workdir)
-    assert first.pos == 100
+    assert first["position"] == 100
 
     # a stale evaluation written after the last checkpoint (a crash) is dropped on resume
     stale = json.loads((workdir / "evaluations.json").read_text())
@@ -301,12 +300,10 @@ def test_train_sac_stops_at_target_and_resumes_from_its_checkpoint(tmp_path, one
     assert [e.step for e in evaluations] == [100, 200, 250]  # continued, with a final evaluation
     assert all((workdir / e.policy).exists() for e in evaluations)
     resumed = load_buffer(workdir)
-    assert resumed.pos == 250 and resumed.buffer_size >= 250
-    np.testing.assert_array_equal(resumed.observations[:100], first.observations[:100])  # not restarted
-    np.testing.assert_array_equal(resumed.actions[:100], first.actions[:100])
-    from stable_baselines3 import SAC
-
-    assert SAC.load(workdir / "checkpoint" / "model.zip", device="cpu").num_timesteps == 250
+    assert resumed["position"] == 250 and resumed["buffer_size"] >= 250
+    np.testing.assert_array_equal(resumed["observations"][:100], first["observations"][:100])  # not restarted
+    np.testing.assert_array_equal(resumed["actions"][:100], first["actions"][:100])
+    assert json.loads((workdir / "checkpoint" / "state.json").read_text()) == {"num_timesteps": 250}
     policy = load_sac_policy(workdir, evaluations[-1])
     assert policy.predict(np.zeros(4, np.float32), deterministic=True)[0].shape == (1,)
 
@@ -355,10 +352,10 @@ def test_make_locomotion_dataset_all_levels(tmp_path, one_thread, minari_home):
     buffer = load_buffer(run_dir)
     episodes = list(replay.iterate_episodes())
     n = len(episodes[0].rewards)
-    np.testing.assert_allclose(episodes[0].observations[:n], buffer.observations[:n, 0])
-    np.testing.assert_allclose(episodes[0].actions, 3.0 * buffer.actions[:n, 0], rtol=1e-6)
+    np.testing.assert_allclose(episodes[0].observations[:n], buffer["observations"][:n, 0])
+    np.testing.assert_allclose(episodes[0].actions, 3.0 * buffer["actions"][:n, 0], rtol=1e-6)
     rewards = np.concatenate([e.rewards for e in episodes])
-    np.testing.assert_allclose(rewards, buffer.rewards[: medium.step, 0])
+    np.testing.assert_allclose(rewards, buffer["rewards"][: medium.step, 0])
     assert any(e.terminations[-1] for e in episodes)  # the pendulum falls: true terminals are kept
 
     combined = datasets["medium-expert"]

@@ -5,7 +5,8 @@
 * :mod:`~tt_agents.data_making.inverted_pendulum`: a scripted linear-feedback expert for ``InvertedPendulum-v5``
   and :func:`make_inverted_pendulum_dataset` (``expert`` or ``mixed`` quality, in seconds).
 * :mod:`~tt_agents.data_making.sac`: :func:`train_sac`, resumable SB3 SAC runs with evaluated policy snapshots,
-  and :func:`replay_buffer_episodes`.
+  and :func:`replay_buffer_episodes`; :mod:`~tt_agents.data_making.sac_files` stores their policies, training
+  states and replay buffers as JSON, safetensors and ``.npz`` (nothing pickled).
 * :mod:`~tt_agents.data_making.locomotion`: :func:`make_locomotion_dataset`, D4RL-v2-style levels (``random``,
   ``medium``, ``medium-replay``, ``expert``, ``medium-expert``) for MuJoCo locomotion and any Box-action
   environment, at a :class:`DatasetBudget` (:mod:`~tt_agents.data_making.budget`).

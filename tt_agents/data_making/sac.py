@@ -2,8 +2,8 @@
 
 :func:`train_sac` trains (or continues) one run per folder, keeping resumable checkpoints and an evaluated
 policy snapshot every ``eval_every`` steps (:func:`read_evaluations`, :func:`load_sac_policy`);
-:func:`replay_buffer_episodes` splits the run's replay buffer into Minari-style episodes. Stable-Baselines3 is
-imported only when a run trains or is read.
+:func:`replay_buffer_episodes` splits the run's replay buffer into Minari-style episodes. Nothing of a run is
+pickled (:mod:`~tt_agents.data_making.sac_files`). Stable-Baselines3 is imported only when a run trains or is read.
 """
 
 from __future__ import annotations
@@ -23,7 +23,16 @@ import numpy as np
 import torch
 from rich.progress import Progress, TaskID
 
-from .._io import make_progress, write_atomic, write_json_atomic
+from .._io import CheckpointError, make_progress, write_json_atomic
+from .sac_files import (
+    load_sac_policy_folder,
+    read_replay_buffer,
+    restore_replay_buffer,
+    restore_sac_state,
+    save_replay_buffer,
+    save_sac_policy,
+    save_sac_state,
+)
 
 SHORT_ENV_NAMES: dict[str, str] = {
     "hopper": "Hopper-v5",
@@ -38,7 +47,13 @@ and seed)."""
 
 _CHECKPOINT, _CHECKPOINT_NEW, _CHECKPOINT_OLD = "checkpoint", "checkpoint.new", "checkpoint.old"
 _EVALUATIONS, _RUN_INFO, _POLICIES = "evaluations.json", "run.json", "policies"
-_CHECKPOINT_FILES = ("model.zip", "replay_buffer.pkl", "state.json")
+_TRAINING_STATE, _REPLAY_BUFFER, _PROGRESS = "training_state", "replay_buffer.npz", "state.json"
+_CHECKPOINT_FILES = (
+    f"{_TRAINING_STATE}/config.json",
+    f"{_TRAINING_STATE}/model.safetensors",
+    _REPLAY_BUFFER,
+    _PROGRESS,
+)
 
 
 @dataclass(frozen=True)
@@ -86,9 +101,17 @@ def read_evaluations(workdir: str | os.PathLike[str]) -> list[SACEvaluation]:
 
 def load_sac_policy(workdir: str | os.PathLike[str], evaluation: SACEvaluation) -> Any:
     """The SB3 ``SACPolicy`` snapshot of ``evaluation`` (on CPU); ``policy.predict(obs, deterministic=...)``."""
-    from stable_baselines3.sac.policies import SACPolicy
+    workdir = Path(workdir).expanduser()
+    if evaluation.policy.endswith(".pt"):
+        raise CheckpointError(_legacy_message(workdir))
+    return load_sac_policy_folder(workdir / evaluation.policy)
 
-    return SACPolicy.load(str(Path(workdir).expanduser() / evaluation.policy), device="cpu")
+
+def _legacy_message(workdir: Path) -> str:
+    return (
+        f"the SAC run in {workdir} was written by an earlier tt_agents with pickled files (SB3's save), which this "
+        "version does not read; delete that folder to train the run again"
+    )
 
 
 def check_box_actions(env_id: str) -> None:
@@ -103,28 +126,18 @@ def check_box_actions(env_id: str) -> None:
 
 
 def _find_checkpoint(workdir: Path) -> Path | None:
-    """The latest complete checkpoint folder (``checkpoint.old`` covers a crash in the middle of a swap)."""
+    """The latest complete checkpoint folder (``checkpoint.old`` covers a crash in the middle of a swap).
+
+    Raises:
+        CheckpointError: the run was written by an earlier version with pickled files.
+    """
     for name in (_CHECKPOINT, _CHECKPOINT_OLD):
         folder = workdir / name
+        if (folder / "model.zip").exists():
+            raise CheckpointError(_legacy_message(workdir))
         if all((folder / file).exists() for file in _CHECKPOINT_FILES):
             return folder
     return None
-
-
-def _grow_replay_buffer(buffer: Any, size: int) -> None:
-    """Enlarge an SB3 ``ReplayBuffer`` that has not wrapped yet, so that a longer run keeps every transition."""
-    if size <= buffer.buffer_size or (buffer.full and buffer.pos != 0):
-        return  # big enough, or wrapped already (the earliest transitions are gone)
-    if buffer.full:  # filled exactly once: pos wrapped to 0
-        buffer.pos, buffer.full = buffer.buffer_size, False
-    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
-        array = getattr(buffer, name, None)
-        if array is None:
-            continue
-        grown = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
-        grown[: buffer.pos] = array[: buffer.pos]
-        setattr(buffer, name, grown)
-    buffer.buffer_size = size
 
 
 def _progress_callback(progress: Progress, task: TaskID) -> Any:
@@ -149,8 +162,8 @@ def _evaluate_and_snapshot(
     step = model.num_timesteps
     eval_env.seed(seed)
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
-    relative = f"{_POLICIES}/step_{step:09d}.pt"
-    write_atomic(workdir / relative, lambda tmp: model.policy.save(str(tmp)))
+    relative = f"{_POLICIES}/step_{step:09d}"
+    save_sac_policy(model.policy, workdir / relative)
     evaluation = SACEvaluation(step, float(np.mean(returns)), float(np.std(returns)), relative)
     evaluations.append(evaluation)
     write_json_atomic(workdir / _EVALUATIONS, [asdict(e) for e in evaluations])
@@ -158,13 +171,14 @@ def _evaluate_and_snapshot(
 
 
 def _save_checkpoint(model: Any, workdir: Path) -> None:
-    """Model + replay buffer into ``checkpoint/``, swapped in atomically (a crash leaves one complete copy)."""
+    """Training state + replay buffer into ``checkpoint/``, swapped in atomically (a crash leaves one complete
+    copy)."""
     new, current, old = (workdir / name for name in (_CHECKPOINT_NEW, _CHECKPOINT, _CHECKPOINT_OLD))
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
-    model.save(new / "model.zip")
-    model.save_replay_buffer(new / "replay_buffer.pkl")
-    write_json_atomic(new / "state.json", {"num_timesteps": int(model.num_timesteps)})
+    save_sac_state(model, new / _TRAINING_STATE)
+    save_replay_buffer(model.replay_buffer, new / _REPLAY_BUFFER)
+    write_json_atomic(new / _PROGRESS, {"num_timesteps": int(model.num_timesteps)})
     shutil.rmtree(old, ignore_errors=True)
     if current.exists():
         current.rename(old)
@@ -217,19 +231,28 @@ def _training_envs(env_id: str) -> Iterator[tuple[gymnasium.Env, Any]]:
 def _resume_or_start(
     env: gymnasium.Env, workdir: Path, seed: int, buffer_size: int, sac_kwargs: dict[str, Any]
 ) -> tuple[Any, list[SACEvaluation]]:
-    """The SAC model at the last checkpoint (dropping evaluations made after it), or a new one; its evaluations."""
+    """The SAC model at the last checkpoint (dropping evaluations made after it), or a new one; its evaluations.
+
+    A resumed run's replay buffer grows to ``buffer_size`` unless it has wrapped already (its earliest
+    transitions are gone): then it keeps its size.
+    """
     from stable_baselines3 import SAC
 
     evaluations = read_evaluations(workdir)
     checkpoint = _find_checkpoint(workdir)
     if checkpoint is not None:
-        model = SAC.load(checkpoint / "model.zip", env=env, device="cpu")
-        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        _grow_replay_buffer(model.replay_buffer, buffer_size)
+        buffer = read_replay_buffer(checkpoint / _REPLAY_BUFFER)
+        saved_size = int(buffer["buffer_size"])
+        wrapped = bool(buffer["full"]) and int(buffer["position"]) != 0
+        size = saved_size if wrapped else max(buffer_size, saved_size)
+        kwargs = {"buffer_size": size, **copy.deepcopy(sac_kwargs)}  # SB3 edits them
+        model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+        restore_sac_state(model, checkpoint / _TRAINING_STATE)
+        restore_replay_buffer(model.replay_buffer, buffer)
         model.set_random_seed(seed + model.num_timesteps)
         for evaluation in evaluations:
             if evaluation.step > model.num_timesteps:
-                (workdir / evaluation.policy).unlink(missing_ok=True)
+                shutil.rmtree(workdir / evaluation.policy, ignore_errors=True)
         evaluations = [e for e in evaluations if e.step <= model.num_timesteps]
         write_json_atomic(workdir / _EVALUATIONS, [asdict(e) for e in evaluations])
         return model, evaluations
@@ -301,13 +324,14 @@ def train_sac(
     ``workdir`` holds one run::
 
         run.json               env id, seed and SAC arguments (a rerun with different ones is an error)
-        checkpoint/            model.zip (SB3 ``save``) + replay_buffer.pkl, every ``checkpoint_every`` steps
+        checkpoint/            training_state/ (weights, optimizers, counters) + replay_buffer.npz + state.json,
+                               every ``checkpoint_every`` steps
         evaluations.json       [{step, mean_return, std_return, policy}] (see :func:`read_evaluations`)
-        policies/step_*.pt     the policy at each evaluation (see :func:`load_sac_policy`)
+        policies/step_*/       the policy at each evaluation (see :func:`load_sac_policy`)
 
     Training runs as ``model.learn`` calls up to the next evaluation or checkpoint (``reset_num_timesteps=False``,
     so episodes continue across calls and a checkpoint's replay buffer holds exactly its step count of
-    transitions). A rerun loads the last checkpoint (``SAC.load`` + ``load_replay_buffer``) and continues;
+    transitions). A rerun builds SAC with the run's arguments, loads the last checkpoint into it and continues;
     evaluations made after that checkpoint (lost work) are dropped, and the episode running at the checkpoint
     is cut there (:func:`replay_buffer_episodes` splits it off as truncated). The
     replay buffer holds every transition of the run (``buffer_size`` defaults to ``total_steps``, and a
@@ -415,30 +439,26 @@ def replay_buffer_episodes(
 
 def sac_replay_episodes(workdir: Path, n_steps: int) -> list[dict[str, np.ndarray]]:
     """The first ``n_steps`` transitions of the run's replay buffer as episodes (actions unscaled)."""
-    from stable_baselines3.common.save_util import load_from_pkl
-
     checkpoint = _find_checkpoint(workdir)
     if checkpoint is None:
         raise FileNotFoundError(f"no SAC checkpoint in {workdir}")
-    buffer = load_from_pkl(checkpoint / "replay_buffer.pkl")
-    if buffer.n_envs != 1:
-        raise ValueError(f"the replay buffer in {checkpoint} has {buffer.n_envs} envs; expected 1")
-    run_steps = json.loads((checkpoint / "state.json").read_text())["num_timesteps"]
-    if run_steps > buffer.buffer_size or run_steps < n_steps:
+    buffer = read_replay_buffer(checkpoint / _REPLAY_BUFFER)
+    buffer_size = int(buffer["buffer_size"])
+    run_steps = json.loads((checkpoint / _PROGRESS).read_text())["num_timesteps"]
+    if run_steps > buffer_size or run_steps < n_steps:
         raise ValueError(
-            f"the replay buffer in {checkpoint} has size {buffer.buffer_size} for a run of {run_steps} steps, but its "
+            f"the replay buffer in {checkpoint} has size {buffer_size} for a run of {run_steps} steps, but its "
             f"first {n_steps} transitions are needed in order; rerun in a fresh workdir with buffer_size >= the SAC "
             "steps"
         )
-    space = buffer.action_space
-    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
-    scaled = buffer.actions[:n_steps, 0].astype(np.float64)  # (N, A) in [-1, 1]: SB3 stores scaled actions
-    actions = np.clip(low + 0.5 * (scaled + 1.0) * (high - low), low, high).astype(space.dtype)
+    low, high = buffer["action_low"].astype(np.float64), buffer["action_high"].astype(np.float64)
+    scaled = buffer["actions"][:n_steps, 0].astype(np.float64)  # (N, A) in [-1, 1]: SB3 stores scaled actions
+    actions = np.clip(low + 0.5 * (scaled + 1.0) * (high - low), low, high).astype(buffer["action_low"].dtype)
     return replay_buffer_episodes(
-        buffer.observations[:n_steps, 0],
-        buffer.next_observations[:n_steps, 0],
+        buffer["observations"][:n_steps, 0],
+        buffer["next_observations"][:n_steps, 0],
         actions,
-        buffer.rewards[:n_steps, 0],
-        buffer.dones[:n_steps, 0],
-        buffer.timeouts[:n_steps, 0],
+        buffer["rewards"][:n_steps, 0],
+        buffer["dones"][:n_steps, 0],
+        buffer["timeouts"][:n_steps, 0],
     )
