@@ -171,6 +171,15 @@ def test_a_training_budget_that_is_not_positive_is_refused(episodes, env_spaces,
         TTAgent(*env_spaces, config=tiny_config(), device="cpu").fit(episodes, **budget, show_progress=False)
 
 
+def test_a_training_batch_too_large_for_the_device_is_refused_before_anything_changes(episodes, env_spaces) -> None:
+    config = tiny_config()
+    config.train = replace(config.train, batch_size=10**9)
+    agent = TTAgent(*env_spaces, config=config, device="cpu")
+    with pytest.raises(ValueError, match=r"batch_size 1000000000: .* needs at least .* GiB"):
+        agent.fit(episodes, show_progress=False)
+    assert agent.model is None and agent.dataset_info == {} and agent.config.train.batch_size == 10**9
+
+
 def test_a_search_too_large_for_the_device_is_refused_before_it_allocates(trained_agent) -> None:
     trained_agent.configure_planner(beam_width=10**9)
     try:

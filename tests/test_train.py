@@ -12,7 +12,7 @@ from tt_agents.config import TrainConfig
 from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
 from tt_agents.model import TrajectoryGPT
 from tt_agents.tokenizer import Tokenizer
-from tt_agents.train import RunMismatchError, Trainer, learning_rate, make_optimizer
+from tt_agents.train import RunMismatchError, Trainer, learning_rate, make_optimizer, training_memory_estimate
 
 
 def test_learning_rate_warms_up_then_decays_and_stays_at_the_floor() -> None:
@@ -156,3 +156,16 @@ def test_cuda_training_follows_the_cpu_loss_curve(episodes, compile) -> None:
     cpu_curve = [loss for _, loss in cpu.train().train_loss]
     cuda_curve = [loss for _, loss in cuda.train().train_loss]
     assert cuda_curve == pytest.approx(cpu_curve, rel=0.03)  # bfloat16 autocast on CUDA
+
+
+def test_a_batch_too_large_for_the_device_is_refused_by_the_trainer(episodes) -> None:
+    config = tiny_config()
+    data = TrajectoryData.from_episodes(load_episodes(episodes), config.data)
+    small = training_memory_estimate(config.model, data.layout, 50, batch_size=8)
+    assert training_memory_estimate(config.model, data.layout, 50, batch_size=80) == 10 * small
+    config.train.batch_size = 10**9
+    tokenizer = Tokenizer(config.tokenizer.n_bins).fit(data.token_columns())
+    model = TrajectoryGPT(data.layout, tokenizer.n_bins, config.model)
+    windows = WindowDataset(data, tokenizer, config.model.sequence_length)
+    with pytest.raises(ValueError, match="use a smaller batch_size"):
+        Trainer(model, windows, None, config.train, torch.device("cpu"), show_progress=False)

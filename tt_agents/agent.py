@@ -33,7 +33,7 @@ from .spaces import (
     resolve_device,
 )
 from .tokenizer import Tokenizer
-from .train import Trainer, TrainHistory, init_distributed
+from .train import Trainer, TrainHistory, check_training_memory, init_distributed
 
 if TYPE_CHECKING:
     from .baselines import IQLConfig
@@ -202,6 +202,7 @@ class TrajectoryTransformerAgent:
             train_cfg = replace(train_cfg, n_steps=n_steps or train_cfg.n_steps, n_epochs=None if n_steps else n_epochs)
         if seed is not None:
             train_cfg = replace(train_cfg, seed=seed)
+        check_training_memory(self.config.model, self.layout, self.config.tokenizer.n_bins, train_cfg, self.device)
         goal = self.goal_conditioned
         if isinstance(dataset, str):
             dataset = load_minari_dataset(dataset)

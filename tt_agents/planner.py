@@ -13,7 +13,6 @@ Only the planned suffix of each beam lives in per-beam cache rows; the context i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +25,7 @@ from .config import PlannerConfig
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .qfunctions import QFunction
+from .spaces import device_memory
 from .tokenizer import Tokenizer
 
 
@@ -325,7 +325,7 @@ class BeamPlanner:
     def check_memory(self, n_envs: int) -> None:
         """Refuse up front a search that cannot fit in the device's memory (e.g. ``beam_width=10**9``)."""
         need = self.memory_estimate(n_envs)
-        have = _device_memory(self.device)
+        have = device_memory(self.device)
         if have is not None and need > have:
             cfg = self.config
             raise ValueError(
@@ -355,13 +355,3 @@ class BeamPlanner:
             values=state.values[best].cpu().numpy(),
             scores=scores[best].cpu().numpy(),
         )
-
-
-def _device_memory(device: torch.device) -> int | None:
-    """Total memory of ``device`` in bytes (the machine's RAM for the CPU); None when unknown."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None

@@ -9,6 +9,7 @@ trained on Dict data also acts on a flattened environment.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +37,16 @@ def resolve_device(device: str | torch.device) -> torch.device:
         if resolved.index is not None and resolved.index >= count:
             raise ValueError(f"device {device!r}: this machine has {count} CUDA device(s)")
     return resolved
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Total memory of ``device`` in bytes (the machine's RAM for the CPU); None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def check_flat_box(space: spaces.Space, name: str) -> int:

@@ -30,9 +30,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ._io import make_progress, write_atomic
-from .config import TrainConfig
+from .config import ModelConfig, TrainConfig
 from .data_loading import WindowDataset
+from .layout import TransitionLayout
 from .model import TrajectoryGPT
+from .spaces import device_memory
 from .training_log import TrainingLog
 
 CHECKPOINT_NAME = "trainer_state.safetensors"
@@ -123,6 +125,31 @@ def init_distributed(device: torch.device) -> torch.device:
     return device
 
 
+def training_memory_estimate(
+    model: ModelConfig, layout: TransitionLayout, n_bins: int, batch_size: int, element_size: int = 4
+) -> int:
+    """A lower bound of the bytes the activations of one training step keep for the backward pass: per token of
+    every window, about 12 values per embedding dimension in each layer (attention and MLP inputs and outputs)
+    and 3 per vocabulary entry (logits, their softmax and its gradient); attention matrices not counted."""
+    tokens = layout.goal_dim + model.sequence_length * layout.transition_dim - 1  # (B, T) inputs of a step
+    per_token = model.n_layer * 12 * model.n_embd + 3 * (n_bins + 1)
+    return batch_size * tokens * per_token * element_size
+
+
+def check_training_memory(
+    model: ModelConfig, layout: TransitionLayout, n_bins: int, config: TrainConfig, device: torch.device
+) -> None:
+    """Refuse up front a batch whose activations cannot fit in the device's memory (e.g. ``batch_size=10**9``)."""
+    element_size = 2 if config.amp and device.type == "cuda" else 4
+    need = training_memory_estimate(model, layout, n_bins, config.batch_size, element_size)
+    have = device_memory(device)
+    if have is not None and need > have:
+        raise ValueError(
+            f"TrainConfig.batch_size {config.batch_size}: one training step needs at least {need / 2**30:.1f} GiB "
+            f"for its activations, the {device.type} device has {have / 2**30:.1f} GiB; use a smaller batch_size"
+        )
+
+
 class RunMismatchError(ValueError):
     """A training checkpoint belongs to another run than the one asked to resume from it."""
 
@@ -176,6 +203,7 @@ class Trainer:
     ) -> None:
         if len(train_data) == 0:
             raise ValueError("Trainer: the training set has no windows")
+        check_training_memory(model.config, model.layout, model.n_bins, config, device)
         self.model = model.to(device)
         self.train_data = train_data
         self.val_data = val_data if val_data is not None and len(val_data) > 0 else None
