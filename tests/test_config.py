@@ -25,7 +25,7 @@ def test_defaults_are_the_papers() -> None:
     assert (config.tokenizer.n_bins, config.model.n_layer, config.model.n_head, config.model.n_embd) == (100, 4, 4, 128)
     assert (config.model.dropout, config.model.sequence_length, config.model.action_weight) == (0.1, 10, 5.0)
     assert (config.planner.beam_width, config.planner.n_expand, config.planner.horizon) == (128, 2, 15)
-    assert (config.planner.max_context_transitions, config.planner.k_obs, config.planner.cdf_act) == (5, 1, 0.6)
+    assert (config.planner.max_context_transitions, config.planner.k_obs, config.planner.cdf_act) == (5, 1, 0.4)
     assert config.train.batch_size == 256 and config.planner.discount == 0.99
     assert paper_preset("halfcheetah-medium").planner.horizon == 5
 

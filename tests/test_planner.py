@@ -54,6 +54,27 @@ def test_cdf_filter_samples_only_from_the_top_mass() -> None:
     assert set(tokens.tolist()) == {0, 1, 2}
 
 
+def _authors_kept_bins(probs: torch.Tensor, threshold: float) -> set[int]:
+    """The authors' cdf filter, stated from its definition: sort the bins from least to most likely and drop those
+    whose cumulative mass stays below ``threshold`` (with any bin as likely as the last one dropped)."""
+    ascending = torch.sort(probs).values
+    below = torch.cumsum(ascending, 0) < threshold
+    cut = ascending[below].max() if below.any() else ascending[0]
+    return set(torch.nonzero(probs > cut).flatten().tolist())
+
+
+def test_the_default_cdf_keeps_the_bins_the_authors_cdf_of_point_six_keeps() -> None:
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        probs = torch.distributions.Dirichlet(torch.full((20,), 0.3)).sample()
+        logits = probs.log().repeat(4000, 1)
+        tokens, _ = sample_tokens(logits, 20, None, PlannerConfig().cdf_act, generator)
+        kept = _authors_kept_bins(probs, 0.6)
+        assert set(tokens.tolist()) <= kept
+        likely = {i for i in kept if probs[i] > 0.01}  # seen with certainty in 4000 draws
+        assert likely <= set(tokens.tolist())
+
+
 def test_density_ranking_prefers_the_narrow_bin_of_equal_probability() -> None:
     # two bins of equal probability, the first four times as wide: by density the second is the mode
     logits = torch.tensor([[0.0, 0.0, -5.0, 9.0]])

@@ -3,7 +3,8 @@
 One loop, batched over environments and beams, on the model's KV cache. Each planning step:
 
 1. every beam is copied ``n_expand`` times (the first step starts ``beam_width * n_expand`` candidates from
-   the context) and action tokens are sampled from the top ``cdf_act`` of the mass (or the top ``k_act``);
+   the context) and action tokens are sampled from the most likely tokens holding ``cdf_act`` of the mass (or
+   the top ``k_act``);
 2. reward and reward-to-go are read from the model (their expectation over bins feeds the score);
 3. a :class:`Scorer` ranks the candidates and the best ``beam_width`` per environment are kept;
 4. the next observation is decoded (greedily with ``k_obs = 1``).
