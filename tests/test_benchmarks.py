@@ -177,3 +177,19 @@ def test_the_locomotion_benchmark_trains_with_the_readmes_cpu_preset() -> None:
 def test_only_seeds_picks_a_share_of_the_grid(tmp_path) -> None:
     cells = common.make_cells([_entry()], ["bc", "iql"], n_seeds=3, workdir=tmp_path, only_seeds=[1])
     assert [(c.method, c.seed) for c in cells] == [("bc", 1), ("iql", 1)]
+
+
+def test_the_candidate_ranking_puts_the_environment_in_the_observed_state() -> None:
+    from benchmarks.candidate_ranking import RealReturn
+
+    env = gym.make("Hopper-v5")
+    observation, _ = env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        observation, *_ = env.step(rng.uniform(-1, 1, 3))
+    action = rng.uniform(-1, 1, 3)
+    expected, *_ = env.step(action)
+    real_return = RealReturn("Hopper-v5", policy=None, steps=1, discount=0.99)
+    real_return.set_state(observation)
+    reached, *_ = real_return.env.step(action)
+    np.testing.assert_allclose(reached, expected, atol=1e-6)
