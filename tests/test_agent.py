@@ -51,7 +51,7 @@ def test_a_budget_in_epochs_scales_with_the_data(episodes, env_spaces) -> None:
 
 def test_unsupported_spaces_are_rejected_up_front() -> None:
     with pytest.raises(TypeError, match="action_space"):
-        TTAgent(spaces.Box(-1, 1, (3,)), spaces.Discrete(3))
+        TTAgent(spaces.Box(-1, 1, (3,)), spaces.MultiBinary(3))
     with pytest.raises(TypeError, match=r"observation_space\['mode'\]"):
         TTAgent(
             spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "mode": spaces.Discrete(2)}), spaces.Box(-1, 1, (2,))

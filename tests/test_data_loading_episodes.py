@@ -30,8 +30,10 @@ def test_episode_validation_errors():
         Episode(obs, act[:2], rew, False)
     with pytest.raises(ValueError, match="non-flat observations"):
         Episode(np.zeros((4, 2, 2)), act, rew, False)
-    with pytest.raises(ValueError, match="discrete action spaces are not supported"):
-        Episode(obs, np.zeros((4, 1), dtype=np.int64), rew, False)
+    with pytest.raises(ValueError, match="MultiDiscrete action spaces are not supported"):
+        Episode(obs, np.zeros((4, 2), dtype=np.int64), rew, False)
+    discrete = Episode(obs, np.array([0, 1, 1, 0]), rew, False)  # a Discrete space's (T,) actions
+    assert discrete.discrete_actions and discrete.actions.shape == (4, 1) and discrete.actions.dtype == np.float32
     with pytest.raises(ValueError, match=r"goal contain NaN or inf \(1 non-finite"):
         Episode(obs, act, rew, False, goal=np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match=r"rewards must have shape \(T,\)"):

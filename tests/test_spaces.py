@@ -13,6 +13,7 @@ from helpers import pendulum_episodes
 from tt_agents.baselines import BCAgent
 from tt_agents.envs import FOUR_ROOMS_ID
 from tt_agents.spaces import (
+    check_action_space,
     dict_keys,
     flatten_observation,
     flatten_space,
@@ -52,6 +53,14 @@ def test_space_json_round_trip_keeps_key_order() -> None:
     restored = space_from_dict(space_to_dict(space))
     assert restored == space and list(restored.spaces) == list(space.spaces)
     assert space_from_dict(space_to_dict(box)) == box
+    assert space_from_dict(space_to_dict(spaces.Discrete(5))) == spaces.Discrete(5)
+
+
+def test_action_spaces_are_flat_boxes_or_discrete_from_zero() -> None:
+    assert check_action_space(spaces.Box(-1, 1, (3,))) == 3 and check_action_space(spaces.Discrete(4)) == 1
+    for bad in (spaces.Discrete(4, start=1), spaces.MultiDiscrete([2, 2]), spaces.Box(-1, 1, (2, 2))):
+        with pytest.raises(TypeError, match="action_space"):
+            check_action_space(bad)
 
 
 def test_resolve_device() -> None:

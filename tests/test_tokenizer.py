@@ -343,3 +343,20 @@ def test_bin_widths_give_bins_of_repeated_values_a_floor() -> None:
     widths = tokenizer.bin_widths()
     assert widths.shape == (1, 10) and np.all(widths >= 0.1 * 10.0 / 10) and np.all(widths >= raw)
     np.testing.assert_array_equal(widths[raw > 0.1], raw[raw > 0.1])
+
+
+def test_a_categorical_column_is_one_token_per_category_and_round_trips_exactly() -> None:
+    rng = np.random.default_rng(0)
+    data = np.stack([rng.normal(size=300), rng.integers(0, 3, size=300)], axis=1)  # (300, 2)
+    tokenizer = Tokenizer(10).fit(data, categories={1: 3})
+    tokens = tokenizer.encode(data)
+    np.testing.assert_array_equal(tokens[:, 1], data[:, 1])
+    np.testing.assert_array_equal(tokenizer.decode(tokens)[:, 1], data[:, 1])
+    assert tokenizer.valid_tokens()[1].tolist() == [True] * 3 + [False] * 7 and tokenizer.valid_tokens()[0].all()
+    restored = Tokenizer.from_state_dict(tokenizer.state_dict())
+    assert restored.categories == (None, 3)
+    np.testing.assert_array_equal(restored.edges, tokenizer.edges)
+    with pytest.raises(ValueError, match="categorical column 1 must hold the integers 0 .. 1"):
+        Tokenizer(10).fit(data, categories={1: 2})
+    with pytest.raises(ValueError, match="1 to n_bins"):
+        Tokenizer(10).fit(data, categories={1: 11})

@@ -26,6 +26,7 @@ from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
+    check_action_space,
     check_flat_box,
     dict_keys,
     flatten_observation,
@@ -85,7 +86,8 @@ class TrajectoryTransformerAgent:
             "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
             the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
             entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does).
-        action_space: a flat ``Box``.
+        action_space: a flat ``Box``, or a ``Discrete(n)``: one action token holding the category (not
+            discretized), acted on with its most likely value in ``imitation`` mode.
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
         q_function: for ``q`` mode: a callable ``q(observations, actions) -> values`` on torch tensors, an SB3
@@ -133,7 +135,7 @@ class TrajectoryTransformerAgent:
         return self.layout.goal_dim > 0
 
     def _layout_from_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> TransitionLayout:
-        action_dim = check_flat_box(action_space, "action_space")
+        action_dim = check_action_space(action_space)
         goal_mode = self.config.planner.mode == "goal"
         if not isinstance(observation_space, spaces.Dict):
             if goal_mode:
@@ -210,12 +212,13 @@ class TrajectoryTransformerAgent:
             episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
         else:
             episodes = load_episodes(dataset, observation_key=self.observation_keys)
+        self._check_data_actions(episodes)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
         self.dataset_info = _dataset_info(dataset, data)
 
-        tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns())
+        tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns(), self._categories())
         train_part, val_part = data.split(self.config.data.validation_fraction, train_cfg.seed)
         seq = self.config.model.sequence_length
         train_windows = WindowDataset(train_part, tokenizer, seq)
@@ -242,6 +245,33 @@ class TrajectoryTransformerAgent:
             self.q_function = as_q_function(q_function)
         self._planner = None
         return self
+
+    @property
+    def discrete_actions(self) -> bool:
+        """Whether the action space is ``Discrete``."""
+        return isinstance(self.action_space, spaces.Discrete)
+
+    def _categories(self) -> dict[int, int]:
+        """The tokenizer's categorical columns: a Discrete action's column."""
+        if not self.discrete_actions:
+            return {}
+        return {self.layout.action_slice.start: int(self.action_space.n)}
+
+    def _check_data_actions(self, episodes: list[Any]) -> None:
+        if not self.discrete_actions:
+            if any(e.discrete_actions for e in episodes):
+                raise ValueError(
+                    f"the data's actions are integers (a Discrete action space) but the agent's action space is "
+                    f"{self.action_space!r}: make the agent with the environment's Discrete action space"
+                )
+            return
+        actions = np.concatenate([e.actions[:, 0] for e in episodes])  # (N,)
+        n = int(self.action_space.n)
+        if not (np.all(actions == np.rint(actions)) and actions.min() >= 0 and actions.max() < n):
+            raise ValueError(
+                f"the data's actions must be the categories 0 .. {n - 1} of the agent's {self.action_space!r}, got "
+                f"values in [{actions.min():g}, {actions.max():g}]"
+            )
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
         for name in ("observation_dim", "action_dim", "goal_dim"):
@@ -336,9 +366,12 @@ class TrajectoryTransformerAgent:
             goals=goals,
         )
         plan = self.planner.plan(context)
-        actions = np.clip(plan.actions[:, 0], self.action_space.low, self.action_space.high).astype(
-            self.action_space.dtype
-        )
+        if self.discrete_actions:  # (E,) categories, decoded exactly
+            actions = np.rint(plan.actions[:, 0, 0]).astype(self.action_space.dtype)
+        else:
+            actions = np.clip(plan.actions[:, 0], self.action_space.low, self.action_space.high).astype(
+                self.action_space.dtype
+            )
         for i, env in enumerate(state.envs):
             env.pending = (observations[i], actions[i], float(plan.rewards[i, 0]))
         self.last_plan = plan

@@ -14,10 +14,18 @@ from gymnasium import spaces
 from .data_loading import Episode
 
 
-def warn_about_data(episodes: list[Episode], action_space: spaces.Box) -> None:
-    """Warn about data that trains but probably not as meant: actions outside the action space (the agent's
-    actions are clipped to it) and single-step episodes (no transition to learn from)."""
-    actions = np.concatenate([e.actions for e in episodes])  # (N, A)
+def warn_about_data(episodes: list[Episode], action_space: spaces.Space) -> None:
+    """Warn about data that trains but probably not as meant: actions outside a Box action space (the agent's
+    actions are clipped to it) and single-step episodes (no transition to learn from). A Discrete space's
+    categories are checked by the agent, which cannot train on others."""
+    if isinstance(action_space, spaces.Box):
+        _warn_about_actions_outside(np.concatenate([e.actions for e in episodes]), action_space)  # (N, A)
+    single = sum(len(e) == 1 for e in episodes)
+    if single:
+        warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
+
+
+def _warn_about_actions_outside(actions: np.ndarray, action_space: spaces.Box) -> None:
     outside = (actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6)  # (N, A)
     if outside.any():
         worst = float(np.max(np.abs(actions[outside.any(1)])))
@@ -25,11 +33,8 @@ def warn_about_data(episodes: list[Episode], action_space: spaces.Box) -> None:
             f"{int(outside.any(1).sum())} of {len(actions)} actions in the data lie outside the action space "
             f"[{action_space.low.min():g}, {action_space.high.max():g}] (largest magnitude {worst:g}); the agent's "
             "actions are clipped to the space. Is the data from this environment, with actions unscaled?",
-            stacklevel=3,
+            stacklevel=4,
         )
-    single = sum(len(e) == 1 for e in episodes)
-    if single:
-        warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
 
 
 def check_budget(**budget: Any) -> None:

@@ -134,8 +134,10 @@ def sample_tokens(
     cdf: float | None,
     generator: torch.Generator | None,
     log_widths: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample one token per row from ``logits`` (R, V), never the stop token.
+    """Sample one token per row from ``logits`` (R, V), never the stop token, nor a token that ``valid`` (N,) bool
+    rules out (past a categorical column's categories).
 
     Bins are ranked by probability, or, given ``log_widths`` (N,) of the column's bins, by probability density
     (probability / width). ``top_k`` keeps the k best-ranked bins (1 = greedy); ``cdf`` keeps the best-ranked
@@ -144,6 +146,8 @@ def sample_tokens(
     the log width when ``log_widths`` is given (a log-density).
     """
     logits = logits[:, :n_bins].float()
+    if valid is not None:
+        logits = logits.masked_fill(~valid, float("-inf"))
     log_probs = F.log_softmax(logits, dim=-1)  # (R, N)
     ranks = log_probs if log_widths is None else log_probs - log_widths  # (R, N)
     if top_k == 1:
@@ -189,6 +193,8 @@ class BeamPlanner:
         self.scorer = scorer or make_scorer(config, tokenizer, model.layout, q_function)
         self.device = next(model.parameters()).device
         self.log_widths = self._log_bin_widths() if config.bin_ranking == "density" else None  # (D, N) or None
+        valid = tokenizer.valid_tokens()  # (D, N)
+        self.valid = None if valid.all() else torch.as_tensor(valid, device=self.device)
         self.generator = torch.Generator(device=self.device)
         self.seed(config.seed)
         seq = model.config.sequence_length
@@ -204,7 +210,8 @@ class BeamPlanner:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:func:`sample_tokens` for ``column`` with this planner's bins, ranking and generator."""
         log_widths = None if self.log_widths is None else self.log_widths[column]
-        return sample_tokens(logits, self.tokenizer.n_bins, top_k, cdf, self.generator, log_widths)
+        valid = None if self.valid is None else self.valid[column]
+        return sample_tokens(logits, self.tokenizer.n_bins, top_k, cdf, self.generator, log_widths, valid)
 
     def seed(self, seed: int | None) -> None:
         """Re-seed the sampling generator (``None``: a random seed)."""
@@ -336,10 +343,20 @@ class BeamPlanner:
             )
 
     def _expected_token(self, logits: torch.Tensor, column: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The expected value (R,) of ``column`` under ``logits`` (R, V), its token (R,) and the token's score."""
-        log_probs = F.log_softmax(logits[:, : self.tokenizer.n_bins].float(), dim=-1)  # (R, N)
-        mean = self.tokenizer.expectation(log_probs.exp(), column)  # (R,)
-        token = self.tokenizer.encode(mean[:, None], columns=[column])[:, 0]  # (R,)
+        """The expected value (R,) of ``column`` under ``logits`` (R, V), its token (R,) and the token's score.
+
+        A categorical column has no expected value: its most likely category stands in for it.
+        """
+        logits = logits[:, : self.tokenizer.n_bins].float()
+        if self.valid is not None:
+            logits = logits.masked_fill(~self.valid[column], float("-inf"))
+        log_probs = F.log_softmax(logits, dim=-1)  # (R, N)
+        if self.tokenizer.categories[column] is not None:
+            token = log_probs.argmax(-1)  # (R,)
+            mean = token.to(torch.float32)
+        else:
+            mean = self.tokenizer.expectation(log_probs.exp(), column)  # (R,)
+            token = self.tokenizer.encode(mean[:, None], columns=[column])[:, 0]  # (R,)
         score = log_probs.gather(-1, token[:, None]).squeeze(-1)
         if self.log_widths is not None:
             score = score - self.log_widths[column][token]

@@ -56,6 +56,18 @@ def check_flat_box(space: spaces.Space, name: str) -> int:
     return int(space.shape[0])
 
 
+def check_action_space(space: spaces.Space) -> int:
+    """The size of an action space: a flat (1-D) ``Box``, or a ``Discrete(n)`` (one action dimension holding the
+    integers ``0 .. n - 1``); a TypeError otherwise."""
+    if isinstance(space, spaces.Discrete):
+        if int(space.start) != 0:
+            raise TypeError(f"action_space {space!r}: Discrete spaces must start at 0")
+        return 1
+    if isinstance(space, spaces.MultiDiscrete | spaces.MultiBinary):
+        raise TypeError(f"action_space {space!r}: only Box and Discrete action spaces are supported")
+    return check_flat_box(space, "action_space")
+
+
 def dict_keys(space: spaces.Dict) -> tuple[str, ...]:
     """The keys of a Dict of flat Boxes, in the space's order (the order of the flattened row)."""
     for key, sub in space.spaces.items():
@@ -99,7 +111,9 @@ def space_to_dict(space: spaces.Space) -> dict[str, Any]:
         }
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
-    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box and Dict spaces")
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box, Dict and Discrete spaces")
 
 
 def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
@@ -109,4 +123,6 @@ def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
         return spaces.Box(low=low, high=high, shape=tuple(d["shape"]), dtype=d["dtype"])
     if d["type"] == "Dict":
         return spaces.Dict(OrderedDict((k, space_from_dict(s)) for k, s in d["spaces"].items()))  # saved order
+    if d["type"] == "Discrete":
+        return spaces.Discrete(int(d["n"]), start=int(d["start"]))
     raise ValueError(f"unknown space type {d['type']!r}")

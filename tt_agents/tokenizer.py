@@ -6,6 +6,9 @@ its own ``n_bins`` bins: ``quantile`` bins each hold ~1/N of the fitted data (th
 falls into and decodes to that bin's centre, so inside the fitted range ``|decode(encode(x)) - x|`` is at
 most half the bin's width; values outside it clip to the first or last bin.
 
+A *categorical* column (a discrete action: integers ``0 .. n - 1``, ``n <= n_bins``) is not discretized: value
+``k`` is token ``k`` and decodes to ``k`` exactly; tokens ``n ..`` are unused (:meth:`Tokenizer.valid_tokens`).
+
 Repeated values make repeated edges, i.e. bins of width 0. A value equal to a repeated edge is encoded to
 the degenerate bin ``[value, value]``, so it decodes back exactly; a constant column decodes to its constant.
 
@@ -87,6 +90,7 @@ class Tokenizer:
         self._strategy = config.strategy
         self._edges: np.ndarray | None = None  # (D, n_bins + 1) float64
         self._centers: np.ndarray | None = None  # (D, n_bins) float64
+        self._categories: tuple[int | None, ...] = ()  # (D,) categories of each categorical column, else None
         self._tables: dict[tuple[torch.device | None, tuple[int, ...]], _Tables] = {}
 
     @classmethod
@@ -137,6 +141,22 @@ class Tokenizer:
             raise RuntimeError(_NOT_FITTED)
         return self._centers
 
+    @property
+    def categories(self) -> tuple[int | None, ...]:
+        """Per column: the number of categories of a categorical column, or None for a continuous one."""
+        if self._edges is None:
+            raise RuntimeError(_NOT_FITTED)
+        return self._categories
+
+    def valid_tokens(self) -> np.ndarray:
+        """(D, n_bins) bool: the tokens a column can hold (all of them, except past a categorical column's
+        categories)."""
+        valid = np.ones((self.n_columns, self.n_bins), dtype=bool)
+        for column, n in enumerate(self.categories):
+            if n is not None:
+                valid[column, n:] = False
+        return valid
+
     def bin_widths(self, floor_fraction: float = 0.1) -> np.ndarray:
         """(D, n_bins) float64: every bin's width, floored at ``floor_fraction`` of the column's uniform bin width
         (quantile bins of repeated values have zero width; a density over them needs a width). A column of one
@@ -146,26 +166,56 @@ class Tokenizer:
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, data: np.ndarray) -> Tokenizer:
-        """Fit the bin edges of each column of ``data`` (n, D); returns ``self``."""
+    def fit(self, data: np.ndarray, categories: dict[int, int] | None = None) -> Tokenizer:
+        """Fit the bin edges of each column of ``data`` (n, D); returns ``self``.
+
+        ``categories``: ``{column: n}`` for categorical columns, whose values must be the integers ``0 .. n - 1``
+        (``n <= n_bins``); they get one token per category instead of fitted bins.
+        """
         data = np.asarray(data, dtype=np.float64)  # (n, D)
         if data.ndim != 2:
             raise ValueError(f"Tokenizer.fit: data must be 2-D (n, D), got shape {data.shape}")
         if data.shape[0] < 2 or data.shape[1] < 1:
             raise ValueError(f"Tokenizer.fit: data needs at least 2 rows and 1 column, got shape {data.shape}")
         _check_finite(data, "Tokenizer.fit", "data", range(data.shape[1]))
+        per_column = self._check_categories(categories or {}, data.shape[1])
+        for column, n in enumerate(per_column):
+            values = data[:, column]
+            if n is not None and not (np.all(values == np.round(values)) and values.min() >= 0 and values.max() < n):
+                raise ValueError(
+                    f"Tokenizer.fit: categorical column {column} must hold the integers 0 .. {n - 1}, got values in "
+                    f"[{values.min():g}, {values.max():g}]"
+                )
         if self.strategy == "uniform":
             edges = np.linspace(data.min(axis=0), data.max(axis=0), self.n_bins + 1, axis=1)
         else:
             quantiles = np.linspace(0.0, 1.0, self.n_bins + 1)
             # The running maximum guards against rounding in the interpolation between sorted values.
             edges = np.maximum.accumulate(np.quantile(data, quantiles, axis=0).T, axis=1)
-        self._set_edges(edges)
+        self._set_edges(edges, per_column)
         return self
 
-    def _set_edges(self, edges: np.ndarray) -> None:
-        """Install validated edges (D, n_bins + 1) and derive the centres; drops the device cache."""
+    def _check_categories(self, categories: dict[int, int], n_columns: int) -> tuple[int | None, ...]:
+        """``{column: n}`` as one entry per column (None where continuous); a ValueError naming a bad entry."""
+        per_column: list[int | None] = [None] * n_columns
+        for column, n in categories.items():
+            if not (isinstance(column, int) and 0 <= column < n_columns):
+                raise ValueError(f"Tokenizer: categorical column {column!r} is not one of the {n_columns} columns")
+            if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.n_bins):
+                raise ValueError(
+                    f"Tokenizer: column {column} must have 1 to n_bins ({self.n_bins}) categories, got {n}"
+                )
+            per_column[column] = n
+        return tuple(per_column)
+
+    def _set_edges(self, edges: np.ndarray, categories: tuple[int | None, ...] | None = None) -> None:
+        """Install validated edges (D, n_bins + 1), one bin per category in categorical columns, and derive the
+        centres; drops the device cache."""
         self._edges = np.array(edges, dtype=np.float64)
+        self._categories = categories or (None,) * len(self._edges)
+        for column, n in enumerate(self._categories):
+            if n is not None:  # edges -0.5, 0.5, ..., n - 0.5, then unused bins of width 0 at n - 0.5
+                self._edges[column] = np.concatenate([np.arange(n + 1) - 0.5, np.full(self.n_bins - n, n - 0.5)])
         self._centers = (self._edges[:, :-1] + self._edges[:, 1:]) / 2
         self._edges.flags.writeable = False
         self._centers.flags.writeable = False
@@ -263,8 +313,12 @@ class Tokenizer:
     # ------------------------------------------------------------------ persistence
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state: ``n_bins``, ``strategy`` and ``edges`` (D lists of n_bins + 1 floats)."""
-        return {"n_bins": self.n_bins, "strategy": self.strategy, "edges": self.edges.tolist()}
+        """JSON-serialisable state: ``n_bins``, ``strategy``, ``edges`` (D lists of n_bins + 1 floats) and, when a
+        column is categorical, ``categories`` (D entries: a number of categories or None)."""
+        state = {"n_bins": self.n_bins, "strategy": self.strategy, "edges": self.edges.tolist()}
+        if any(n is not None for n in self.categories):
+            state["categories"] = list(self.categories)
+        return state
 
     @classmethod
     def from_state_dict(cls, d: dict[str, Any]) -> Tokenizer:
@@ -288,7 +342,16 @@ class Tokenizer:
         decreasing = np.flatnonzero((np.diff(edges, axis=1) < 0).any(axis=1))
         if decreasing.size:
             raise ValueError(f"{where}: edges must be non-decreasing, column {decreasing[0]} is not")
-        tokenizer._set_edges(edges)
+        categories = d.get("categories") or [None] * len(edges)
+        if not isinstance(categories, list) or len(categories) != len(edges):
+            raise ValueError(f"{where}: categories must be a list of {len(edges)} entries")
+        try:
+            per_column = tokenizer._check_categories(
+                {c: n for c, n in enumerate(categories) if n is not None}, len(edges)
+            )
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from e
+        tokenizer._set_edges(edges, per_column)
         return tokenizer
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -9,7 +9,7 @@ with ``goal_key``, the hindsight goal: the goal-space position reached at the ep
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,13 +21,8 @@ ObservationKey = str | Sequence[str] | None
 
 
 def _float_array(value: Any, name: str) -> np.ndarray:
-    """``value`` as a float32 array; integer/bool data (a discrete space) is rejected for actions."""
+    """``value`` as a float32 array (integers and bools converted)."""
     array = np.asarray(value)
-    if name == "actions" and array.dtype.kind in "biu":
-        raise ValueError(
-            f"actions have integer dtype {array.dtype}: discrete action spaces are not supported "
-            "(tt_agents needs continuous Box actions)"
-        )
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
     return array.astype(np.float32)
@@ -61,6 +56,8 @@ class Episode:
     """(O,) the observation after the last step, when known."""
     goal: np.ndarray | None = None
     """(G,) the goal the episode is conditioned on (hindsight: the goal-space position it finally reached)."""
+    discrete_actions: bool = field(init=False, default=False)
+    """The actions were given as integers of shape (T,) or (T, 1): a ``Discrete`` action space's (stored (T, 1))."""
 
     def __post_init__(self) -> None:
         rewards = _float_array(self.rewards, "rewards")
@@ -85,7 +82,16 @@ class Episode:
                 f"(expected T = {n_steps} rows, or T + 1 with the final observation)"
             )
 
-        actions = _float_array(self.actions, "actions")
+        raw_actions = np.asarray(self.actions)
+        if raw_actions.dtype.kind in "biu":
+            if raw_actions.ndim == 2 and raw_actions.shape[1] != 1:
+                raise ValueError(
+                    f"actions are integers of shape {raw_actions.shape}: MultiDiscrete action spaces are not "
+                    "supported (a Discrete space's actions have shape (T,))"
+                )
+            self.discrete_actions = True
+            raw_actions = raw_actions.reshape(-1, 1)
+        actions = _float_array(raw_actions, "actions")
         if actions.ndim != 2 or len(actions) != n_steps:
             raise ValueError(f"actions must have shape (T, action_dim) = ({n_steps}, A), got shape {actions.shape}")
 

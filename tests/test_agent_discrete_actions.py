@@ -1,0 +1,98 @@
+"""TTAgent with a Discrete action space: one action token holding the category, planned and acted on as an int."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_config
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from tt_agents import TTAgent
+from tt_agents.planner import BeamPlanner, PlanningContext
+
+ENV_ID = "CartPole-v1"
+
+
+def cartpole_episodes(n_episodes: int = 12, noise: float = 0.2, seed: int = 0) -> list[dict]:
+    """A scripted CartPole controller (push towards where the pole falls) with random actions mixed in."""
+    env = gym.make(ENV_ID, max_episode_steps=100)
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for i in range(n_episodes):
+        obs, _ = env.reset(seed=seed + i)
+        observations, actions, rewards = [obs], [], []
+        terminated = truncated = False
+        while not (terminated or truncated):
+            action = int(obs[2] + 0.5 * obs[3] > 0) if rng.random() > noise else int(rng.integers(2))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+        episodes.append(
+            {
+                "observations": np.array(observations),
+                "actions": np.array(actions, dtype=np.int64),  # (T,): a Discrete space's actions
+                "rewards": np.array(rewards),
+                "terminated": bool(terminated),
+            }
+        )
+    env.close()
+    return episodes
+
+
+@pytest.fixture(scope="module")
+def discrete_agent() -> TTAgent:
+    env = gym.make(ENV_ID)
+    agent = TTAgent(env.observation_space, env.action_space, config=tiny_config(n_steps=150), device="cpu")
+    return agent.fit(cartpole_episodes(), show_progress=False)
+
+
+def test_the_planner_never_samples_past_a_categorical_columns_categories(discrete_agent) -> None:
+    planner = BeamPlanner(discrete_agent.model, discrete_agent.tokenizer, discrete_agent.config.planner)
+    column = discrete_agent.layout.action_slice.start
+    uniform = torch.zeros(5000, discrete_agent.tokenizer.n_bins + 1)  # every bin equally likely
+    tokens, _ = planner._sample(uniform, column, top_k=None, cdf=None)
+    assert set(tokens.tolist()) == {0, 1}
+    observations = np.zeros((1, 4))
+    plan = planner.plan(PlanningContext([observations], [np.zeros((0, 1))], [np.zeros(0)]))
+    assert plan.actions.shape == (1, discrete_agent.config.planner.horizon, 1)
+    assert set(np.unique(plan.actions).tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("mode", ["reward", "imitation"])
+def test_a_discrete_agent_acts_with_ints_through_evaluate_policy(discrete_agent, mode) -> None:
+    discrete_agent.configure_planner(mode=mode)
+    action, _ = discrete_agent.predict(np.zeros(4))
+    assert action.shape == () and action.dtype == np.int64 and int(action) in (0, 1)
+    actions, _ = discrete_agent.predict(np.zeros((3, 4)))
+    assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1}
+    env = DummyVecEnv([lambda: gym.make(ENV_ID, max_episode_steps=100)] * 2)
+    mean, _ = evaluate_policy(discrete_agent, env, n_eval_episodes=4)
+    assert mean >= 90  # it balances the pole as the scripted controller does (random actions: ~20 steps)
+
+
+def test_a_discrete_agent_round_trips_through_a_checkpoint(discrete_agent, tmp_path) -> None:
+    discrete_agent.configure_planner(mode="imitation")
+    discrete_agent.save_pretrained(tmp_path / "agent")
+    loaded = TTAgent.from_pretrained(tmp_path / "agent", device="cpu")
+    assert loaded.action_space == discrete_agent.action_space and loaded.tokenizer.categories[4] == 2
+    observations = np.random.default_rng(0).normal(scale=0.05, size=(6, 4))
+    np.testing.assert_array_equal(loaded.predict(observations)[0], discrete_agent.predict(observations)[0])
+
+
+def test_discrete_data_and_box_agents_do_not_mix() -> None:
+    env = gym.make(ENV_ID)
+    pendulum = gym.make("InvertedPendulum-v5")
+    box_agent = TTAgent(env.observation_space, pendulum.action_space, config=tiny_config(), device="cpu")
+    with pytest.raises(ValueError, match="actions are integers .* Discrete"):
+        box_agent.fit(cartpole_episodes(n_episodes=2), show_progress=False)
+    discrete_agent = TTAgent(env.observation_space, gym.spaces.Discrete(2), config=tiny_config(), device="cpu")
+    episodes = cartpole_episodes(n_episodes=2)
+    episodes[0]["actions"] = episodes[0]["actions"] + 2
+    with pytest.raises(ValueError, match=r"categories 0 \.\. 1"):
+        discrete_agent.fit(episodes, show_progress=False)
+    with pytest.raises(TypeError, match="only Box and Discrete"):
+        TTAgent(env.observation_space, gym.spaces.MultiDiscrete([2, 3]), device="cpu")
