@@ -52,3 +52,33 @@ def tiny_config(n_steps: int = 60, **planner: object) -> AgentConfig:
             **{"beam_width": 4, "n_expand": 2, "horizon": 2, "max_context_transitions": 2, **planner}
         ),
     )
+
+
+CARTPOLE_ID = "CartPole-v1"
+
+
+def cartpole_episodes(n_episodes: int = 12, noise: float = 0.2, seed: int = 0) -> list[dict]:
+    """A scripted CartPole controller (push towards where the pole falls) with random actions mixed in."""
+    env = gym.make(CARTPOLE_ID, max_episode_steps=100)
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for i in range(n_episodes):
+        obs, _ = env.reset(seed=seed + i)
+        observations, actions, rewards = [obs], [], []
+        terminated = truncated = False
+        while not (terminated or truncated):
+            action = int(obs[2] + 0.5 * obs[3] > 0) if rng.random() > noise else int(rng.integers(2))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+        episodes.append(
+            {
+                "observations": np.array(observations),
+                "actions": np.array(actions, dtype=np.int64),  # (T,): a Discrete space's actions
+                "rewards": np.array(rewards),
+                "terminated": bool(terminated),
+            }
+        )
+    env.close()
+    return episodes

@@ -6,46 +6,17 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import CARTPOLE_ID, cartpole_episodes, tiny_config
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tt_agents import TTAgent
 from tt_agents.planner import BeamPlanner, PlanningContext
 
-ENV_ID = "CartPole-v1"
-
-
-def cartpole_episodes(n_episodes: int = 12, noise: float = 0.2, seed: int = 0) -> list[dict]:
-    """A scripted CartPole controller (push towards where the pole falls) with random actions mixed in."""
-    env = gym.make(ENV_ID, max_episode_steps=100)
-    rng = np.random.default_rng(seed)
-    episodes = []
-    for i in range(n_episodes):
-        obs, _ = env.reset(seed=seed + i)
-        observations, actions, rewards = [obs], [], []
-        terminated = truncated = False
-        while not (terminated or truncated):
-            action = int(obs[2] + 0.5 * obs[3] > 0) if rng.random() > noise else int(rng.integers(2))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(reward)
-        episodes.append(
-            {
-                "observations": np.array(observations),
-                "actions": np.array(actions, dtype=np.int64),  # (T,): a Discrete space's actions
-                "rewards": np.array(rewards),
-                "terminated": bool(terminated),
-            }
-        )
-    env.close()
-    return episodes
-
 
 @pytest.fixture(scope="module")
 def discrete_agent() -> TTAgent:
-    env = gym.make(ENV_ID)
+    env = gym.make(CARTPOLE_ID)
     agent = TTAgent(env.observation_space, env.action_space, config=tiny_config(n_steps=150), device="cpu")
     return agent.fit(cartpole_episodes(), show_progress=False)
 
@@ -69,7 +40,7 @@ def test_a_discrete_agent_acts_with_ints_through_evaluate_policy(discrete_agent,
     assert action.shape == () and action.dtype == np.int64 and int(action) in (0, 1)
     actions, _ = discrete_agent.predict(np.zeros((3, 4)))
     assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1}
-    env = DummyVecEnv([lambda: gym.make(ENV_ID, max_episode_steps=100)] * 2)
+    env = DummyVecEnv([lambda: gym.make(CARTPOLE_ID, max_episode_steps=100)] * 2)
     mean, _ = evaluate_policy(discrete_agent, env, n_eval_episodes=4)
     assert mean >= 90  # it balances the pole as the scripted controller does (random actions: ~20 steps)
 
@@ -84,7 +55,7 @@ def test_a_discrete_agent_round_trips_through_a_checkpoint(discrete_agent, tmp_p
 
 
 def test_discrete_data_and_box_agents_do_not_mix() -> None:
-    env = gym.make(ENV_ID)
+    env = gym.make(CARTPOLE_ID)
     pendulum = gym.make("InvertedPendulum-v5")
     box_agent = TTAgent(env.observation_space, pendulum.action_space, config=tiny_config(), device="cpu")
     with pytest.raises(ValueError, match="actions are integers .* Discrete"):

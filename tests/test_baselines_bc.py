@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import ENV_ID, pendulum_episodes
+from helpers import CARTPOLE_ID, ENV_ID, cartpole_episodes, pendulum_episodes
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -66,10 +66,31 @@ def test_baselines_reject_mismatched_data_and_spaces(data, env_spaces):
         BCAgent(small, env_spaces[1], device="cpu").fit(data, 1, show_progress=False)
     with pytest.raises(ValueError, match="finite bounds"):
         IQLAgent(env_spaces[0], gym.spaces.Box(-np.inf, np.inf, (1,)), device="cpu")
-    with pytest.raises(TypeError, match=r"action_space must be a flat \(1-D\) gymnasium Box"):
-        BCAgent(env_spaces[0], gym.spaces.Discrete(2), device="cpu")
+    with pytest.raises(TypeError, match="only Box and Discrete"):
+        BCAgent(env_spaces[0], gym.spaces.MultiDiscrete([2, 2]), device="cpu")
+    with pytest.raises(TypeError, match="IQLAgent takes Box action spaces"):
+        IQLAgent(env_spaces[0], gym.spaces.Discrete(2), device="cpu")
     with pytest.raises(TypeError, match=r"observation_space must be a flat \(1-D\) gymnasium Box"):
         BCAgent(gym.spaces.Box(-1.0, 1.0, (2, 2)), env_spaces[1], device="cpu")
+
+
+def test_bc_on_discrete_actions_classifies_acts_with_ints_and_round_trips(tmp_path):
+    env = gym.make(CARTPOLE_ID)
+    agent = BCAgent(env.observation_space, env.action_space, hidden=(32, 32), learning_rate=3e-3, device="cpu")
+    agent.fit(cartpole_episodes(), 400, batch_size=64, show_progress=False)
+    action, _ = agent.predict(np.zeros(4, np.float32))
+    assert action.shape == () and int(action) in (0, 1)
+    eval_env = DummyVecEnv([lambda: Monitor(gym.make(CARTPOLE_ID, max_episode_steps=100))] * 2)
+    mean, _ = evaluate_policy(agent, eval_env, n_eval_episodes=4)
+    assert mean >= 90  # the scripted controller's balance (random actions: ~20 steps)
+    agent.save_pretrained(tmp_path / "bc")
+    loaded = BCAgent.from_pretrained(tmp_path / "bc", device="cpu")
+    observations = np.random.default_rng(0).normal(scale=0.1, size=(8, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(observations)[0], agent.predict(observations)[0])
+    episodes = cartpole_episodes(n_episodes=2)
+    episodes[0]["actions"] = episodes[0]["actions"] + 5
+    with pytest.raises(ValueError, match=r"categories 0 \.\. 1"):
+        BCAgent(env.observation_space, env.action_space, device="cpu").fit(episodes, 1, show_progress=False)
 
 
 def test_goal_bc_needs_a_goal_env_dict_of_flat_boxes(env_spaces):

@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 
 from ..data_loading import Episode, load_episodes
-from ..spaces import check_flat_box, dict_keys, flatten_observation, flatten_space, resolve_device
+from ..spaces import check_action_space, check_flat_box, dict_keys, flatten_observation, flatten_space, resolve_device
 from .checkpoint import read_checkpoint, write_checkpoint
 
 AgentT = TypeVar("AgentT", bound="BaselineAgent")
@@ -35,7 +35,7 @@ class BaselineAgent:
 
     kind = "BaselineAgent"
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Box, device: str | torch.device) -> None:
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, device: str | torch.device) -> None:
         self.observation_space, self.action_space = observation_space, action_space
         input_space, observation_keys = self._input_space(observation_space)
         self.input_space = input_space
@@ -44,14 +44,19 @@ class BaselineAgent:
         """For a Dict observation space used whole, its keys: the entries are concatenated in this order (else
         None)."""
         self.observation_dim = check_flat_box(self.input_space, "observation_space")
-        self.action_dim = check_flat_box(action_space, "action_space")
-        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        self.action_dim = check_action_space(action_space)
+        if not (self.discrete_actions or np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
             raise ValueError(
                 f"action_space must have finite bounds (the policy is squashed into them), got {action_space}"
             )
         self.device = resolve_device(device)
         self.history: list[dict[str, float]] = []
         """One entry of losses per training step, over all ``fit`` calls."""
+
+    @property
+    def discrete_actions(self) -> bool:
+        """Whether the action space is ``Discrete`` (actions are ints, one per step)."""
+        return isinstance(self.action_space, spaces.Discrete)
 
     # ------------------------------------------------------------------ observations and actions
 
@@ -85,9 +90,11 @@ class BaselineAgent:
         return torch.as_tensor(array, device=self.device), single
 
     def _finish_actions(self, actions: torch.Tensor, single: bool) -> np.ndarray:
-        """(B, A) actions as numpy in the action space's dtype and bounds; (A,) for a single observation."""
+        """(B, A) Box actions, or (B,) Discrete ones, as numpy in the action space's dtype (and bounds); one
+        action for a single observation."""
         out = actions.detach().cpu().numpy().astype(self.action_space.dtype)
-        out = np.clip(out, self.action_space.low, self.action_space.high)
+        if not self.discrete_actions:
+            out = np.clip(out, self.action_space.low, self.action_space.high)
         return out[0] if single else out
 
     # ------------------------------------------------------------------ checkpoints

@@ -13,7 +13,7 @@ from .._io import make_progress
 from ..data_loading import Episode, load_episodes
 from ..spaces import check_flat_box, space_from_dict, space_to_dict
 from .base import BaselineAgent, seeded_init
-from .networks import SquashedPolicy
+from .networks import CategoricalPolicy, SquashedPolicy
 from .transitions import transitions_from_episodes
 
 
@@ -30,14 +30,15 @@ def _batch_sampler(n: int, batch_size: int, seed: int) -> Callable[[], torch.Ten
 class BCAgent(BaselineAgent):
     """Behaviour cloning: a deterministic MLP policy fitted to the dataset's actions.
 
-    The network is ``hidden`` ReLU layers with a tanh output rescaled to the action bounds (so actions are
-    always valid); the loss is the mean squared error to the dataset action in the environment's units.
-    Observations are standardised with the dataset's mean/std (stored in the model).
+    For Box actions the network is ``hidden`` ReLU layers with a tanh output rescaled to the action bounds (so
+    actions are always valid); the loss is the mean squared error to the dataset action in the environment's
+    units. For a Discrete space it outputs one logit per action, is trained with cross-entropy and acts with the
+    most likely action. Observations are standardised with the dataset's mean/std (stored in the model).
 
     Args:
         observation_space: the environment's flat Box, or a Dict of flat Boxes (entries concatenated in key
             order, like ``gymnasium.wrappers.FlattenObservation``).
-        action_space: flat Box action space with finite bounds.
+        action_space: flat Box action space with finite bounds, or a ``Discrete(n)``.
         hidden: hidden layer widths.
         learning_rate: Adam learning rate.
         normalize_observations: standardise observations with the dataset statistics.
@@ -50,7 +51,7 @@ class BCAgent(BaselineAgent):
     def __init__(
         self,
         observation_space: spaces.Space,
-        action_space: spaces.Box,
+        action_space: spaces.Space,
         hidden: Sequence[int] = (256, 256),
         *,
         learning_rate: float = 3e-4,
@@ -63,15 +64,21 @@ class BCAgent(BaselineAgent):
         self.learning_rate = learning_rate
         self.normalize_observations = normalize_observations
         self.seed = seed
-        low, high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
-        self.policy = seeded_init(
-            seed, lambda: SquashedPolicy(self.observation_dim, low, high, self.hidden).to(self.device)
-        )
+        self.policy = seeded_init(seed, lambda: self._policy_network().to(self.device))
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=learning_rate)
         self._fitted_normalizer = False
 
+    def _policy_network(self) -> SquashedPolicy | CategoricalPolicy:
+        if self.discrete_actions:
+            return CategoricalPolicy(self.observation_dim, int(self.action_space.n), self.hidden)
+        low, high = self.action_space.low.astype(np.float32), self.action_space.high.astype(np.float32)
+        return SquashedPolicy(self.observation_dim, low, high, self.hidden)
+
     def loss(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the policy's actions (B, A) to ``actions`` for ``observations`` (B, O)."""
+        """For ``observations`` (B, O): the mean squared error of the policy's actions to ``actions`` (B, A), or
+        for Discrete actions the cross-entropy of its logits to ``actions`` (B, 1) (the categories)."""
+        if self.discrete_actions:
+            return torch.nn.functional.cross_entropy(self.policy(observations), actions[:, 0].long())
         return (self.policy(observations) - actions).square().sum(-1).mean()
 
     def fit(
@@ -98,8 +105,7 @@ class BCAgent(BaselineAgent):
             self.policy.normalizer.fit(data.observations)
             self._fitted_normalizer = True
         observations = torch.as_tensor(data.observations, device=self.device)  # (N, O)
-        low, high = self.action_space.low, self.action_space.high
-        actions = torch.as_tensor(np.clip(data.actions, low, high), device=self.device)  # (N, A)
+        actions = torch.as_tensor(self._training_actions(data.actions), device=self.device)  # (N, A)
         sample = _batch_sampler(len(observations), batch_size, seed)
         self.policy.train()
         losses: list[torch.Tensor] = []
@@ -118,6 +124,18 @@ class BCAgent(BaselineAgent):
         self.policy.eval()
         return self
 
+    def _training_actions(self, actions: np.ndarray) -> np.ndarray:
+        """The data's actions (N, A) clipped to a Box space, or checked to be a Discrete space's categories."""
+        if not self.discrete_actions:
+            return np.clip(actions, self.action_space.low, self.action_space.high)
+        n = int(self.action_space.n)
+        if not (np.all(actions == np.rint(actions)) and actions.min() >= 0 and actions.max() < n):
+            raise ValueError(
+                f"the data's actions must be the categories 0 .. {n - 1} of {self.action_space!r}, got values in "
+                f"[{actions.min():g}, {actions.max():g}]"
+            )
+        return actions
+
     @torch.no_grad()
     def predict(
         self,
@@ -132,7 +150,8 @@ class BCAgent(BaselineAgent):
         memoryless); the policy is deterministic whatever ``deterministic`` says.
         """
         observations, single = self._observations(observation)
-        return self._finish_actions(self.policy(observations), single), None
+        actions = self.policy(observations)  # (B, A), or (B, n) logits
+        return self._finish_actions(actions.argmax(-1) if self.discrete_actions else actions, single), None
 
     def _state(self) -> dict[str, Any]:
         return {

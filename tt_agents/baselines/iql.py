@@ -127,6 +127,8 @@ class IQLAgent(BaselineAgent):
         device: str | torch.device = "auto",
     ) -> None:
         super().__init__(observation_space, action_space, device)
+        if self.discrete_actions:
+            raise TypeError(f"IQLAgent takes Box action spaces, got {action_space!r}")
         self.config = config or IQLConfig()
         self.seed = seed
         o, a, hidden = self.observation_dim, self.action_dim, self.config.hidden

@@ -66,6 +66,19 @@ class SquashedPolicy(nn.Module):
         return self.scaler.unnormalize(torch.tanh(self.net(self.normalizer(observations))))
 
 
+class CategoricalPolicy(nn.Module):
+    """A policy over ``n`` discrete actions: normalizer → MLP → one logit per action."""
+
+    def __init__(self, observation_dim: int, n_actions: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.normalizer = Normalizer(observation_dim)
+        self.net = mlp(observation_dim, n_actions, hidden)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """(B, O) → (B, n) logits."""
+        return self.net(self.normalizer(observations))
+
+
 class TwinQ(nn.Module):
     """Two independent Q networks on ``[normalized observation, action]``."""
 
