@@ -17,7 +17,7 @@ Methods
 
 Presets (``--preset``)
     ``cpu``: fits a 2-core CPU; reduced settings, each named in the results file: ``cpu_preset()`` (2 layers x
-    64 dims, batch 64) without attention dropout, trained for :data:`CPU_TT_STEPS` steps, beam 32, horizon 5;
+    64 dims, batch 64) without attention dropout, trained for its steps (4000), beam 32, horizon 5;
     BC 50k and IQL 30k steps (:data:`CPU_BASELINE_STEPS`); 2 seeds x 10 episodes. The results file states the
     measured wall time of every cell.
     ``paper``: for a GPU: ``paper_preset(name)`` (4 layers x 128, batch 256, beam 128 / horizon 15 with the
@@ -108,9 +108,6 @@ DATASETS = {
 }
 """The datasets of each preset; ``paper``: the 9 of the paper's Table 1, as Farama's Minari ids."""
 
-CPU_TT_STEPS = 4_000
-"""TT gradient steps of the ``cpu`` preset: ~2.5 epochs of a 100k-transition dataset at ``cpu_preset()``'s batch
-64 (the authors: 50 epochs of 1M transitions at batch 256, ~195k steps)."""
 CPU_BASELINE_STEPS = {"bc": 50_000, "iql": 30_000}
 """BC and IQL gradient steps of the ``cpu`` preset (paper: 1M each), batch 256."""
 
@@ -175,7 +172,8 @@ def resolve_dataset(requested: str) -> DatasetEntry:
 def tt_config(args: argparse.Namespace, method: str, key: str) -> AgentConfig:
     """The TT configuration of a cell: the preset, the cell's discretization, planning mode, step overrides."""
     if args.preset == "cpu":
-        config, steps = cpu_preset(), CPU_TT_STEPS
+        config = cpu_preset()
+        steps = config.train.n_steps
     else:
         config = paper_preset(key)
         steps = authors_tt_steps(key, config.train.batch_size)

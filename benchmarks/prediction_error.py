@@ -116,7 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", default="tt-agents/hopper/medium-v0")
     p.add_argument("--workdir", default="runs/prediction")
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--tt-steps", type=int, default=4000, help="training steps of every TT (the cpu preset's)")
+    p.add_argument(
+        "--tt-steps", type=int, default=cpu_preset().train.n_steps, help="training steps of every TT (the cpu preset's)"
+    )
     p.add_argument("--ensemble-steps", type=int, default=5000)
     p.add_argument("--horizon", type=int, default=100)
     p.add_argument("--samples", type=int, default=100)
