@@ -34,12 +34,16 @@ def test_the_planner_never_samples_past_a_categorical_columns_categories(discret
 
 
 @pytest.mark.parametrize("mode", ["reward", "imitation"])
-def test_a_discrete_agent_acts_with_ints_through_evaluate_policy(discrete_agent, mode) -> None:
+def test_a_discrete_agent_acts_with_ints(discrete_agent, mode) -> None:
     discrete_agent.configure_planner(mode=mode)
     action, _ = discrete_agent.predict(np.zeros(4))
     assert action.shape == () and action.dtype == np.int64 and int(action) in (0, 1)
     actions, _ = discrete_agent.predict(np.zeros((3, 4)))
     assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1}
+
+
+def test_a_discrete_agent_balances_the_pole_through_evaluate_policy(discrete_agent) -> None:
+    discrete_agent.configure_planner(mode="imitation")
     env = DummyVecEnv([lambda: gym.make(CARTPOLE_ID, max_episode_steps=100)] * 2)
     mean, _ = evaluate_policy(discrete_agent, env, n_eval_episodes=4)
     assert mean >= 90  # it balances the pole as the scripted controller does (random actions: ~20 steps)
