@@ -27,6 +27,7 @@ from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
     check_action_space,
+    check_discrete_actions,
     check_flat_box,
     dict_keys,
     flatten_observation,
@@ -265,13 +266,7 @@ class TrajectoryTransformerAgent:
                     f"{self.action_space!r}: make the agent with the environment's Discrete action space"
                 )
             return
-        actions = np.concatenate([e.actions[:, 0] for e in episodes])  # (N,)
-        n = int(self.action_space.n)
-        if not (np.all(actions == np.rint(actions)) and actions.min() >= 0 and actions.max() < n):
-            raise ValueError(
-                f"the data's actions must be the categories 0 .. {n - 1} of the agent's {self.action_space!r}, got "
-                f"values in [{actions.min():g}, {actions.max():g}]"
-            )
+        check_discrete_actions(np.concatenate([e.actions[:, 0] for e in episodes]), self.action_space)
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
         for name in ("observation_dim", "action_dim", "goal_dim"):

@@ -68,6 +68,16 @@ def check_action_space(space: spaces.Space) -> int:
     return check_flat_box(space, "action_space")
 
 
+def check_discrete_actions(actions: np.ndarray, space: spaces.Discrete) -> None:
+    """A ValueError unless ``actions`` (any shape) are the categories ``0 .. n - 1`` of the Discrete ``space``."""
+    n = int(space.n)
+    if not (np.all(actions == np.rint(actions)) and actions.min() >= 0 and actions.max() < n):
+        raise ValueError(
+            f"the data's actions must be the categories 0 .. {n - 1} of {space!r}, got values in "
+            f"[{actions.min():g}, {actions.max():g}]"
+        )
+
+
 def dict_keys(space: spaces.Dict) -> tuple[str, ...]:
     """The keys of a Dict of flat Boxes, in the space's order (the order of the flattened row)."""
     for key, sub in space.spaces.items():

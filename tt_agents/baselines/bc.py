@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from .._io import make_progress
 from ..data_loading import Episode, load_episodes
-from ..spaces import check_flat_box, space_from_dict, space_to_dict
+from ..spaces import check_discrete_actions, check_flat_box, space_from_dict, space_to_dict
 from .base import BaselineAgent, seeded_init
 from .networks import CategoricalPolicy, SquashedPolicy
 from .transitions import transitions_from_episodes
@@ -128,12 +128,7 @@ class BCAgent(BaselineAgent):
         """The data's actions (N, A) clipped to a Box space, or checked to be a Discrete space's categories."""
         if not self.discrete_actions:
             return np.clip(actions, self.action_space.low, self.action_space.high)
-        n = int(self.action_space.n)
-        if not (np.all(actions == np.rint(actions)) and actions.min() >= 0 and actions.max() < n):
-            raise ValueError(
-                f"the data's actions must be the categories 0 .. {n - 1} of {self.action_space!r}, got values in "
-                f"[{actions.min():g}, {actions.max():g}]"
-            )
+        check_discrete_actions(actions, self.action_space)
         return actions
 
     @torch.no_grad()
