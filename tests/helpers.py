@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -12,10 +15,9 @@ from tt_agents.data_making import inverted_pendulum_policy
 ENV_ID = "InvertedPendulum-v5"
 
 
-def pendulum_episodes(n_episodes: int = 8, steps: int = 120, noise: float = 0.3, seed: int = 0) -> list[dict]:
-    """Episodes of the scripted InvertedPendulum controller with action noise, as plain dicts."""
-    env = gym.make(ENV_ID, max_episode_steps=steps)
-    policy = inverted_pendulum_policy(noise=noise, seed=seed)
+def record_episodes(env: gym.Env, policy: Callable[[np.ndarray], Any], n_episodes: int, seed: int) -> list[dict]:
+    """``n_episodes`` of ``policy`` in ``env`` (reset with seeds ``seed``, ``seed + 1``, ...), as plain dicts; the
+    environment is closed after."""
     episodes = []
     for i in range(n_episodes):
         obs, _ = env.reset(seed=seed + i)
@@ -30,13 +32,19 @@ def pendulum_episodes(n_episodes: int = 8, steps: int = 120, noise: float = 0.3,
         episodes.append(
             {
                 "observations": np.array(observations),
-                "actions": np.array(actions),
+                "actions": np.array(actions),  # (T, A) for Box actions; (T,) ints for a Discrete space
                 "rewards": np.array(rewards),
                 "terminated": bool(terminated),
             }
         )
     env.close()
     return episodes
+
+
+def pendulum_episodes(n_episodes: int = 8, steps: int = 120, noise: float = 0.3, seed: int = 0) -> list[dict]:
+    """Episodes of the scripted InvertedPendulum controller with action noise, as plain dicts."""
+    env = gym.make(ENV_ID, max_episode_steps=steps)
+    return record_episodes(env, inverted_pendulum_policy(noise=noise, seed=seed), n_episodes, seed)
 
 
 def tiny_config(n_steps: int = 60, **planner: object) -> AgentConfig:
@@ -59,26 +67,9 @@ CARTPOLE_ID = "CartPole-v1"
 
 def cartpole_episodes(n_episodes: int = 12, noise: float = 0.2, seed: int = 0) -> list[dict]:
     """A scripted CartPole controller (push towards where the pole falls) with random actions mixed in."""
-    env = gym.make(CARTPOLE_ID, max_episode_steps=100)
     rng = np.random.default_rng(seed)
-    episodes = []
-    for i in range(n_episodes):
-        obs, _ = env.reset(seed=seed + i)
-        observations, actions, rewards = [obs], [], []
-        terminated = truncated = False
-        while not (terminated or truncated):
-            action = int(obs[2] + 0.5 * obs[3] > 0) if rng.random() > noise else int(rng.integers(2))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(reward)
-        episodes.append(
-            {
-                "observations": np.array(observations),
-                "actions": np.array(actions, dtype=np.int64),  # (T,): a Discrete space's actions
-                "rewards": np.array(rewards),
-                "terminated": bool(terminated),
-            }
-        )
-    env.close()
-    return episodes
+
+    def policy(obs: np.ndarray) -> int:
+        return int(obs[2] + 0.5 * obs[3] > 0) if rng.random() > noise else int(rng.integers(2))
+
+    return record_episodes(gym.make(CARTPOLE_ID, max_episode_steps=100), policy, n_episodes, seed)

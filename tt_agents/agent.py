@@ -20,14 +20,13 @@ from ._io import CheckpointError
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
 from .config import AgentConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
-from .inputs import as_rows, check_budget, checked_reward, episode_starts, warn_about_data
+from .inputs import as_rows, check_budget, check_data_actions, checked_reward, episode_starts, warn_about_data
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
     check_action_space,
-    check_discrete_actions,
     check_flat_box,
     dict_keys,
     flatten_observation,
@@ -213,7 +212,7 @@ class TrajectoryTransformerAgent:
             episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
         else:
             episodes = load_episodes(dataset, observation_key=self.observation_keys)
-        self._check_data_actions(episodes)
+        check_data_actions(episodes, self.action_space)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
@@ -257,16 +256,6 @@ class TrajectoryTransformerAgent:
         if not self.discrete_actions:
             return {}
         return {self.layout.action_slice.start: int(self.action_space.n)}
-
-    def _check_data_actions(self, episodes: list[Any]) -> None:
-        if not self.discrete_actions:
-            if any(e.discrete_actions for e in episodes):
-                raise ValueError(
-                    f"the data's actions are integers (a Discrete action space) but the agent's action space is "
-                    f"{self.action_space!r}: make the agent with the environment's Discrete action space"
-                )
-            return
-        check_discrete_actions(np.concatenate([e.actions[:, 0] for e in episodes]), self.action_space)
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
         for name in ("observation_dim", "action_dim", "goal_dim"):

@@ -12,6 +12,19 @@ import numpy as np
 from gymnasium import spaces
 
 from .data_loading import Episode
+from .spaces import check_discrete_actions
+
+
+def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> None:
+    """A ValueError unless the data's actions suit ``action_space``: integer (Discrete) actions only for a Discrete
+    space, whose categories they must be."""
+    if isinstance(action_space, spaces.Discrete):
+        check_discrete_actions(np.concatenate([e.actions[:, 0] for e in episodes]), action_space)
+    elif any(e.discrete_actions for e in episodes):
+        raise ValueError(
+            f"the data's actions are integers (a Discrete action space) but the agent's action space is "
+            f"{action_space!r}: make the agent with the environment's Discrete action space"
+        )
 
 
 def warn_about_data(episodes: list[Episode], action_space: spaces.Space) -> None:

@@ -68,10 +68,15 @@ def check_action_space(space: spaces.Space) -> int:
     return check_flat_box(space, "action_space")
 
 
+def are_categories(values: np.ndarray, n: int) -> bool:
+    """Whether ``values`` (any shape) are all among the integers ``0 .. n - 1``."""
+    return bool(np.all(values == np.rint(values)) and values.min() >= 0 and values.max() < n)
+
+
 def check_discrete_actions(actions: np.ndarray, space: spaces.Discrete) -> None:
     """A ValueError unless ``actions`` (any shape) are the categories ``0 .. n - 1`` of the Discrete ``space``."""
     n = int(space.n)
-    if not (np.all(actions == np.rint(actions)) and actions.min() >= 0 and actions.max() < n):
+    if not are_categories(actions, n):
         raise ValueError(
             f"the data's actions must be the categories 0 .. {n - 1} of {space!r}, got values in "
             f"[{actions.min():g}, {actions.max():g}]"

@@ -30,6 +30,7 @@ import torch
 
 from ._io import write_json_atomic
 from .config import TokenizerConfig
+from .spaces import are_categories
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 Columns = int | slice | Sequence[int] | None
@@ -181,7 +182,7 @@ class Tokenizer:
         per_column = self._check_categories(categories or {}, data.shape[1])
         for column, n in enumerate(per_column):
             values = data[:, column]
-            if n is not None and not (np.all(values == np.round(values)) and values.min() >= 0 and values.max() < n):
+            if n is not None and not are_categories(values, n):
                 raise ValueError(
                     f"Tokenizer.fit: categorical column {column} must hold the integers 0 .. {n - 1}, got values in "
                     f"[{values.min():g}, {values.max():g}]"

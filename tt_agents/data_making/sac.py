@@ -25,13 +25,17 @@ from rich.progress import Progress, TaskID
 
 from .._io import CheckpointError, make_progress, write_json_atomic
 from .sac_files import (
+    PROGRESS,
+    REPLAY_BUFFER,
+    TRAINING_STATE,
+    find_checkpoint,
+    legacy_run_message,
     load_sac_policy_folder,
     read_replay_buffer,
     restore_replay_buffer,
     restore_sac_state,
-    save_replay_buffer,
+    save_checkpoint,
     save_sac_policy,
-    save_sac_state,
 )
 
 SHORT_ENV_NAMES: dict[str, str] = {
@@ -45,15 +49,7 @@ DEFAULT_SAC_WORKDIR = "~/.cache/tt_agents/sac"
 """Where :func:`tt_agents.data_making.make_locomotion_dataset` caches its SAC runs (one sub-folder per environment
 and seed)."""
 
-_CHECKPOINT, _CHECKPOINT_NEW, _CHECKPOINT_OLD = "checkpoint", "checkpoint.new", "checkpoint.old"
 _EVALUATIONS, _RUN_INFO, _POLICIES = "evaluations.json", "run.json", "policies"
-_TRAINING_STATE, _REPLAY_BUFFER, _PROGRESS = "training_state", "replay_buffer.npz", "state.json"
-_CHECKPOINT_FILES = (
-    f"{_TRAINING_STATE}/config.json",
-    f"{_TRAINING_STATE}/model.safetensors",
-    _REPLAY_BUFFER,
-    _PROGRESS,
-)
 
 
 @dataclass(frozen=True)
@@ -103,15 +99,8 @@ def load_sac_policy(workdir: str | os.PathLike[str], evaluation: SACEvaluation) 
     """The SB3 ``SACPolicy`` snapshot of ``evaluation`` (on CPU); ``policy.predict(obs, deterministic=...)``."""
     workdir = Path(workdir).expanduser()
     if evaluation.policy.endswith(".pt"):
-        raise CheckpointError(_legacy_message(workdir))
+        raise CheckpointError(legacy_run_message(workdir))
     return load_sac_policy_folder(workdir / evaluation.policy)
-
-
-def _legacy_message(workdir: Path) -> str:
-    return (
-        f"the SAC run in {workdir} was written by an earlier tt_agents with pickled files (SB3's save), which this "
-        "version does not read; delete that folder to train the run again"
-    )
 
 
 def check_box_actions(env_id: str) -> None:
@@ -123,21 +112,6 @@ def check_box_actions(env_id: str) -> None:
         env.close()
     if not isinstance(space, gymnasium.spaces.Box):
         raise ValueError(f"{env_id} has action space {space}; SAC datasets need continuous (Box) actions")
-
-
-def _find_checkpoint(workdir: Path) -> Path | None:
-    """The latest complete checkpoint folder (``checkpoint.old`` covers a crash in the middle of a swap).
-
-    Raises:
-        CheckpointError: the run was written by an earlier version with pickled files.
-    """
-    for name in (_CHECKPOINT, _CHECKPOINT_OLD):
-        folder = workdir / name
-        if (folder / "model.zip").exists():
-            raise CheckpointError(_legacy_message(workdir))
-        if all((folder / file).exists() for file in _CHECKPOINT_FILES):
-            return folder
-    return None
 
 
 def _progress_callback(progress: Progress, task: TaskID) -> Any:
@@ -168,22 +142,6 @@ def _evaluate_and_snapshot(
     evaluations.append(evaluation)
     write_json_atomic(workdir / _EVALUATIONS, [asdict(e) for e in evaluations])
     return evaluation
-
-
-def _save_checkpoint(model: Any, workdir: Path) -> None:
-    """Training state + replay buffer into ``checkpoint/``, swapped in atomically (a crash leaves one complete
-    copy)."""
-    new, current, old = (workdir / name for name in (_CHECKPOINT_NEW, _CHECKPOINT, _CHECKPOINT_OLD))
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir()
-    save_sac_state(model, new / _TRAINING_STATE)
-    save_replay_buffer(model.replay_buffer, new / _REPLAY_BUFFER)
-    write_json_atomic(new / _PROGRESS, {"num_timesteps": int(model.num_timesteps)})
-    shutil.rmtree(old, ignore_errors=True)
-    if current.exists():
-        current.rename(old)
-    new.rename(current)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _claim_run(workdir: Path, env_id: str, seed: int, sac_kwargs: dict[str, Any]) -> None:
@@ -239,15 +197,15 @@ def _resume_or_start(
     from stable_baselines3 import SAC
 
     evaluations = read_evaluations(workdir)
-    checkpoint = _find_checkpoint(workdir)
+    checkpoint = find_checkpoint(workdir)
     if checkpoint is not None:
-        buffer = read_replay_buffer(checkpoint / _REPLAY_BUFFER)
+        buffer = read_replay_buffer(checkpoint / REPLAY_BUFFER)
         saved_size = int(buffer["buffer_size"])
         wrapped = bool(buffer["full"]) and int(buffer["position"]) != 0
         size = saved_size if wrapped else max(buffer_size, saved_size)
         kwargs = {"buffer_size": size, **copy.deepcopy(sac_kwargs)}  # SB3 edits them
         model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
-        restore_sac_state(model, checkpoint / _TRAINING_STATE)
+        restore_sac_state(model, checkpoint / TRAINING_STATE)
         restore_replay_buffer(model.replay_buffer, buffer)
         model.set_random_seed(seed + model.num_timesteps)
         for evaluation in evaluations:
@@ -299,7 +257,7 @@ def _learn_until(
                     description=f"{label}: return {evaluation.mean_return:.1f} ± {evaluation.std_return:.1f} at {step}",
                 )
             if step % checkpoint_every == 0 or step >= total_steps or reached:
-                _save_checkpoint(model, workdir)
+                save_checkpoint(model, workdir)
             progress.update(task, completed=step)
             if reached:
                 break
@@ -439,12 +397,12 @@ def replay_buffer_episodes(
 
 def sac_replay_episodes(workdir: Path, n_steps: int) -> list[dict[str, np.ndarray]]:
     """The first ``n_steps`` transitions of the run's replay buffer as episodes (actions unscaled)."""
-    checkpoint = _find_checkpoint(workdir)
+    checkpoint = find_checkpoint(workdir)
     if checkpoint is None:
         raise FileNotFoundError(f"no SAC checkpoint in {workdir}")
-    buffer = read_replay_buffer(checkpoint / _REPLAY_BUFFER)
+    buffer = read_replay_buffer(checkpoint / REPLAY_BUFFER)
     buffer_size = int(buffer["buffer_size"])
-    run_steps = json.loads((checkpoint / _PROGRESS).read_text())["num_timesteps"]
+    run_steps = json.loads((checkpoint / PROGRESS).read_text())["num_timesteps"]
     if run_steps > buffer_size or run_steps < n_steps:
         raise ValueError(
             f"the replay buffer in {checkpoint} has size {buffer_size} for a run of {run_steps} steps, but its "

@@ -10,24 +10,31 @@ this package is written instead as
 * a training state: the same kind of folder with the policy, the three optimizers, the entropy coefficient and
   the step counters (:func:`save_sac_state`, :func:`restore_sac_state`);
 * a replay buffer: one ``.npz`` of plain arrays, read with ``allow_pickle=False`` (:func:`save_replay_buffer`,
-  :func:`read_replay_buffer`, :func:`restore_replay_buffer`).
+  :func:`read_replay_buffer`, :func:`restore_replay_buffer`);
+* a run's resumable checkpoint: a folder of the two, swapped in whole (:func:`save_checkpoint`,
+  :func:`find_checkpoint`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._io import CheckpointError, write_atomic
+from .._io import CheckpointError, write_atomic, write_json_atomic
 from ..baselines.checkpoint import read_checkpoint, write_checkpoint
 from ..spaces import space_from_dict, space_to_dict
 
 POLICY_KIND, STATE_KIND = "sb3_sac_policy", "sb3_sac_training_state"
 _BUFFER_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+TRAINING_STATE, REPLAY_BUFFER, PROGRESS = "training_state", "replay_buffer.npz", "state.json"
+"""The entries of a checkpoint folder: the training state folder, the replay buffer, ``{"num_timesteps": n}``."""
+_CHECKPOINT, _CHECKPOINT_NEW, _CHECKPOINT_OLD = "checkpoint", "checkpoint.new", "checkpoint.old"
+_CHECKPOINT_FILES = (f"{TRAINING_STATE}/config.json", f"{TRAINING_STATE}/model.safetensors", REPLAY_BUFFER, PROGRESS)
 
 
 # ---------------------------------------------------------------------------------------------- policies
@@ -213,3 +220,46 @@ def restore_replay_buffer(buffer: Any, arrays: dict[str, np.ndarray]) -> None:
         target[:filled] = arrays[name]
     buffer.pos = int(arrays["position"]) if wrapped else filled % buffer.buffer_size
     buffer.full = wrapped or filled == buffer.buffer_size
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+def legacy_run_message(workdir: Path) -> str:
+    """What to do with a run folder written by an earlier version (SB3's pickling ``save``)."""
+    return (
+        f"the SAC run in {workdir} was written by an earlier tt_agents with pickled files (SB3's save), which this "
+        "version does not read; delete that folder to train the run again"
+    )
+
+
+def find_checkpoint(workdir: Path) -> Path | None:
+    """The latest complete checkpoint folder in ``workdir`` (``checkpoint.old`` covers a crash in the middle of a
+    swap), or None.
+
+    Raises:
+        CheckpointError: the run was written by an earlier version with pickled files.
+    """
+    for name in (_CHECKPOINT, _CHECKPOINT_OLD):
+        folder = workdir / name
+        if (folder / "model.zip").exists():
+            raise CheckpointError(legacy_run_message(workdir))
+        if all((folder / file).exists() for file in _CHECKPOINT_FILES):
+            return folder
+    return None
+
+
+def save_checkpoint(model: Any, workdir: Path) -> None:
+    """Training state + replay buffer into ``workdir/checkpoint/``, swapped in atomically (a crash leaves one
+    complete copy)."""
+    new, current, old = (workdir / name for name in (_CHECKPOINT_NEW, _CHECKPOINT, _CHECKPOINT_OLD))
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    save_sac_state(model, new / TRAINING_STATE)
+    save_replay_buffer(model.replay_buffer, new / REPLAY_BUFFER)
+    write_json_atomic(new / PROGRESS, {"num_timesteps": int(model.num_timesteps)})
+    shutil.rmtree(old, ignore_errors=True)
+    if current.exists():
+        current.rename(old)
+    new.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
