@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA check, in one command of a few minutes on a machine with a CUDA GPU and torch:
-#   the test suite (its CUDA tests run there; the rest must pass too), both speed benchmarks on the GPU, and the
-#   demo on --device cuda. Every step's output goes to OUT_DIR (default benchmarks/results/gpu), one log each,
+#   the test suite (its CUDA tests run there; the rest must pass too), the decoder tests with the compiled step,
+#   both speed benchmarks on the GPU (the planner with every decoding), and the demo on --device cuda. Every step's output goes to OUT_DIR (default benchmarks/results/gpu), one log each,
 #   plus a summary of the exit codes; a failing step does not stop the later ones.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
@@ -39,7 +39,9 @@ step() {  # step NAME COMMAND...: run it, log to OUT_DIR/NAME.log, note its exit
 step environment python3 -c "import torch, platform; print(platform.python_version(), torch.__version__,
 torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 step tests python3 -m pytest -q -m "not slow" -p no:cacheprovider tests
-step planning_speed python3 benchmarks/planning_speed.py --device cuda --quick --repeats 5 --envs 1 5 15
+step decoders python3 -m pytest -q -p no:cacheprovider tests/test_decoders.py  # the compiled ones (slow) too
+step planning_speed python3 benchmarks/planning_speed.py --device cuda --quick --repeats 5 --envs 1 5 15 \
+    --decodings cached static compiled
 step training_speed python3 benchmarks/training_speed.py --device cuda --steps 50 --warmup 10
 step demo "${tt_agents_cli[@]}" demo --device cuda
 cat "$summary"

@@ -270,9 +270,16 @@ class PlannerConfig:
     """Discount of planned rewards and of the leaf value in ``reward`` and ``q`` modes."""
     seed: int | None = 0
     """Seed of the planner's sampling; ``None`` draws from the global generator."""
+    decoding: Literal["cached", "static", "compiled"] = "cached"
+    """How the search runs the network (the plans are the same up to floating-point rounding): ``cached``, the
+    segmented KV cache whose shapes grow token by token (the reference, fastest on CPUs); ``static``, buffers
+    allocated once and every token run with the same shapes; ``compiled``, ``static`` with the one-token step
+    compiled by ``torch.compile`` (on CUDA replayed as a CUDA graph), compiled once per search size."""
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if self.decoding not in ("cached", "static", "compiled"):
+            raise ValueError(f"PlannerConfig.decoding must be 'cached', 'static' or 'compiled', got {self.decoding!r}")
         if self.imitation_action not in ("expected", "most_likely"):
             raise ValueError(
                 f"PlannerConfig.imitation_action must be 'expected' or 'most_likely', got {self.imitation_action!r}"

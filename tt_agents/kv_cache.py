@@ -200,6 +200,18 @@ class KVCache:
         out.length = total
         self.segments = self.segments[:keep] + [out]
 
+    def keys_values(self, skip: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per layer, every row's keys and values (R, H, length - skip, hd), segments side by side, the first
+        ``skip`` positions of the window left out."""
+        R = self.rows
+        keys, values = [], []
+        for layer in range(self.n_layer):
+            k = [s.k[layer][:, :, : s.length].repeat_interleave(R // s.rows, 0) for s in self.segments]
+            v = [s.v[layer][:, :, : s.length].repeat_interleave(R // s.rows, 0) for s in self.segments]
+            keys.append(torch.cat(k, dim=2)[:, :, skip:])
+            values.append(torch.cat(v, dim=2)[:, :, skip:])
+        return keys, values
+
     def transition_tokens(self) -> torch.Tensor:
         """Every row's tokens after the goal prefix: (R, length - goal_dim)."""
         R = self.rows

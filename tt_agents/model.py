@@ -25,6 +25,7 @@ from torch import nn
 from .config import ModelConfig
 from .kv_cache import KVCache
 from .layout import TransitionLayout
+from .static_cache import StaticKVCache
 
 
 class CausalSelfAttention(nn.Module):
@@ -58,6 +59,15 @@ class CausalSelfAttention(nn.Module):
         y = cache.attend(layer, q, k, v, biases)  # (R, H, n, hd)
         return self.c_proj(y.transpose(1, 2).reshape(R, n, C))
 
+    def forward_static(
+        self, x: torch.Tensor, layer: int, cache: StaticKVCache, index: torch.Tensor, bias: torch.Tensor
+    ) -> torch.Tensor:
+        """Attention of one new token per row ``x`` (n, 1, C) over a :class:`StaticKVCache` and itself."""
+        n, _, C = x.shape
+        q, k, v = self._qkv(x)  # (n, H, 1, hd)
+        y = cache.attend(layer, q, k, v, index, bias)  # (n, H, 1, hd)
+        return self.c_proj(y.transpose(1, 2).reshape(n, 1, C))
+
 
 class MLP(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
@@ -85,6 +95,12 @@ class Block(nn.Module):
 
     def forward_cached(self, x: torch.Tensor, layer: int, cache: KVCache, biases: list[torch.Tensor]) -> torch.Tensor:
         x = x + self.attn.forward_cached(self.ln_1(x), layer, cache, biases)
+        return x + self.mlp(self.ln_2(x))
+
+    def forward_static(
+        self, x: torch.Tensor, layer: int, cache: StaticKVCache, index: torch.Tensor, bias: torch.Tensor
+    ) -> torch.Tensor:
+        x = x + self.attn.forward_static(self.ln_1(x), layer, cache, index, bias)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -238,6 +254,52 @@ class TrajectoryGPT(nn.Module):
             goal_dim=lay.goal_dim,
             dtype=self.pos_emb.dtype,
         )
+
+    def key_bias(self, start: int, length: int, pad: torch.Tensor | None = None) -> torch.Tensor:
+        """(R, length) additive attention bias of the keys at absolute positions ``start`` to ``start + length``:
+        -inf at reward-to-go positions and at each row's ``pad`` (R,) placeholder tokens after the goal prefix."""
+        bias = self.value_bias[start : start + length]  # (length,)
+        if pad is None:
+            return bias[None]
+        g = self.layout.goal_dim
+        positions = torch.arange(start, start + length, device=bias.device)
+        is_pad = (positions >= g) & (positions < g + pad[:, None])  # (R, length)
+        return bias.masked_fill(is_pad, float("-inf"))
+
+    def new_static_cache(self, n_envs: int, rows: int, context_capacity: int) -> StaticKVCache:
+        """A :class:`StaticKVCache` of this network's shapes for ``n_envs`` contexts of up to ``context_capacity``
+        tokens and ``rows`` beams whose suffix may hold a whole window."""
+        c = self.config
+        return StaticKVCache(
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            head_dim=c.n_embd // c.n_head,
+            n_envs=n_envs,
+            rows=rows,
+            context_capacity=context_capacity,
+            suffix_capacity=self.block_size - self.layout.goal_dim,
+            dtype=self.pos_emb.dtype,
+            device=self.pos_emb.device,
+        )
+
+    @torch.no_grad()
+    def decode_static(self, cache: StaticKVCache, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Decode one token per row: ``tokens`` (n,) written at suffix position ``index`` (a 0-dim tensor) of the
+        first n rows of ``cache``; returns their next-token logits (n, V).
+
+        Every call runs the same shapes for the same n, whatever the position, so the step compiles once and
+        replays as a CUDA graph. The logits equal :meth:`decode`'s over the same window.
+        """
+        n = tokens.shape[0]
+        position = (cache.suffix_start + index).view(1)  # (1,) absolute position of the new tokens
+        shift = cache.position_shift.repeat_interleave(n // cache.n_envs)  # (n,)
+        pos_emb = self.pos_emb[position - shift][:, None]  # (n, 1, C)
+        x = self._embed(tokens[:, None], self.slot_table[position], pos_emb)  # (n, 1, C)
+        bias = cache.step_bias(index)  # (E, Ls)
+        for layer, block in enumerate(self.blocks):
+            x = block.forward_static(x, layer, cache, index, bias)
+        cache.write_tokens(tokens, index)
+        return (self.ln_f(x) @ self.head[self.slot_table[position + 1]])[:, 0]  # (n, 1, C) @ (1, C, V) -> (n, V)
 
     @torch.no_grad()
     def prefill(

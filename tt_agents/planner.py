@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import PlannerConfig
+from .decoders import CachedDecoder, Decoder, StaticDecoder
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .qfunctions import QFunction
@@ -127,6 +128,14 @@ def make_scorer(
     return LikelihoodScorer()
 
 
+def make_decoder(config: PlannerConfig, model: TrajectoryGPT, keep_transitions: int) -> Decoder:
+    """The decoder ``config.decoding`` names (see :mod:`tt_agents.decoders`)."""
+    if config.decoding == "cached":
+        return CachedDecoder(model, keep_transitions)
+    rows_per_env = config.beam_width * config.n_expand
+    return StaticDecoder(model, keep_transitions, rows_per_env, compiled=config.decoding == "compiled")
+
+
 def sample_tokens(
     logits: torch.Tensor,
     n_bins: int,
@@ -200,6 +209,7 @@ class BeamPlanner:
         seq = model.config.sequence_length
         self.context_transitions = min(config.max_context_transitions, seq - 1)
         self.keep_transitions = max(1, min(config.max_context_transitions, seq - 1))
+        self.decoder = make_decoder(config, model, self.keep_transitions)
 
     def _log_bin_widths(self) -> torch.Tensor:
         """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
@@ -256,14 +266,13 @@ class BeamPlanner:
     @torch.no_grad()
     def plan(self, context: PlanningContext) -> Plan:
         """Search from every environment's context; returns the best plan of each."""
-        cfg, lay, model = self.config, self.layout, self.model
+        cfg, lay = self.config, self.layout
         O, A, N, H = lay.observation_dim, lay.action_dim, self.tokenizer.n_bins, cfg.horizon
-        keep = self.keep_transitions
         tokens, pads = self.context_tokens(context)
         E = tokens.shape[0]
         self.check_memory(E)
-        cache, logits = model.prefill(tokens, pad=pads if bool(pads.any()) else None)
-        next_logits = logits[:, -1]  # (E, V): the first action token
+        decoder = self.decoder
+        next_logits = decoder.start(tokens, pads)  # (E, V): the first action token
         zeros = torch.zeros(E, H, device=self.device)
         state = BeamState(
             log_prob=torch.zeros(E, device=self.device),
@@ -274,13 +283,11 @@ class BeamPlanner:
         )
         state.obs_tokens[:, 0] = tokens[:, -O:]
 
-        def step(tokens: torch.Tensor) -> torch.Tensor:
-            return model.decode(cache, tokens[:, None], keep_transitions=keep)[:, -1]
-
+        step = decoder.step
         expected_first = cfg.mode == "imitation" and cfg.imitation_action == "expected"
         for t in range(H):
             children = cfg.beam_width * cfg.n_expand if t == 0 else cfg.n_expand
-            cache.expand(children, capacity=A + 1)
+            decoder.expand(children)
             state = state.repeat(children)
             next_logits = next_logits.repeat_interleave(children, dim=0)
             if t == 0:
@@ -305,7 +312,7 @@ class BeamPlanner:
             scores = self.scorer(state, t).view(E, -1)  # (E, candidates)
             best = torch.topk(scores, min(cfg.beam_width, scores.shape[1]), dim=-1)
             rows = (best.indices + torch.arange(E, device=self.device)[:, None] * scores.shape[1]).reshape(-1)
-            cache.select(rows, extra_capacity=1 + O)
+            decoder.select(rows)
             state = state.take(rows)
             value_token = value_token[rows]
             scores = best.values.reshape(-1)
