@@ -16,7 +16,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from gymnasium.envs.registration import EnvSpec
 from rich.console import Console
 from rich.progress import TextColumn
 
-from tt_agents import AgentConfig, TTAgent
+from tt_agents import AgentConfig, PlannerConfig, TTAgent
 from tt_agents._io import make_progress, write_json_atomic
 from tt_agents.baselines import IQLAgent
 from tt_agents.data_making import summarize_dataset
@@ -154,6 +154,13 @@ class SettingsMismatch(RuntimeError):
 def read_json(path: Path) -> Any:
     """The JSON value in ``path``; None when there is no such file."""
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def planner_settings(planner: PlannerConfig) -> dict[str, Any]:
+    """What of a planner's settings determines its plans: all but ``decoding`` (how the network is run)."""
+    settings = asdict(planner)
+    del settings["decoding"]
+    return settings
 
 
 def json_safe(value: Any) -> Any:

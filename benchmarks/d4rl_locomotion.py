@@ -44,7 +44,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,7 @@ from common import (
     evaluation_seed,
     make_cells,
     parse_benchmark_args,
+    planner_settings,
     run_cell,
     run_cells,
     train_or_load_baseline,
@@ -211,7 +212,7 @@ def eval_settings(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
         "evaluation_seed": evaluation_seed(cell.seed),
     }
     if cell.method.startswith("tt-"):
-        settings["planner"] = asdict(tt_config(args, cell.method, cell.entry.key).planner)
+        settings["planner"] = planner_settings(tt_config(args, cell.method, cell.entry.key).planner)
     return settings
 
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ from common import (
     evaluation_seed,
     make_cells,
     parse_benchmark_args,
+    planner_settings,
     run_cell,
     run_cells,
     train_or_load_baseline,
@@ -169,7 +170,7 @@ def eval_settings(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     }
     if cell.method.startswith("tt"):
         planner = tt_config(args, cell.entry.key).planner
-        settings["planner"] = asdict(replace(planner, mode="q" if cell.method == "tt-q" else "reward"))
+        settings["planner"] = planner_settings(replace(planner, mode="q" if cell.method == "tt-q" else "reward"))
     return settings
 
 
