@@ -331,10 +331,12 @@ class BeamPlanner:
 
     def memory_estimate(self, n_envs: int) -> int:
         """Bytes the search's per-beam keys and values take for ``n_envs`` environments (a lower bound of its
-        footprint): rows x planned tokens x layers x (key + value) x width."""
+        footprint): rows x planned tokens (static decoding: a whole window) x layers x (key + value) x width."""
         cfg, c = self.config, self.model.config
         rows = n_envs * cfg.beam_width * cfg.n_expand
         tokens = (cfg.horizon + 1) * self.layout.transition_dim
+        if cfg.decoding != "cached":
+            tokens = self.model.block_size - self.layout.goal_dim
         return rows * tokens * c.n_layer * 2 * c.n_embd * self.model.pos_emb.element_size()
 
     def check_memory(self, n_envs: int) -> None:
