@@ -273,7 +273,8 @@ def preset_lines(args: argparse.Namespace, key: str) -> list[str]:
         f"{m.sequence_length} transitions; {t.n_steps:,} steps at batch {t.batch_size}, lr {t.learning_rate:g} "
         f"(warm-up {t.warmup_steps}, cosine to {t.min_lr_ratio:g}×); reward planning with beam {p.beam_width}, "
         f"n_expand {p.n_expand}, horizon {p.horizon}, {p.max_context_transitions} context transitions, "
-        f"cdf_act {p.cdf_act}, discount {p.discount}; replanning every step with the real rewards in the context.",
+        f"cdf_act {p.cdf_act}, bins ranked by {p.bin_ranking}, discount {p.discount}; replanning every step with the "
+        "real rewards in the context.",
         f"- BC (2×256 MLP, tanh-squashed, MSE): {bc:,} steps; IQL (τ 0.7, β 3, 2×256 networks, the IQL paper's "
         f"locomotion settings): {iql:,} steps; batch 256 both.",
         f"- Evaluation: {args.seeds} seed(s) (a separately trained agent each) × {args.episodes} episode(s); "
@@ -292,6 +293,8 @@ def preset_lines(args: argparse.Namespace, key: str) -> list[str]:
         ("TT steps", t.n_steps, paper_steps, f"{paper_steps:,} = {authors_epochs(key)} epochs of 1M transitions"),
         ("beam", p.beam_width, pp.beam_width, pp.beam_width),
         ("horizon", p.horizon, pp.horizon, pp.horizon),
+        ("action mass kept", p.cdf_act, pp.cdf_act, pp.cdf_act),
+        ("bins ranked by", p.bin_ranking, pp.bin_ranking, pp.bin_ranking),
         ("BC steps", bc, PAPER_BASELINE_STEPS, f"{PAPER_BASELINE_STEPS:,}"),
         ("IQL steps", iql, PAPER_BASELINE_STEPS, f"{PAPER_BASELINE_STEPS:,}"),
         ("seeds × episodes", (args.seeds, args.episodes), (PAPER_SEEDS, PAPER_EPISODES), "5 × 3"),

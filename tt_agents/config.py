@@ -340,13 +340,15 @@ def cpu_preset() -> AgentConfig:
     Reduced from the paper: 2 layers of 64-dim embeddings, no attention dropout (several times faster on a CPU;
     dropout elsewhere stays 0.1), batch 64, 4000 steps; planning with beam 32, horizon 5, actions sampled from the
     most likely tokens holding 60% of the mass (wider than the paper's 40%: every cpu-preset figure of this
-    package was measured so). For a dataset much
-    larger than 100k transitions, ask for a budget in passes over the data instead (``config.train.n_epochs``).
+    package was measured so), bins ranked by density (``bin_ranking="density"``; the paper ranks by probability,
+    which with quantile bins favours the wide bins of rare values: on walker2d-medium reward mode earned 1.9x as
+    much, on hopper-medium as much, two seeds each). For a dataset much larger than 100k transitions, ask for a
+    budget in passes over the data instead (``config.train.n_epochs``).
     """
     return AgentConfig(
         model=ModelConfig(n_layer=2, n_head=4, n_embd=64, attention_dropout=0.0),
         train=TrainConfig(n_steps=4000, batch_size=64, learning_rate=1e-3, warmup_steps=200, eval_every=500),
-        planner=PlannerConfig(beam_width=32, horizon=5, cdf_act=0.6),
+        planner=PlannerConfig(beam_width=32, horizon=5, cdf_act=0.6, bin_ranking="density"),
     )
 
 
