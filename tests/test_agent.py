@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 
 import gymnasium as gym
@@ -200,6 +201,16 @@ def test_data_that_trains_but_not_as_meant_is_warned_about(episodes, env_spaces)
     ]
     with pytest.warns(UserWarning, match="3 of 3 episodes have a single step"):
         agent.fit(one_step, show_progress=False)
+
+
+def test_a_default_budget_of_few_passes_is_warned_about_and_an_asked_one_is_not(episodes, env_spaces) -> None:
+    agent = TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu")
+    with pytest.warns(UserWarning, match=r"passes over the .* training windows.*n_epochs=5"):
+        agent.fit(episodes, show_progress=False)  # the config's 2 steps: a fraction of one pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        agent.fit(episodes, 2, show_progress=False)  # asked for explicitly
+        agent.fit(episodes, n_epochs=0.1, show_progress=False)
 
 
 @pytest.mark.parametrize(

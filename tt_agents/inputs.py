@@ -50,6 +50,23 @@ def _warn_about_actions_outside(actions: np.ndarray, action_space: spaces.Box) -
         )
 
 
+FEW_PASSES = 3.0
+"""Below this many passes over the training windows a default step budget is warned about: on walker2d-medium data
+(100k transitions) imitation mode earned half of BC's return after 2.7 passes and as much as BC after about 5."""
+
+
+def warn_about_budget(n_steps: int, batch_size: int, n_windows: int) -> None:
+    """Warn when a step budget taken from the config (not asked for in ``fit``) is few passes over the data."""
+    passes = n_steps * batch_size / max(1, n_windows)
+    if passes < FEW_PASSES:
+        warnings.warn(
+            f"fit: the config's {n_steps} steps of {batch_size} windows are {passes:.1f} passes over the "
+            f"{n_windows:,} training windows; on walker2d-medium data imitation needed about 5 passes to act as "
+            "well as BC (2.7 gave half its return). Ask for a budget in passes: fit(dataset, n_epochs=5).",
+            stacklevel=3,
+        )
+
+
 def check_budget(**budget: Any) -> None:
     """``fit``'s ``n_steps`` / ``n_epochs``: None, or a positive number."""
     for name, value in budget.items():
