@@ -112,3 +112,15 @@ def test_the_compiled_step_plans_the_same_and_compiles_once_over_two_episodes(mo
             assert_same_plans([static.plan(step_ctx)], [compiled.plan(step_ctx)])
     graphs = counters["stats"]["unique_graphs"]
     assert graphs <= 2, f"the step compiled {graphs} times (once per row count expected)"
+
+
+@pytest.mark.slow
+def test_compiled_planners_for_many_environment_counts_do_not_run_out_of_recompiles() -> None:
+    # every static decoder's step is one function: 5 environment counts x 2 row counts = 10 compiled versions,
+    # past torch's default limit of 8
+    model, tokenizer = network(LAYOUT)
+    config = PlannerConfig(beam_width=2, n_expand=2, horizon=2, max_context_transitions=2, decoding="compiled")
+    torch._dynamo.reset()
+    for n_envs in range(1, 6):
+        plan = BeamPlanner(model, tokenizer, config).plan(contexts([2] * n_envs, seed=n_envs))
+        assert plan.actions.shape == (n_envs, 2, 2)

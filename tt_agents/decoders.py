@@ -79,6 +79,18 @@ class _StaticStep(torch.nn.Module):
         return self.model.decode_static(self.cache, tokens, index)
 
 
+RECOMPILE_LIMIT = 64
+"""Compiled steps allowed per process: two per (number of environments, search size). Every static decoder's step is
+the same code, which torch's default limit (8) would cap at four such pairs."""
+
+
+def _allow_recompiles() -> None:
+    """Raise torch's limit of compiled versions of one function to :data:`RECOMPILE_LIMIT` (never lower it)."""
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
+
+
 class StaticDecoder:
     """Static-shape decoding: buffers allocated once for ``rows`` beam rows (reused while the number of
     environments stays the same), written in place; the window slides by recomputing it into the suffix.
@@ -111,6 +123,7 @@ class StaticDecoder:
             cache = self.model.new_static_cache(n_envs, n_envs * self.rows_per_env, context_length)
             step = _StaticStep(self.model, cache)
             if self.compiled:
+                _allow_recompiles()
                 mode = "reduce-overhead" if cache.suffix_k.is_cuda else None
                 step = torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
             self.cache, self._step = cache, step

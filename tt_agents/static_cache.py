@@ -63,6 +63,11 @@ class StaticKVCache(nn.Module):
         self.register_buffer("suffix_start", torch.zeros((), **index), persistent=False)
         self.register_buffer("position_shift", torch.zeros(n_envs, **index), persistent=False)
         self.register_buffer("key_positions", torch.arange(suffix_capacity, device=device), persistent=False)
+        # index tensors for writes into the whole buffers (a write through a sliced view makes a compiled step copy
+        # the slice and write it back)
+        self.register_buffer("layer_ids", torch.arange(n_layer, device=device), persistent=False)
+        self.register_buffer("row_ids", torch.arange(rows, device=device), persistent=False)
+        self.register_buffer("head_ids", torch.arange(n_head, device=device), persistent=False)
         self.suffix_length = 0
 
     @property
@@ -149,9 +154,10 @@ class StaticKVCache(nn.Module):
         n, H, _, hd = q.shape
         E, Lc, Ls = self.n_envs, self.context_capacity, self.suffix_capacity
         group = n // E
+        at = (self.layer_ids[layer : layer + 1], self.row_ids[:n, None], self.head_ids[None, :], index.view(1))
+        self.suffix_k.index_put_(at, k[:, :, 0])  # k (n, H, 1, hd) at [layer, row, head, index]
+        self.suffix_v.index_put_(at, v[:, :, 0])
         suffix_k, suffix_v = self.suffix_k[layer, :n], self.suffix_v[layer, :n]  # (n, H, Ls, hd)
-        suffix_k.index_copy_(2, index.view(1), k)
-        suffix_v.index_copy_(2, index.view(1), v)
         q = q * (1.0 / math.sqrt(hd))
         q_env = q.view(E, group, H, hd).transpose(1, 2)  # (E, H, group, hd)
         context_scores = (q_env @ self.context_k[layer].transpose(-1, -2)) + self.context_bias  # (E, H, group, Lc)
@@ -165,4 +171,4 @@ class StaticKVCache(nn.Module):
 
     def write_tokens(self, tokens: torch.Tensor, index: torch.Tensor) -> None:
         """Record ``tokens`` (n,) at suffix position ``index`` () of the first n rows."""
-        self.suffix_tokens[: tokens.shape[0]].index_copy_(1, index.view(1), tokens[:, None])
+        self.suffix_tokens.index_put_((self.row_ids[: tokens.shape[0]], index.view(1)), tokens)
