@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from ._io import CheckpointError
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
-from .config import AgentConfig, TrainConfig
+from .config import AgentConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .inputs import (
     as_rows,
@@ -26,21 +26,14 @@ from .inputs import (
     check_data_actions,
     checked_reward,
     episode_starts,
-    warn_about_budget,
+    steps_for,
     warn_about_data,
 )
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
-from .spaces import (
-    check_action_space,
-    check_flat_box,
-    dict_keys,
-    flatten_observation,
-    flatten_space,
-    resolve_device,
-)
+from .spaces import check_action_space, check_flat_box, dict_keys, flatten_observation, flatten_space, resolve_device
 from .tokenizer import Tokenizer
 from .train import Trainer, TrainHistory, check_training_memory, init_distributed
 
@@ -231,7 +224,7 @@ class TrajectoryTransformerAgent:
         seq = self.config.model.sequence_length
         train_windows = WindowDataset(train_part, tokenizer, seq)
         val_windows = WindowDataset(val_part, tokenizer, seq) if val_part.n_episodes else None
-        train_cfg = _in_steps(train_cfg, len(train_windows), asked_steps=n_steps is not None)
+        train_cfg = steps_for(train_cfg, len(train_windows), asked_steps=n_steps is not None)
         self.config.train = train_cfg
         torch.manual_seed(train_cfg.seed)
         model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
@@ -438,16 +431,6 @@ class TrajectoryTransformerAgent:
 
 
 TTAgent = TrajectoryTransformerAgent
-
-
-def _in_steps(train_cfg: TrainConfig, n_windows: int, asked_steps: bool) -> TrainConfig:
-    """``train_cfg`` with a budget in passes turned into steps over ``n_windows`` training windows; a step budget
-    taken from the config (not asked for in ``fit``) that is few passes over the data is warned about."""
-    if train_cfg.n_epochs is not None:
-        return replace(train_cfg, n_steps=max(1, math.ceil(train_cfg.n_epochs * n_windows / train_cfg.batch_size)))
-    if not asked_steps:
-        warn_about_budget(train_cfg.n_steps, train_cfg.batch_size, n_windows)
-    return train_cfg
 
 
 def _dataset_info(dataset: Any, data: TrajectoryData) -> dict[str, Any]:

@@ -111,7 +111,6 @@ class StaticDecoder:
         self.compiled = compiled
         self.cache: StaticKVCache | None = None
         self._step: torch.nn.Module | None = None
-        self._indices: torch.Tensor | None = None  # (Ls,) the positions, as 0-dim tensors to index
         self.rows = 0
         self._context: torch.Tensor | None = None  # (E, T) the context tokens, while the window holds them
         self._pads: torch.Tensor | None = None  # (E,) placeholder tokens still in each environment's window
@@ -127,7 +126,6 @@ class StaticDecoder:
                 mode = "reduce-overhead" if cache.suffix_k.is_cuda else None
                 step = torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
             self.cache, self._step = cache, step
-            self._indices = torch.arange(cache.suffix_capacity, device=cache.suffix_k.device)
         return cache
 
     def start(self, tokens: torch.Tensor, pads: torch.Tensor) -> torch.Tensor:
@@ -147,7 +145,7 @@ class StaticDecoder:
         in_window = (self._context.shape[1] if self._context is not None else g) + cache.suffix_length
         if in_window + 1 > self.model.block_size:
             return self._slide(tokens)
-        logits = self._step(tokens, self._indices[cache.suffix_length])
+        logits = self._step(tokens, cache.key_positions[cache.suffix_length])  # the position as a 0-dim tensor
         cache.suffix_length += 1
         return logits.clone() if self.compiled else logits  # a replayed graph reuses its output's memory
 

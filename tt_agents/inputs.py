@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from .config import TrainConfig
 from .data_loading import Episode
 from .spaces import check_discrete_actions
 
@@ -55,16 +57,20 @@ FEW_PASSES = 3.0
 (100k transitions) imitation mode earned half of BC's return after 2.7 passes and as much as BC after about 5."""
 
 
-def warn_about_budget(n_steps: int, batch_size: int, n_windows: int) -> None:
-    """Warn when a step budget taken from the config (not asked for in ``fit``) is few passes over the data."""
-    passes = n_steps * batch_size / max(1, n_windows)
-    if passes < FEW_PASSES:
+def steps_for(train_cfg: TrainConfig, n_windows: int, asked_steps: bool) -> TrainConfig:
+    """``train_cfg`` with a budget in passes turned into steps over ``n_windows`` training windows. A step budget
+    taken from the config (not asked for in ``fit``) that is under :data:`FEW_PASSES` passes is warned about."""
+    if train_cfg.n_epochs is not None:
+        return replace(train_cfg, n_steps=max(1, math.ceil(train_cfg.n_epochs * n_windows / train_cfg.batch_size)))
+    passes = train_cfg.n_steps * train_cfg.batch_size / max(1, n_windows)
+    if not asked_steps and passes < FEW_PASSES:
         warnings.warn(
-            f"fit: the config's {n_steps} steps of {batch_size} windows are {passes:.1f} passes over the "
-            f"{n_windows:,} training windows; on walker2d-medium data imitation needed about 5 passes to act as "
-            "well as BC (2.7 gave half its return). Ask for a budget in passes: fit(dataset, n_epochs=5).",
+            f"fit: the config's {train_cfg.n_steps} steps of {train_cfg.batch_size} windows are {passes:.1f} passes "
+            f"over the {n_windows:,} training windows; on walker2d-medium data imitation needed about 5 passes to "
+            "act as well as BC (2.7 gave half its return). Ask for a budget in passes: fit(dataset, n_epochs=5).",
             stacklevel=3,
         )
+    return train_cfg
 
 
 def check_budget(**budget: Any) -> None:

@@ -48,7 +48,6 @@ class StaticKVCache(nn.Module):
         if rows % n_envs:
             raise ValueError(f"StaticKVCache: {rows} rows do not split evenly over {n_envs} environments")
         self.n_envs = n_envs
-        self.rows = rows
         kv = {"dtype": dtype, "device": device}
         index = {"dtype": torch.long, "device": device}
         context_shape = (n_layer, n_envs, n_head, context_capacity, head_dim)
@@ -118,7 +117,7 @@ class StaticKVCache(nn.Module):
         self.suffix_length = W
 
     def set_suffix_bias(self, key_bias: torch.Tensor, start: int, position_shift: torch.Tensor) -> None:
-        """Key bias (Ls,) or (E, Ls) of the suffix positions, the first at absolute position ``start``; positions
+        """Key bias (1, Ls) or (E, Ls) of the suffix positions, the first at absolute position ``start``; positions
         of environment e move back by ``position_shift[e]`` (E,)."""
         self.suffix_bias.copy_(key_bias.expand_as(self.suffix_bias))
         self.suffix_start.fill_(start)
