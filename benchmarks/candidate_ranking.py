@@ -14,10 +14,13 @@ What it does
       penalty, as the reward-to-go target counts it.
 
     It prints, per state and averaged, the Spearman correlation of predicted against real, and how much better
-    in reality the predicted-best candidate is than the average candidate and than the expected action.
+    in reality the predicted-best candidate is than the average candidate and than the expected action. With
+    ``--critic`` (a saved ``IQLAgent``), the same for the critic's ``Q(s, a)`` of each candidate: what ``q`` mode
+    would score a one-step plan with.
 
 How to run
     python benchmarks/candidate_ranking.py --dataset tt-agents/walker2d/medium-v0 --agent runs/tt --bc runs/bc
+    python benchmarks/candidate_ranking.py ... --critic runs/iql   # also rank by IQL's Q
 
 Agents are saved ``TTAgent`` and ``BCAgent`` folders (e.g. the cells of ``benchmarks/d4rl_locomotion.py``).
 """
@@ -32,7 +35,7 @@ import torch
 from scipy.stats import spearmanr
 
 from tt_agents import TTAgent
-from tt_agents.baselines import BCAgent
+from tt_agents.baselines import BCAgent, IQLAgent
 from tt_agents.data_loading import load_episodes, load_minari_dataset
 from tt_agents.planner import PlanningContext
 
@@ -48,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--rollout", type=int, default=60, help="steps of BC after each candidate")
     parser.add_argument("--bin-ranking", choices=("probability", "density"), help="default: the agent's setting")
+    parser.add_argument("--critic", help="a saved IQLAgent folder: also rank the candidates by its Q(s, a)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -121,9 +125,11 @@ def main(argv: list[str] | None = None) -> None:
         dataset.spec.env_spec.id, BCAgent.from_pretrained(args.bc), args.rollout, agent.config.planner.discount
     )
     episodes = [e for e in load_episodes(dataset) if len(e.rewards) > 20]
+    q_function = IQLAgent.from_pretrained(args.critic, device="cpu").q_function() if args.critic else None
     rng = np.random.default_rng(args.seed)
     k = agent.planner.context_transitions
     correlations, over_mean, over_expected = [], [], []
+    q_correlations, q_over_mean = [], []
     for i in range(args.states):
         episode = episodes[rng.integers(len(episodes))]
         t = int(rng.integers(k, len(episode.rewards)))
@@ -138,10 +144,18 @@ def main(argv: list[str] | None = None) -> None:
         correlations.append(spearmanr(predicted[sampled], real[sampled]).correlation)
         over_mean.append(real[best] - real[sampled].mean())
         over_expected.append(real[best] - real[expected])
+        critic_line = ""
+        if q_function is not None:
+            observations = torch.as_tensor(np.repeat(episode.observations[t][None], len(actions), 0))  # (C, O)
+            q = q_function(observations, torch.as_tensor(actions)).numpy()[sampled]  # (candidates,)
+            q_correlations.append(spearmanr(q, real[sampled]).correlation)
+            q_over_mean.append(real[int(np.argmax(q))] - real[sampled].mean())
+            critic_line = f"; critic: spearman {q_correlations[-1]:+.2f}, its best {real[int(np.argmax(q))]:7.1f}"
         print(
             f"state {i:2d}: spearman {correlations[-1]:+.2f}; real return of the candidates "
             f"{real[sampled].mean():7.1f} ± {real[sampled].std():5.1f}, of the predicted best {real[best]:7.1f}, "
-            f"of the expected action {real[expected]:7.1f}; predicted scores spread {predicted[sampled].std():.1f}",
+            f"of the expected action {real[expected]:7.1f}; predicted scores spread {predicted[sampled].std():.1f}"
+            + critic_line,
             flush=True,
         )
 
@@ -155,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Spearman correlation of predicted and real returns over the candidates: {mean_se(correlations)}")
     print(f"real return of the predicted-best candidate minus the candidates' mean: {mean_se(over_mean)}")
     print(f"real return of the predicted-best candidate minus the expected action's: {mean_se(over_expected)}")
+    if q_function is not None:
+        print(f"critic {args.critic}: Spearman correlation of Q and real returns: {mean_se(q_correlations)}")
+        print(f"critic: real return of the best-Q candidate minus the candidates' mean: {mean_se(q_over_mean)}")
 
 
 if __name__ == "__main__":

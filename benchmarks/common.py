@@ -468,6 +468,16 @@ def parse_benchmark_args(
     parser.add_argument("--workdir", type=Path, default=Path(workdir), help="trained agents and per-cell results")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="the report files")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
+    grid = parser.add_argument_group("the cells as Ray tasks (pip install 'tt-agents[ray]'; default: one by one)")
+    grid.add_argument("--ray", action="store_true", help="run the cells on a local Ray, one per core")
+    grid.add_argument(
+        "--ray-address",
+        help="run them on an existing Ray cluster (e.g. ray://head:10001 or auto): every node must see the repository "
+        "and --workdir at the same paths",
+    )
+    grid.add_argument("--cpus-per-cell", type=float, default=1.0, help="cores (torch threads) each cell holds")
+    grid.add_argument("--cells-per-gpu", type=int, default=4, help="cells sharing one GPU where the cluster has GPUs")
+    grid.add_argument("--retries", type=int, default=2, help="times a failed cell is run again (it resumes)")
     smoke = parser.add_argument_group("tiny-budget overrides (smoke runs; the results file says they were used)")
     smoke.add_argument("--tt-steps", type=int, help="TT gradient steps instead of the preset's")
     smoke.add_argument("--baseline-steps", type=int, help="baseline gradient steps instead of the preset's")
@@ -481,6 +491,9 @@ def parse_benchmark_args(
     outside = sorted(set(args.only_seeds or ()) - set(range(args.seeds)))
     if outside:
         parser.error(f"--only-seeds {outside} outside the {args.seeds} seeds 0 .. {args.seeds - 1}")
+    args.ray = args.ray or args.ray_address is not None
+    if not args.cpus_per_cell > 0 or args.cells_per_gpu < 1 or args.retries < 0:
+        parser.error("--cpus-per-cell must be > 0, --cells-per-gpu >= 1 and --retries >= 0")
     for name in ("seeds", "episodes", "n_envs", "tt_steps", "baseline_steps", "max_episode_steps"):
         value = getattr(args, name)
         if value is not None and value < 1:

@@ -29,12 +29,16 @@ Resumable per cell: every cell keeps its trained agent and ``result.json`` under
 finished cells, loads trained agents that still need evaluating, and resumes TT and IQL training from their
 last checkpoints (a BC cell, minutes long, retrains from scratch if interrupted).
 
+Cells run one by one, or as Ray tasks with ``--ray`` (a local Ray, one cell per core) or ``--ray-address`` (an
+existing cluster): see ``grid.py``; a ``tt-imitation`` cell starts once its ``tt-quantile`` cell has trained.
+
 Outputs in ``--out``: ``locomotion.md`` (table with the paper's numbers, dataset provenance, command, machine,
 wall times), ``locomotion.csv`` (one row per dataset, method and seed) and ``locomotion.png`` (bar plot).
 
     tt-agents make-dataset hopper medium --cpu              # the cpu preset's data (once)
     python benchmarks/d4rl_locomotion.py                    # cpu preset on tt-agents/hopper/medium-v0
     python benchmarks/d4rl_locomotion.py --preset paper     # the 9 mujoco/* datasets, on a GPU
+    python benchmarks/d4rl_locomotion.py --preset paper --ray-address auto   # ... as tasks on a Ray cluster
     python benchmarks/d4rl_locomotion.py --datasets smoke/invertedpendulum/medium-v0 --tt-steps 20 \\
         --baseline-steps 20 --seeds 1 --episodes 1 --max-episode-steps 20 --out /tmp/out --workdir /tmp/work
 """
@@ -67,6 +71,7 @@ from common import (
     train_or_load_tt,
     with_train_steps,
 )
+from grid import RayOptions, run_cells_on_ray
 from paper_numbers import (
     PAPER_BASELINE_STEPS,
     PAPER_EPISODES,
@@ -250,12 +255,22 @@ def run_locomotion_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def run_requested_cell(requested: str, method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`run_locomotion_cell` in a process of its own (a Ray task): the dataset is loaded there."""
+    entry = resolve_dataset(requested)
+    if entry.unavailable:
+        raise RuntimeError(f"{requested}: not available to this task ({entry.unavailable})")
+    return run_locomotion_cell(Cell(entry, method, seed, args.workdir), args)
+
+
 # ---------------------------------------------------------------------------------------------- report
 
 
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return " × ".join(_show(v) for v in value)
+    if isinstance(value, str):
+        return value
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
@@ -361,13 +376,29 @@ def main(argv: list[str] | None = None) -> int:
             f"{entry.key}: {entry.dataset_id} ({p['total_episodes']} episodes, {p['total_steps']:,} steps, "
             f"env {p['env_id']}, data score {fmt(p['data_score'])})"
         )
-    rows, failures = run_cells(
-        make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds),
-        lambda cell: run_locomotion_cell(cell, args),
-        lambda row: f"score {row['score']:.1f}",
-        lambda rows: write_results(args, entries, rows, time.perf_counter() - started),  # current after every cell
-        console,
-    )
+    cells = make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds)
+
+    def describe(row: dict[str, Any]) -> str:
+        return f"score {row['score']:.1f}"
+
+    def after_each(rows: list[dict[str, Any]]) -> None:  # the report is current after every cell
+        write_results(args, entries, rows, time.perf_counter() - started)
+
+    if args.ray:
+        options = RayOptions(args.ray_address, args.cpus_per_cell, args.cells_per_gpu, args.retries)
+        by_name = {(c.entry.key, c.method, c.seed): c for c in cells}
+        rows, failures = run_cells_on_ray(
+            cells,
+            run_requested_cell,
+            lambda cell: (cell.entry.requested, cell.method, cell.seed, args),
+            describe,
+            after_each,
+            console,
+            options,
+            waits_for=lambda c: by_name.get((c.entry.key, TRAINED_WITH.get(c.method), c.seed)),
+        )
+    else:
+        rows, failures = run_cells(cells, lambda cell: run_locomotion_cell(cell, args), describe, after_each, console)
     wall_s = time.perf_counter() - started
     print_summary(args, entries, write_results(args, entries, rows, wall_s))
     console.print(

@@ -11,14 +11,19 @@ What it does
     :func:`tt_agents.analysis.state_log_likelihood` (binned marginals, each bin a uniform density). The ensemble's
     samples and the Markovian model are scored on the quantile model's bins, next to the discrete oracle of those
     bins (the best any model with them can score); ``tt-uniform`` is scored on its own bins (its oracle is printed).
-    Not done here: the partially observed variant of the paper's figure.
+    ``--partially-observed state`` is the paper's partially observed variant (Figure 3, right): every episode's
+    observations have each dimension of every state masked out (set to 0) with probability 0.5
+    (:func:`tt_agents.analysis.partially_observed`; ``episode`` masks the same dimensions for a whole episode),
+    and the models are trained on, and scored against, what that environment shows.
 
 How to run
     python benchmarks/prediction_error.py --dataset tt-agents/hopper/medium-v0 --workdir runs/prediction
     python benchmarks/prediction_error.py --tt-steps 500 --horizon 30 --starts 3 --samples 50   # a quick look
+    python benchmarks/prediction_error.py --partially-observed state      # Figure 3, right
 
 Trained models are kept in ``--workdir`` (rerunning reuses them); results go to ``--out`` as
-``prediction_error.md``, ``prediction_error.csv`` and ``prediction_error.png``.
+``prediction_error.md``, ``prediction_error.csv`` and ``prediction_error.png`` (``prediction_error_partial_state.*``
+for the partially observed variant, whose models live in ``--workdir``/``partial_state``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 from reports import command_line, machine, table_lines, write_csv, write_markdown
 
 from tt_agents import TTAgent, cpu_preset
-from tt_agents.analysis import oracle_log_likelihood, sample_rollouts, state_log_likelihood
+from tt_agents.analysis import oracle_log_likelihood, partially_observed, sample_rollouts, state_log_likelihood
 from tt_agents.baselines import GaussianEnsemble
 from tt_agents.data_loading import Episode, load_episodes, load_minari_dataset
 
@@ -126,13 +131,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--holdout-every", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--partially-observed",
+        choices=("state", "episode"),
+        help="mask each observation dimension with probability 0.5, anew for every state (the paper) or per episode",
+    )
+    args = p.parse_args(argv)
+    if args.partially_observed:
+        args.workdir = str(Path(args.workdir) / f"partial_{args.partially_observed}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     dataset = load_minari_dataset(args.dataset)
-    train, held_out = split(load_episodes(dataset), args.holdout_every, args.horizon)
+    episodes = load_episodes(dataset)
+    if args.partially_observed:
+        episodes = partially_observed(episodes, 0.5, per=args.partially_observed, seed=args.seed)
+    train, held_out = split(episodes, args.holdout_every, args.horizon)
     if not held_out:
         raise SystemExit(f"no episode of {args.dataset} is longer than the horizon {args.horizon}")
     picks = starts(held_out, args.starts, args.horizon, args.seed)
@@ -170,13 +186,23 @@ def main(argv: list[str] | None = None) -> None:
     curves = {name: values.mean(0) for name, values in scores.items()} | {"oracle (quantile bins)": oracle.mean(0)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot(curves, out / "prediction_error.png")
+    stem = f"prediction_error_partial_{args.partially_observed}" if args.partially_observed else "prediction_error"
+    plot(curves, out / f"{stem}.png")
     marks = [h for h in (1, 10, 25, 50, 100) if h <= args.horizon]
     rows = [[name, *(f"{values[h - 1]:.1f}" for h in marks)] for name, values in curves.items()]
     rows.append(["oracle (uniform bins)", *(f"{uniform_oracle.mean(0)[h - 1]:.1f}" for h in marks)])
     lines = [
         "# Long-horizon prediction: log-likelihood of the real states under sampled rollouts",
         "",
+        *(
+            [
+                f"Partially observed: each observation dimension masked (0) with probability 0.5, a new mask per "
+                f"{args.partially_observed}; trained on and scored against the masked observations.",
+                "",
+            ]
+            if args.partially_observed
+            else []
+        ),
         f"`{command_line()}` on {machine()}: {args.dataset}, {len(train)} training and {len(held_out)} held-out "
         f"episodes, {args.starts} starts, {args.samples} rollouts of {args.horizon} steps under the recorded "
         f"actions; TT at the cpu preset for {args.tt_steps} steps, the ensemble (5 x 4x200) for "
@@ -186,11 +212,11 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *table_lines(["model", *(f"t={h}" for h in marks)], rows),
         "",
-        "![curves](prediction_error.png)",
+        f"![curves]({stem}.png)",
     ]
-    write_markdown(out / "prediction_error.md", lines)
+    write_markdown(out / f"{stem}.md", lines)
     write_csv(
-        out / "prediction_error.csv",
+        out / f"{stem}.csv",
         ["model", "timestep", "log_likelihood"],
         (
             {"model": n, "timestep": t + 1, "log_likelihood": float(v[t])}

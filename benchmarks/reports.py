@@ -215,7 +215,13 @@ def _locomotion_results(report: BenchmarkReport, paper: dict[str, dict[str, Numb
         f"Command: `{command_line()}`",
         f"Machine: {machine()}.",
         f"Wall time: this invocation {report.wall_s / 60:.1f} min; all cells below (train + evaluate, including "
-        f"earlier resumed invocations) {total_s / 60:.1f} min.",
+        f"earlier resumed invocations) {total_s / 60:.1f} min"
+        + (
+            f", run as Ray tasks of {args.cpus_per_cell:g} core(s) each: {total_s / report.wall_s:.1f} cells at a "
+            "time on average (where every cell ran in this invocation)."
+            if getattr(args, "ray", False)
+            else ", one cell at a time."
+        ),
         "",
         f"## Results: {unit}, mean ± standard error over seeds",
         "",

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import pendulum_episodes, tiny_config
+from helpers import cartpole_episodes, pendulum_episodes, tiny_config
 
 from tt_agents import TTAgent
 from tt_agents.analysis import (
@@ -15,6 +15,7 @@ from tt_agents.analysis import (
     bin_widths,
     marginal_densities,
     oracle_log_likelihood,
+    partially_observed,
     plot_attention,
     sample_rollouts,
     state_log_likelihood,
@@ -130,3 +131,38 @@ def test_decoded_states_render_to_a_strip_and_a_gif(tmp_path) -> None:
     assert (tmp_path / "strip.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "rollout.gif").read_bytes()[
         :3
     ] == b"GIF"
+
+
+@pytest.mark.parametrize("per", ["state", "episode"])
+def test_partially_observed_masks_dimensions_and_keeps_the_rest(per) -> None:
+    episodes = load_episodes(pendulum_episodes(n_episodes=6, steps=80, seed=2))
+    masked = partially_observed(episodes, probability=0.5, per=per, seed=4)
+    assert len(masked) == len(episodes)
+    kept = []
+    for before, after in zip(episodes, masked, strict=True):
+        full = np.vstack([before.observations, before.final_observation])  # (T + 1, O)
+        seen = np.vstack([after.observations, after.final_observation])
+        keep = seen != 0
+        np.testing.assert_array_equal(seen[keep], full[keep])  # a dimension is either shown as it was, or 0
+        np.testing.assert_array_equal(after.actions, before.actions)
+        np.testing.assert_array_equal(after.rewards, before.rewards)
+        assert after.terminated == before.terminated
+        if per == "episode":
+            assert (keep == keep[0]).all()  # one mask for the whole episode
+        else:
+            assert not (keep == keep[0]).all()
+        kept.append(keep.mean())
+    assert 0.3 < np.mean(kept) < 0.7
+    again = partially_observed(episodes, probability=0.5, per=per, seed=4)
+    np.testing.assert_array_equal(again[0].observations, masked[0].observations)
+    assert partially_observed(episodes, probability=0.0)[0].observations.tolist() == episodes[0].observations.tolist()
+
+
+def test_partially_observed_keeps_discrete_actions_and_refuses_bad_settings() -> None:
+    episodes = load_episodes(cartpole_episodes(n_episodes=2))
+    masked = partially_observed(episodes, seed=1)
+    assert masked[0].discrete_actions and np.array_equal(masked[0].actions, episodes[0].actions)
+    with pytest.raises(ValueError, match="probability"):
+        partially_observed(episodes, probability=1.5)
+    with pytest.raises(ValueError, match="per must be"):
+        partially_observed(episodes, per="step")

@@ -193,3 +193,33 @@ def test_the_candidate_ranking_puts_the_environment_in_the_observed_state() -> N
     real_return.set_state(observation)
     reached, *_ = real_return.env.step(action)
     np.testing.assert_allclose(reached, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("partial", [[], ["--partially-observed", "state"]])
+def test_prediction_error_writes_its_table_for_every_model(tmp_path, monkeypatch, partial) -> None:
+    sys.path.insert(0, str(Path(common.__file__).parent))  # the script imports its neighbours
+    from benchmarks import prediction_error
+    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    record_dataset(
+        "InvertedPendulum-v5",
+        inverted_pendulum_policy(noise=0.3),
+        "test/ip/tiny-v0",
+        n_episodes=6,
+        max_episode_steps=40,
+    )
+    out = tmp_path / "out"
+    tiny = ["--tt-steps", "4", "--ensemble-steps", "4", "--horizon", "6", "--samples", "4", "--starts", "2"]
+    prediction_error.main(
+        ["--dataset", "test/ip/tiny-v0", "--holdout-every", "3", "--workdir", str(tmp_path / "w"), "--out", str(out)]
+        + ["--device", "cpu", *tiny, *partial]
+    )
+    stem = "prediction_error_partial_state" if partial else "prediction_error"
+    assert {p.name for p in out.iterdir()} == {f"{stem}.md", f"{stem}.csv", f"{stem}.png"}
+    table = (out / f"{stem}.md").read_text()
+    for model in ("tt-quantile", "tt-markov", "ensemble", "tt-uniform (own bins)", "oracle (quantile bins)"):
+        assert f"| {model} |" in table
+    assert ("Partially observed" in table) == bool(partial)
+    assert (tmp_path / "w" / "partial_state" / "tt-markov" / "agent").is_dir() == bool(partial)

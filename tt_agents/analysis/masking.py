@@ -1,0 +1,45 @@
+"""A partially observed version of fully observed data (the paper's Figure 3, right)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Literal
+
+import numpy as np
+
+from ..data_loading import Episode
+
+MASK_UNITS = ("state", "episode")
+
+
+def partially_observed(
+    episodes: Sequence[Episode],
+    probability: float = 0.5,
+    per: Literal["state", "episode"] = "state",
+    seed: int = 0,
+) -> list[Episode]:
+    """The episodes with each observation dimension masked out (set to 0) with ``probability``.
+
+    ``per="state"``: a new mask for every observation, the paper's "each dimension of every state is masked out
+    with 50% probability"; ``per="episode"``: one mask for the whole episode (a sensor that is missing
+    throughout). Actions, rewards and terminals are kept; the final observation is masked like the others. The
+    same ``seed`` gives the same masks.
+    """
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability must be in [0, 1], got {probability}")
+    if per not in MASK_UNITS:
+        raise ValueError(f"per must be one of {MASK_UNITS}, got {per!r}")
+    rng = np.random.default_rng(seed)
+    masked = []
+    for episode in episodes:
+        T, O = episode.observations.shape
+        rows = T + (episode.final_observation is not None)
+        keep = rng.random((rows if per == "state" else 1, O)) >= probability  # (rows or 1, O)
+        keep = np.broadcast_to(keep, (rows, O))
+        final = None if episode.final_observation is None else episode.final_observation * keep[T]
+        actions = episode.actions[:, 0].astype(np.int64) if episode.discrete_actions else episode.actions
+        masked.append(
+            replace(episode, observations=episode.observations * keep[:T], actions=actions, final_observation=final)
+        )
+    return masked
