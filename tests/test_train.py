@@ -46,7 +46,7 @@ def make_trainer(
     checkpoint_dir=None,
     n_steps: int = 30,
     seed: int = 0,
-    compile: bool = False,
+    compile: bool | str = False,
     dropout: float = 0.1,
     device: str = "cpu",
 ) -> Trainer:
@@ -138,6 +138,27 @@ def test_compiled_training_follows_the_eager_loss_curve(episodes) -> None:
     compiled_curve = [loss for _, loss in compiled.train().train_loss]
     assert len(compiled_curve) == len(eager_curve) == 4
     assert compiled_curve == pytest.approx(eager_curve, rel=1e-3)
+
+
+def failing_compile(module, **kwargs):
+    def compiled(*args, **kw):
+        raise RuntimeError("backend compiler failed: no working C compiler")
+
+    return compiled
+
+
+def test_a_compiler_that_fails_under_auto_falls_back_to_eager_training(episodes, monkeypatch) -> None:
+    eager_curve = [loss for _, loss in make_trainer(episodes, n_steps=20, dropout=0.0).train().train_loss]
+    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device: True)  # as on CUDA
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    trainer = make_trainer(episodes, n_steps=20, dropout=0.0, compile="auto")
+    assert trainer.compiled
+    with pytest.warns(RuntimeWarning, match="torch.compile failed on cpu .*no working C compiler.*without compiling"):
+        curve = [loss for _, loss in trainer.train().train_loss]
+    assert not trainer.compiled and curve == eager_curve
+    asked = make_trainer(episodes, n_steps=20, dropout=0.0, compile=True)
+    with pytest.raises(RuntimeError, match="no working C compiler"):  # asked for by name: not hidden
+        asked.train()
 
 
 def test_compile_auto_means_cuda_only() -> None:

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -228,7 +229,9 @@ class Trainer:
             index = (device.index if device.index is not None else torch.cuda.current_device()) if on_cuda else None
             module = DistributedDataParallel(self.model, device_ids=[index] if on_cuda else None)
         self.compiled = should_compile(config.compile, device)
+        self._module = module
         self._forward = torch.compile(module) if self.compiled else module
+        self._compile_unproven = self.compiled and config.compile == "auto"
         self.train_data.to(device)  # windows resident on the device: a batch is one gather there
         if self.val_data is not None:
             self.val_data.to(device)
@@ -403,6 +406,25 @@ class Trainer:
             self.history.val_cross_entropy.append((self.step, row["val_cross_entropy"]))
         return row
 
+    def _forward_step(self, *batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training forward. Under ``compile="auto"`` a compiler that fails on its first call (no Triton, no C
+        compiler, an unsupported GPU) is warned about and training goes on eagerly; ``compile=True`` raises."""
+        if not self._compile_unproven:
+            return self._forward(*batch)
+        try:
+            out = self._forward(*batch)
+        except Exception as exc:  # whatever the compiler stack raises; an eager failure below still raises
+            warnings.warn(
+                f"torch.compile failed on {self.device} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                "training continues without compiling (TrainConfig.compile=False skips the attempt)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.compiled, self._forward = False, self._module
+            out = self._forward(*batch)
+        self._compile_unproven = False
+        return out
+
     def _train_step(self) -> torch.Tensor:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
@@ -410,7 +432,7 @@ class Trainer:
         share = self.config.batch_size // self.world_size
         own = slice(self.rank * share, (self.rank + 1) * share)  # this process's part of it
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-            _, loss = self._forward(inputs[own], targets[own], mask[own])
+            _, loss = self._forward_step(inputs[own], targets[own], mask[own])
         if self.world_size > 1:  # weigh by the share of counted targets: DDP's mean is then the global mean
             loss = loss * self.world_size * mask[own].sum().clamp_min(1.0) / mask.sum().clamp_min(1.0)
         self.optimizer.zero_grad(set_to_none=True)
