@@ -82,10 +82,29 @@ def test_load_episodes_from_minari_dict_observations(minari_home):
         np.testing.assert_allclose(episode.final_observation, expected[-1])
 
 
-def test_load_episodes_rejects_discrete_actions(minari_home):
-    dataset = record_dataset("CartPole-v1", None, "test/cartpole/random-v0", n_episodes=1, show_progress=False)
-    with pytest.raises(ValueError, match=r"action space Discrete\(2\).*continuous"):
-        load_episodes(dataset)
+class MultiBinaryActions(gymnasium.Env):
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gymnasium.spaces.MultiBinary(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+def test_load_episodes_reads_discrete_actions_and_rejects_other_spaces(minari_home):
+    dataset = record_dataset("CartPole-v1", None, "test/cartpole/random-v0", n_episodes=2, show_progress=False)
+    episodes = load_episodes(dataset)
+    for episode, minari_episode in zip(episodes, dataset.iterate_episodes(), strict=True):
+        assert episode.discrete_actions and episode.actions.shape == (len(minari_episode.actions), 1)
+        np.testing.assert_array_equal(episode.actions[:, 0], minari_episode.actions)
+    boxes = record_dataset(
+        gymnasium.wrappers.TimeLimit(MultiBinaryActions(), 3), None, "test/multibinary/random-v0", n_episodes=1
+    )
+    with pytest.raises(ValueError, match=r"action space MultiBinary\(2\).*Box\) and Discrete action spaces"):
+        load_episodes(boxes)
 
 
 def test_unknown_minari_id_offline_fails_fast_with_help(minari_home):

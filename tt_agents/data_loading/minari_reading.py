@@ -84,11 +84,12 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
 
     action_space = dataset.action_space
     try:
-        check_flat_box(action_space, "action_space")
+        if not isinstance(action_space, spaces.Discrete):
+            check_flat_box(action_space, "action_space")
     except TypeError:
         raise ValueError(
             f"dataset {dataset.id!r} has action space {action_space}; tt_agents supports flat continuous "
-            "(1-D Box) action spaces only"
+            "(1-D Box) and Discrete action spaces"
         ) from None
     observation_space = dataset.observation_space
     parts = [observation_space]

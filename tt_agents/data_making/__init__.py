@@ -14,6 +14,9 @@
   (imported on first use: it loads gymnasium-robotics).
 * :mod:`~tt_agents.data_making.four_rooms`: :func:`make_four_rooms_dataset`, the four-rooms expert data, and
   :func:`training_episodes`, its episodes with hindsight goals and relabelled prefixes.
+* :mod:`~tt_agents.data_making.minigrid`: :func:`make_minigrid_dataset`, MiniGrid goal reaching on a new map every
+  episode (Dict observations with the map), the shortest-path expert mixed with random actions; and
+  :func:`training_seeds`, the maps a dataset holds.
 """
 
 import importlib
@@ -37,6 +40,13 @@ from .locomotion import (
     locomotion_dataset_id,
     make_locomotion_dataset,
     medium_target_return,
+)
+from .minigrid import (
+    MINIGRID_DATASET_ID,
+    MULTIROOM_ID,
+    MixedMiniGridExpert,
+    make_minigrid_dataset,
+    training_seeds,
 )
 from .recording import DatasetSummary, Policy, check_dataset_id, record_dataset, summarize_dataset
 from .sac import (
@@ -62,10 +72,13 @@ __all__ = [
     "INVERTED_PENDULUM_MAX_RETURN",
     "INVERTED_PENDULUM_RANDOM_RETURN",
     "LOCOMOTION_LEVELS",
+    "MINIGRID_DATASET_ID",
+    "MULTIROOM_ID",
     "SHORT_ENV_NAMES",
     "DatasetBudget",
     "DatasetSummary",
     "LocomotionLevel",
+    "MixedMiniGridExpert",
     "MixedNoiseExpert",
     "Policy",
     "SACEvaluation",
@@ -76,6 +89,7 @@ __all__ = [
     "make_four_rooms_dataset",
     "make_inverted_pendulum_dataset",
     "make_locomotion_dataset",
+    "make_minigrid_dataset",
     "make_point_maze_dataset",
     "medium_target_return",
     "point_maze_dataset_id",
@@ -87,6 +101,7 @@ __all__ = [
     "summarize_dataset",
     "train_sac",
     "training_episodes",
+    "training_seeds",
 ]
 
 _ON_FIRST_USE = {"make_point_maze_dataset": ".point_maze", "point_maze_dataset_id": ".point_maze"}

@@ -1,0 +1,109 @@
+"""MiniGrid maps as goal tasks (tt_agents.envs.minigrid_goal) and their mixed expert data
+(tt_agents.data_making.minigrid): Dict observations with a static map, four actions, held-out seeds, a goal-mode
+agent on a Discrete action space."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from tt_agents.data_loading import load_episodes
+from tt_agents.data_making import make_minigrid_dataset, training_seeds
+from tt_agents.envs.minigrid_expert import TOGGLE
+from tt_agents.envs.minigrid_goal import ACTIONS, EMPTY_TYPE, MiniGridGoalEnv, MiniGridGoalExpert
+
+MULTIROOM = "MiniGrid-MultiRoom-N4-S5-v0"
+
+
+@pytest.fixture
+def env():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # minigrid warns that a newer MultiRoom version exists
+        env = MiniGridGoalEnv(MULTIROOM)
+    yield env
+    env.close()
+
+
+def test_observations_hold_the_agent_the_goal_and_a_map_without_either(env) -> None:
+    obs, _ = env.reset(seed=3)
+    assert env.observation_space.contains(obs) and env.action_space == spaces.Discrete(4)
+    base = env.unwrapped
+    x, y = base.agent_pos
+    np.testing.assert_array_equal(obs["observation"], [x, y, base.agent_dir])
+    np.testing.assert_array_equal(obs["achieved_goal"], [x, y])
+    gx, gy = obs["desired_goal"].astype(int)
+    assert base.grid.get(gx, gy).type == "goal"
+    assert obs["map"][gy, gx] == EMPTY_TYPE and obs["map"][y, x] == EMPTY_TYPE  # neither drawn in the map
+    assert (obs["map"] == 2).any() and (obs["map"] == 4).any()  # walls and doors
+    assert env.observation_space["map"].shape == (25, 25)
+
+
+def test_the_expert_reaches_the_goal_and_the_map_never_changes(env) -> None:
+    expert = MiniGridGoalExpert(env)
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        first_map, toggled = obs["map"].copy(), False
+        for _ in range(env.unwrapped.max_steps):
+            action = expert(obs)
+            toggled |= ACTIONS[action] == TOGGLE
+            obs, reward, terminated, truncated, info = env.step(action)
+            np.testing.assert_array_equal(obs["map"], first_map)  # doors drawn as doors, open or not
+            if terminated or truncated:
+                break
+        assert terminated and info["is_success"] and reward > 0, f"seed {seed}"
+        np.testing.assert_array_equal(obs["achieved_goal"], obs["desired_goal"])
+        assert toggled  # MultiRoom's doors start closed
+
+
+def test_bad_actions_and_settings_are_refused(env) -> None:
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="not in Discrete"):
+        env.step(5)
+    with pytest.raises(ValueError, match="random_fraction"):
+        MiniGridGoalExpert(env, random_fraction=1.5)
+    with pytest.raises(TypeError, match="wraps MiniGrid"):
+        MiniGridGoalEnv("CartPole-v1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        small = MiniGridGoalEnv(MULTIROOM, map_size=10)
+    with pytest.raises(ValueError, match="larger than map_size 10"):
+        small.reset(seed=0)
+
+
+def test_the_dataset_mixes_expert_and_random_episodes_on_recorded_maps(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = make_minigrid_dataset(n_episodes=12, random_fractions=(0.0, 1.0), seed=5, show_progress=False)
+    assert dataset.total_episodes == 12 and dataset.action_space == spaces.Discrete(4)
+    assert set(dataset.observation_space.spaces) == {"observation", "achieved_goal", "desired_goal", "map"}
+    successes = [float(np.sum(e.rewards)) > 0 for e in dataset.iterate_episodes()]
+    assert 0 < sum(successes) < 12  # expert episodes reach the goal, random ones mostly do not
+    seeds = training_seeds(dataset)
+    assert len(seeds) == 12 and 5 in seeds
+    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+    assert all(e.discrete_actions and e.observations.shape[1] == 3 and e.goal.shape == (2,) for e in episodes)
+    for episode, minari_episode in zip(episodes, dataset.iterate_episodes(), strict=True):
+        np.testing.assert_array_equal(episode.goal, minari_episode.observations["achieved_goal"][-1])
+
+
+def test_a_goal_agent_plans_discrete_actions_on_minigrid_maps(tmp_path, monkeypatch, env, one_torch_thread) -> None:
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from tt_agents import TTAgent, cpu_preset
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = make_minigrid_dataset(n_episodes=6, seed=1, show_progress=False)
+    config = cpu_preset()
+    config.planner = type(config.planner)(mode="goal", beam_width=4, horizon=2)
+    config.train.n_steps = 10
+    agent = TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
+    agent.fit(dataset, show_progress=False)
+    env.reset(seed=10**6)
+    rewards, lengths = evaluate_policy(agent, env, n_eval_episodes=1, return_episode_rewards=True, warn=False)
+    assert len(rewards) == 1 and 1 <= lengths[0] <= env.unwrapped.max_steps

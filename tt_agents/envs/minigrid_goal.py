@@ -1,0 +1,123 @@
+"""MiniGrid maps as goal-reaching tasks with Dict observations (paper Appendix F).
+
+:class:`MiniGridGoalEnv` wraps a MiniGrid environment (e.g. ``MiniGrid-MultiRoom-N4-S5-v0``, a new map every
+episode) so that it looks like the package's other goal environments:
+
+* ``observation``: the agent's cell and direction ``[x, y, direction]``;
+* ``achieved_goal`` / ``desired_goal``: the agent's cell ``[x, y]`` and the goal's cell;
+* ``map``: the fully observed map as object types (MiniGrid's ``OBJECT_TO_IDX``: 1 empty, 2 wall, 4 door, ...),
+  ``(map_size, map_size)`` indexed ``[y, x]``, 0 (unseen) outside the map. As in the appendix, neither the agent
+  nor the goal is drawn in it (they are tokens); doors are drawn as doors whether open or not, so the map of an
+  episode never changes (a door's state follows from the actions taken);
+* actions: ``Discrete(4)``, the four MiniGrid actions the tasks need (:data:`ACTIONS`: turn left, turn right,
+  forward, toggle a door).
+
+The reward is MiniGrid's (``1 - 0.9 * steps / max_steps`` on reaching the goal, else 0) and ``info["is_success"]``
+says whether the goal was reached. :class:`MiniGridGoalExpert` is the scripted shortest-path expert on these
+actions, mixed with uniformly random ones (the appendix's data policy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .minigrid_expert import FORWARD, LEFT, RIGHT, TOGGLE, expert_action
+
+ACTIONS = (LEFT, RIGHT, FORWARD, TOGGLE)
+"""MiniGrid's action id of each of the wrapper's four actions."""
+GOAL_TYPE, EMPTY_TYPE = 8, 1
+"""MiniGrid's object indices of the goal and of an empty cell."""
+
+
+class MiniGridGoalEnv(gym.Wrapper):
+    """A MiniGrid environment as a goal-reaching task (see the module docstring).
+
+    Args:
+        env: a MiniGrid environment or its id (made with ``gymnasium.make``).
+        map_size: the side of the ``map`` observation; maps larger than it are refused at reset.
+    """
+
+    def __init__(self, env: gym.Env | str, map_size: int = 25) -> None:
+        if isinstance(env, str):
+            import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
+
+            env = gym.make(env)
+        if not hasattr(env.unwrapped, "grid"):
+            raise TypeError(f"MiniGridGoalEnv wraps MiniGrid environments, got {env.unwrapped!r}")
+        super().__init__(env)
+        self.map_size = map_size
+        cell = spaces.Box(0.0, float(map_size - 1), (2,), np.float32)
+        self.observation_space = spaces.Dict(
+            {
+                "observation": spaces.Box(
+                    np.zeros(3, np.float32), np.array([map_size - 1, map_size - 1, 3], np.float32), dtype=np.float32
+                ),
+                "achieved_goal": cell,
+                "desired_goal": cell,
+                "map": spaces.Box(0, 255, (map_size, map_size), np.uint8),
+            }
+        )
+        self.action_space = spaces.Discrete(len(ACTIONS))
+        self._map = np.zeros((map_size, map_size), np.uint8)
+        self._goal = np.zeros(2, np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        _, info = self.env.reset(seed=seed, options=options)
+        base = self.env.unwrapped
+        if base.width > self.map_size or base.height > self.map_size:
+            raise ValueError(f"the map is {base.width}x{base.height}, larger than map_size {self.map_size}")
+        types = base.grid.encode()[..., 0].T  # (H, W) object types, [y, x]
+        goal_y, goal_x = np.argwhere(types == GOAL_TYPE)[0]
+        types = np.where(types == GOAL_TYPE, EMPTY_TYPE, types)
+        self._map = np.zeros((self.map_size, self.map_size), np.uint8)
+        self._map[: base.height, : base.width] = types
+        self._goal = np.array([goal_x, goal_y], np.float32)
+        return self._observation(), info
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        _, reward, terminated, truncated, info = self.env.step(ACTIONS[int(action)])
+        info["is_success"] = bool(terminated and reward > 0)
+        return self._observation(), float(reward), terminated, truncated, info
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        base = self.env.unwrapped
+        x, y = (int(v) for v in base.agent_pos)
+        return {
+            "observation": np.array([x, y, base.agent_dir], np.float32),
+            "achieved_goal": np.array([x, y], np.float32),
+            "desired_goal": self._goal.copy(),
+            "map": self._map.copy(),
+        }
+
+
+class MiniGridGoalExpert:
+    """The shortest-path expert of a :class:`MiniGridGoalEnv`'s current map on the wrapper's actions, replaced by a
+    uniformly random action with probability ``random_fraction`` (a policy for
+    :func:`tt_agents.data_making.record_dataset`: ``expert(observation) -> action``)."""
+
+    def __init__(self, env: MiniGridGoalEnv, random_fraction: float = 0.0, seed: int = 0) -> None:
+        self.env = env
+        self.random_fraction = random_fraction
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def random_fraction(self) -> float:
+        return self._random_fraction
+
+    @random_fraction.setter
+    def random_fraction(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"random_fraction must be in [0, 1], got {value}")
+        self._random_fraction = float(value)
+
+    def __call__(self, observation: dict[str, np.ndarray]) -> int:
+        if self._rng.random() < self.random_fraction:
+            return int(self._rng.integers(len(ACTIONS)))
+        action = expert_action(self.env)
+        return ACTIONS.index(action) if action in ACTIONS else ACTIONS.index(FORWARD)
