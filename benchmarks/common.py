@@ -272,15 +272,18 @@ def train_or_load_baseline(
 ) -> tuple[Agent, dict[str, Any]]:
     """The cell's baseline (``cell.dir/agent``, or the single-file ``agent.pt`` an earlier version saved):
     ``agent_class(spaces, **agent_kwargs)`` trained for ``n_steps`` steps with the cell's seed. IQL (the long
-    runs) resumes from ``cell.dir/iql_run.pt``; the others retrain from scratch when interrupted."""
+    runs) resumes from its checkpoint folder ``cell.dir/iql_run`` (``iql_run.pt`` in work folders of earlier
+    versions, resumed and rewritten as such a folder); the others retrain from scratch when
+    interrupted."""
     dataset, legacy = cell.entry.dataset, cell.dir / "agent.pt"
+    iql_run = cell.dir / ("iql_run.pt" if (cell.dir / "iql_run.pt").exists() else "iql_run")
     agent_path = legacy if legacy.is_file() and (cell.dir / "train.json").is_file() else cell.dir / "agent"
 
     def fit() -> tuple[Any, dict[str, Any]]:
         spaces = dataset.observation_space, dataset.action_space
         agent = agent_class(*spaces, seed=cell.seed, device=device, **agent_kwargs)
         if isinstance(agent, IQLAgent):  # resumable: IQL runs are the long ones
-            agent.fit(dataset, n_steps, seed=cell.seed, checkpoint=cell.dir / "iql_run.pt")
+            agent.fit(dataset, n_steps, seed=cell.seed, checkpoint=iql_run)
         else:
             agent.fit(dataset, n_steps, seed=cell.seed)
         return agent, {"resumed": False, "n_steps": n_steps}
