@@ -195,6 +195,7 @@ def test_the_candidate_ranking_puts_the_environment_in_the_observed_state() -> N
     np.testing.assert_allclose(reached, expected, atol=1e-6)
 
 
+@pytest.mark.slow  # three cpu-preset networks and an ensemble, trained and sampled: about a minute each
 @pytest.mark.parametrize("partial", [[], ["--partially-observed", "state"]])
 def test_prediction_error_writes_its_table_for_every_model(tmp_path, monkeypatch, partial) -> None:
     sys.path.insert(0, str(Path(common.__file__).parent))  # the script imports its neighbours
