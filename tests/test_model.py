@@ -240,3 +240,55 @@ def test_attention_maps_are_causal_distributions_that_skip_reward_to_go_and_matc
     _, _, v = block.attn._qkv(block.ln_1(x))
     y = (maps[0] @ v).transpose(1, 2).reshape(2, T, 8)
     torch.testing.assert_close(x + block.attn.c_proj(y), x + block.attn(block.ln_1(x), model.attention_mask(T)))
+
+
+def make_map_model(goal_dim: int = 0) -> TrajectoryGPT:
+    torch.manual_seed(0)
+    layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=goal_dim)
+    config = ModelConfig(n_layer=2, n_head=2, n_embd=32, sequence_length=4, map_shape=(6, 7), map_classes=5)
+    return TrajectoryGPT(layout, N_BINS, config).eval()
+
+
+@pytest.mark.parametrize("goal_dim", [0, 2])
+def test_map_context_cache_equals_full_forward_through_beams_and_slides(goal_dim: int) -> None:
+    model = make_map_model(goal_dim)
+    D = model.layout.transition_dim
+    torch.manual_seed(3)
+    maps = torch.randint(0, 5, (2, 6, 7))  # two environments, two maps
+    context = torch.randint(0, N_BINS, (1, goal_dim + 2 * D + 1)).repeat(2, 1)  # the same tokens for both
+    cache, logits = model.prefill(context, maps=maps)
+    torch.testing.assert_close(logits, model(context, maps=maps)[0], atol=1e-5, rtol=0)
+    assert not torch.allclose(logits[0], logits[1]), "the map changes the logits"
+    cache.expand(3, capacity=3 * D)  # three beams per environment, env-major
+    row_maps = maps.repeat_interleave(3, dim=0)  # (6, H, W)
+    history = context.repeat_interleave(3, dim=0)
+    rows = torch.tensor([1, 1, 0, 5, 3, 3])  # reorder and duplicate within each environment
+    keep, start, slid = 2, 0, False
+    for step in range(3 * D):
+        token = torch.randint(0, N_BINS, (6, 1))
+        token[3:] = token[:3]  # both environments' beams see the same tokens: only the map tells them apart
+        slid |= cache.length + 1 > model.block_size
+        last = model.decode(cache, token, keep_transitions=keep)[:, -1]
+        history = torch.cat([history, token], dim=1)
+        transitions = history[:, goal_dim:]
+        if history.shape[1] - start > model.block_size:
+            start = window_start(transitions.shape[1], D, keep)
+        window = torch.cat([history[:, :goal_dim], transitions[:, start:]], dim=1)
+        torch.testing.assert_close(last, model(window, maps=row_maps)[0][:, -1], atol=1e-5, rtol=0)
+        if step == D:
+            cache.select(rows, extra_capacity=3 * D)
+            history, row_maps = history[rows], row_maps[rows]
+    assert slid, "the test must exercise the sliding window"
+
+
+def test_map_inputs_are_checked() -> None:
+    model, plain = make_map_model(), make_model()
+    tokens = torch.randint(0, N_BINS, (2, 5))
+    with pytest.raises(ValueError, match=r"reads a map per row, \(2, 6, 7\); got none"):
+        model.prefill(tokens)
+    with pytest.raises(ValueError, match=r"got \(2, 7, 6\)"):
+        model(tokens, maps=torch.zeros(2, 7, 6, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"integers in \[0, 5\)"):
+        model(tokens, maps=torch.full((2, 6, 7), 5))
+    with pytest.raises(ValueError, match="reads no map"):
+        plain(tokens, maps=torch.zeros(2, 6, 7, dtype=torch.long))

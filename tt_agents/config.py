@@ -128,12 +128,23 @@ class ModelConfig:
     """Standard deviation, in bins, of a Gaussian over the neighbouring bins used as each token's training target
     (the HL-Gauss loss of Farebrother et al., 2024: it teaches the model that nearby bins are nearby values). 0
     trains on the exact bin, as the paper does; the stop token is always an exact target."""
+    map_shape: tuple[int, int] | None = None
+    """``(height, width)`` of a per-episode map of categorical cells (paper Appendix F: MiniGrid maps) whose
+    embedding, from a small convolutional network, is added to every token's embedding like the position
+    embedding. ``None``: no map. Agents read it from the ``map`` entry of Dict observations."""
+    map_classes: int = 16
+    """Values a map cell can take (``0 .. map_classes - 1``: MiniGrid's object types fit in 11)."""
 
     def __post_init__(self) -> None:
         _check_types(self)
         _require(
             self,
             {
+                "map_shape": (
+                    self.map_shape is None or (len(self.map_shape) == 2 and min(self.map_shape) >= 4),
+                    "None or (height, width), each >= 4",
+                ),
+                "map_classes": (self.map_classes >= 2, ">= 2"),
                 "n_layer": (self.n_layer >= 1, ">= 1"),
                 "n_head": (self.n_head >= 1, ">= 1"),
                 "n_embd": (self.n_embd >= 1, ">= 1"),

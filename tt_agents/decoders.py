@@ -26,9 +26,9 @@ from .static_cache import StaticKVCache
 class Decoder(Protocol):
     """Runs the network for the beam search, one token per row at a time."""
 
-    def start(self, tokens: torch.Tensor, pads: torch.Tensor) -> torch.Tensor:
-        """Read the contexts ``tokens`` (E, T) (``pads`` (E,) leading placeholders); returns the logits (E, V) of
-        the token after each context."""
+    def start(self, tokens: torch.Tensor, pads: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
+        """Read the contexts ``tokens`` (E, T) (``pads`` (E,) leading placeholders; ``maps`` (E, H, W) for a
+        network that reads a map); returns the logits (E, V) of the token after each context."""
         ...
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -52,8 +52,8 @@ class CachedDecoder:
         self.keep_transitions = keep_transitions
         self.cache: KVCache | None = None
 
-    def start(self, tokens: torch.Tensor, pads: torch.Tensor) -> torch.Tensor:
-        self.cache, logits = self.model.prefill(tokens, pad=pads if bool(pads.any()) else None)
+    def start(self, tokens: torch.Tensor, pads: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
+        self.cache, logits = self.model.prefill(tokens, pad=pads if bool(pads.any()) else None, maps=maps)
         return logits[:, -1]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -115,6 +115,7 @@ class StaticDecoder:
         self._context: torch.Tensor | None = None  # (E, T) the context tokens, while the window holds them
         self._pads: torch.Tensor | None = None  # (E,) placeholder tokens still in each environment's window
         self._goal: torch.Tensor | None = None  # (E, g) each environment's goal prefix
+        self._maps: torch.Tensor | None = None  # (E, H, W) each environment's map, for a network that reads one
 
     def _prepare(self, n_envs: int, context_length: int) -> StaticKVCache:
         cache = self.cache
@@ -128,11 +129,14 @@ class StaticDecoder:
             self.cache, self._step = cache, step
         return cache
 
-    def start(self, tokens: torch.Tensor, pads: torch.Tensor) -> torch.Tensor:
+    def start(self, tokens: torch.Tensor, pads: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
         model = self.model
         E, T = tokens.shape
         cache = self._prepare(E, T)
-        prefilled, logits = model.prefill(tokens, pad=pads if bool(pads.any()) else None)
+        prefilled, logits = model.prefill(tokens, pad=pads if bool(pads.any()) else None, maps=maps)
+        if prefilled.map_embedding is not None:
+            cache.map_embedding.copy_(prefilled.map_embedding)
+        self._maps = maps
         keys, values = prefilled.keys_values()
         cache.set_context(keys, values, model.key_bias(0, T, pads))
         cache.set_suffix_bias(model.key_bias(T, cache.suffix_capacity, pads), start=T, position_shift=pads)
@@ -172,7 +176,10 @@ class StaticDecoder:
         window = history[:, start:]
         goal = self._goal.repeat_interleave(group, dim=0)  # (n, g)
         row_pads = pads.repeat_interleave(group)
-        prefilled, logits = model.prefill(torch.cat([goal, window], 1), pad=row_pads if bool(pads.any()) else None)
+        maps = None if self._maps is None else self._maps.repeat_interleave(group, dim=0)
+        prefilled, logits = model.prefill(
+            torch.cat([goal, window], 1), pad=row_pads if bool(pads.any()) else None, maps=maps
+        )
         keys, values = prefilled.keys_values(skip=g)
         cache.mask_context_from(g)
         cache.set_suffix(keys, values, window, model.key_bias(g, cache.suffix_capacity, pads), g, pads)

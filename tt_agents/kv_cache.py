@@ -95,6 +95,11 @@ class KVCache:
     Pad tokens sit right after the goal prefix, are never attended to, and shift the row's positions."""
     max_pad: int = 0
     """An upper bound of ``pad``: segments that start at or after ``goal_dim + max_pad`` hold no pads."""
+    map_embedding: torch.Tensor | None = None
+    """(R, 1, C) the map embedding each row adds to its new tokens' embeddings, or None for a network without a
+    map. Like ``pad`` it follows the rows through expansions and selections."""
+    map_id: torch.Tensor | None = None
+    """(R,) which prefilled row's map each row has: rows with different maps never share a slide's recompute."""
 
     @property
     def device(self) -> torch.device:
@@ -126,6 +131,11 @@ class KVCache:
             raise ValueError(f"KVCache.set_pad: pad must be a multiple of transition_dim ({self.transition_dim})")
         self.pad = pad
         self.max_pad = int(pad.max())
+
+    def set_maps(self, embedding: torch.Tensor) -> None:
+        """Give the rows their map embeddings (R, 1, C), before any segment holds them."""
+        self.map_embedding = embedding
+        self.map_id = torch.arange(embedding.shape[0], device=embedding.device)
 
     def add_segment(self, rows: int, capacity: int) -> Segment:
         """Append and return an empty segment of ``rows`` rows and room for ``capacity`` tokens, starting where
@@ -161,6 +171,9 @@ class KVCache:
         """Give every row ``factor`` children (consecutive rows) in a new empty segment of ``capacity`` tokens."""
         if self.pad is not None:
             self.pad = self.pad.repeat_interleave(factor)
+        if self.map_embedding is not None:
+            self.map_embedding = self.map_embedding.repeat_interleave(factor, 0)
+            self.map_id = self.map_id.repeat_interleave(factor)
         self.add_segment(self.rows * factor, capacity)
 
     def select(self, rows: torch.Tensor, extra_capacity: int) -> None:
@@ -187,6 +200,8 @@ class KVCache:
         total = sum(s.length for s in merged)
         if self.pad is not None:
             self.pad = self.pad[rows]
+        if self.map_embedding is not None:
+            self.map_embedding, self.map_id = self.map_embedding[rows], self.map_id[rows]
         out = self._empty_segment(n_new, total + extra_capacity, merged[0].start, written=total)
         offset = 0
         for seg in merged:
@@ -338,9 +353,10 @@ class KVCache:
         R, W = window.shape
         D = self.transition_dim
         ends = [*range(D, W - n + 1, D), W]  # the last stage holds the n tokens whose logits are returned
-        keys = window if self.pad is None else torch.cat([self.pad[:, None], window], dim=1)
-        extra = keys.shape[1] - W  # the pad column: rows with other pads never share
-        stage = replace(self, segments=[])  # its pads follow its rows, set at the first stage
+        row_columns = [c[:, None] for c in (self.pad, self.map_id) if c is not None]
+        keys = torch.cat([*row_columns, window], dim=1)
+        extra = keys.shape[1] - W  # the pad and map columns: rows with other pads or maps never share
+        stage = replace(self, segments=[])  # its pads and maps follow its rows, set at the first stage
         rows = torch.arange(R, device=window.device)
         previous = None  # (R,) each row's prefix in the previous stage
         begin = 0
@@ -350,6 +366,8 @@ class KVCache:
             first = torch.full((n_distinct,), R, device=window.device).scatter_reduce(0, inverse, rows, "amin")
             if previous is None:
                 stage.pad = None if self.pad is None else self.pad[first]
+                if self.map_embedding is not None:
+                    stage.map_embedding, stage.map_id = self.map_embedding[first], self.map_id[first]
                 stage.add_segment(n_distinct, W)
             else:
                 stage.select(previous[first], extra_capacity=W - begin)
@@ -357,4 +375,5 @@ class KVCache:
             previous, begin = inverse, end
         stage.select(previous, extra_capacity=capacity - W)
         self.segments, self.pad = stage.segments, stage.pad
+        self.map_embedding, self.map_id = stage.map_embedding, stage.map_id
         return logits[previous, -n:]

@@ -9,6 +9,10 @@ entries (token id offset by ``slot * n_bins``, one shared stop id) and each slot
 Attention never looks at reward-to-go tokens (their key columns are masked for every query), so a value
 placeholder in an acting context changes nothing downstream.
 
+With ``ModelConfig.map_shape`` the network also reads a per-episode map of categorical cells (paper Appendix F):
+a small convolutional network (:class:`MapEncoder`) embeds it once per row, and the embedding is added to every
+token's embedding, like the position embedding.
+
 Incremental decoding (:meth:`TrajectoryGPT.prefill`, :meth:`TrajectoryGPT.decode`) runs the network over a
 :class:`~tt_agents.kv_cache.KVCache` built from the network's shapes; its logits equal those of the full
 forward pass over the same window.
@@ -104,6 +108,32 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+class MapEncoder(nn.Module):
+    """A map of categorical cells (B, H, W) -> one embedding per map (B, 1, C): an embedding per cell value, three
+    3x3 convolutions (the last two of stride 2), and a linear map of the flattened features, which keeps where
+    each wall and door is."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        assert config.map_shape is not None
+        h, w = config.map_shape
+        self.cell_emb = nn.Embedding(config.map_classes, 16)
+        self.conv = nn.Sequential(
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        h4, w4 = (h + 3) // 4, (w + 3) // 4  # two stride-2 convolutions with padding 1
+        self.proj = nn.Linear(32 * h4 * w4, config.n_embd)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        x = self.cell_emb(maps).permute(0, 3, 1, 2)  # (B, H, W) -> (B, 16, H, W)
+        return self.proj(self.conv(x).flatten(1))[:, None]  # (B, 1, C)
+
+
 class TrajectoryGPT(nn.Module):
     """GPT over transition tokens with per-slot embeddings offsets and per-slot output heads."""
 
@@ -119,6 +149,7 @@ class TrajectoryGPT(nn.Module):
         self.tok_emb = nn.Embedding(self.n_slots * n_bins + 1, c.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(self.block_size, c.n_embd))
         self.drop = nn.Dropout(c.dropout)
+        self.map_encoder = MapEncoder(c) if c.map_shape is not None else None
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.n_embd)
         self.head = nn.Parameter(torch.empty(self.n_slots, c.n_embd, n_bins + 1))  # one linear map per slot
@@ -161,10 +192,28 @@ class TrajectoryGPT(nn.Module):
         g = self.layout.goal_dim
         return (positions >= g) & ((positions - g) % self.layout.transition_dim == self.layout.value_index)
 
-    def _embed(self, tokens: torch.Tensor, slots: torch.Tensor, pos_emb: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T), slots (T,), position embeddings (T, C) or (B, T, C) -> (B, T, C)."""
+    def _embed(
+        self, tokens: torch.Tensor, slots: torch.Tensor, pos_emb: torch.Tensor, map_emb: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """tokens (B, T), slots (T,), position embeddings (T, C) or (B, T, C), map embeddings (B, 1, C) -> (B, T, C)."""
         ids = torch.where(tokens == self.stop_token, self.n_slots * self.n_bins, tokens + slots * self.n_bins)
-        return self.drop(self.tok_emb(ids) + pos_emb)
+        x = self.tok_emb(ids) + pos_emb
+        return self.drop(x if map_emb is None else x + map_emb)
+
+    def embed_maps(self, maps: torch.Tensor | None, rows: int) -> torch.Tensor | None:
+        """The map embeddings (rows, 1, C) of ``maps`` (rows, H, W) integer cells, or None for a network without a
+        map; a ValueError when a map is missing, unexpected or of the wrong shape."""
+        if self.map_encoder is None:
+            if maps is not None:
+                raise ValueError("TrajectoryGPT: this network reads no map (ModelConfig.map_shape is None)")
+            return None
+        shape = (rows, *self.config.map_shape)
+        if maps is None or tuple(maps.shape) != shape:
+            got = "none" if maps is None else tuple(maps.shape)
+            raise ValueError(f"TrajectoryGPT: this network reads a map per row, {shape}; got {got}")
+        if maps.dtype.is_floating_point or bool((maps < 0).any() | (maps >= self.config.map_classes).any()):
+            raise ValueError(f"TrajectoryGPT: map cells must be integers in [0, {self.config.map_classes})")
+        return self.map_encoder(maps.long())
 
     def _logits(self, x: torch.Tensor, next_slots: torch.Tensor) -> torch.Tensor:
         """Per-slot heads: the output at a position predicts the next token, of slot ``next_slots`` (T,).
@@ -186,18 +235,20 @@ class TrajectoryGPT(nn.Module):
         tokens: torch.Tensor,
         targets: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
+        maps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for the next token at every position, and the weighted cross-entropy when ``targets`` given.
 
         tokens: (B, T) slot-local ids starting at position 0 (the goal prefix, if any, then a transition).
         targets: (B, T) the tokens at positions 1..T; mask: (B, T) 1 where a target counts.
+        maps: (B, H, W) each row's map, for a network with ``map_shape``.
         Returns logits (B, T, n_bins + 1) and the loss: sum(weight * mask * CE) / sum(mask).
         """
         B, T = tokens.shape
         if T > self.block_size:
             raise ValueError(f"TrajectoryGPT: sequence of {T} tokens exceeds the block size {self.block_size}")
         positions = torch.arange(T, device=tokens.device)
-        x = self._embed(tokens, self.slots(positions), self.pos_emb[:T])
+        x = self._embed(tokens, self.slots(positions), self.pos_emb[:T], self.embed_maps(maps, B))
         allowed = self.attention_mask(T, tokens.device)
         for block in self.blocks:
             x = block(x, allowed)
@@ -225,12 +276,12 @@ class TrajectoryGPT(nn.Module):
         return -(soft * F.log_softmax(logits.float(), dim=-1)).sum(-1)
 
     @torch.no_grad()
-    def attention_maps(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Attention weights of a forward pass over ``tokens`` (B, T): (n_layer, B, n_head, T, T), each row a
-        query's distribution over the keys (zero where it may not attend)."""
+    def attention_maps(self, tokens: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention weights of a forward pass over ``tokens`` (B, T) (and ``maps``, as in :meth:`forward`):
+        (n_layer, B, n_head, T, T), each row a query's distribution over the keys (zero where it may not attend)."""
         B, T = tokens.shape
         positions = torch.arange(T, device=tokens.device)
-        x = self._embed(tokens, self.slots(positions), self.pos_emb[:T])
+        x = self._embed(tokens, self.slots(positions), self.pos_emb[:T], self.embed_maps(maps, B))
         allowed = self.attention_mask(T, tokens.device)
         maps = []
         for block in self.blocks:
@@ -280,6 +331,7 @@ class TrajectoryGPT(nn.Module):
             suffix_capacity=self.block_size - self.layout.goal_dim,
             dtype=self.pos_emb.dtype,
             device=self.pos_emb.device,
+            map_dim=None if self.map_encoder is None else c.n_embd,
         )
 
     @torch.no_grad()
@@ -294,7 +346,8 @@ class TrajectoryGPT(nn.Module):
         position = (cache.suffix_start + index).view(1)  # (1,) absolute position of the new tokens
         shift = cache.position_shift.repeat_interleave(n // cache.n_envs)  # (n,)
         pos_emb = self.pos_emb[position - shift][:, None]  # (n, 1, C)
-        x = self._embed(tokens[:, None], self.slot_table[position], pos_emb)  # (n, 1, C)
+        map_emb = None if cache.map_embedding is None else cache.map_embedding.repeat_interleave(n // cache.n_envs, 0)
+        x = self._embed(tokens[:, None], self.slot_table[position], pos_emb, map_emb)  # (n, 1, C)
         bias = cache.step_bias(index)  # (E, Ls)
         for layer, block in enumerate(self.blocks):
             x = block.forward_static(x, layer, cache, index, bias)
@@ -303,13 +356,19 @@ class TrajectoryGPT(nn.Module):
 
     @torch.no_grad()
     def prefill(
-        self, tokens: torch.Tensor, pad: torch.Tensor | None = None, capacity: int | None = None
+        self,
+        tokens: torch.Tensor,
+        pad: torch.Tensor | None = None,
+        capacity: int | None = None,
+        maps: torch.Tensor | None = None,
     ) -> tuple[KVCache, torch.Tensor]:
         """Start a cache from ``tokens`` (R, T): the goal prefix (if any), then transitions.
 
         ``pad`` (R,): rows whose context is shorter carry that many placeholder tokens right after the goal
         prefix (a multiple of transition_dim); they are never attended to and the row's logits equal those of
         its unpadded tokens. ``capacity``: tokens the transition segment can hold (default: the block).
+        ``maps`` (R, H, W): each row's map, for a network with ``map_shape``; every token decoded later in the
+        row, and in the rows that descend from it, adds the row's map embedding.
         Returns (cache, logits (R, T, V)). The goal prefix gets a segment of its own so that sliding the
         window never recomputes it.
         """
@@ -318,6 +377,9 @@ class TrajectoryGPT(nn.Module):
         g = self.layout.goal_dim
         if pad is not None:
             cache.set_pad(pad.to(device=tokens.device, dtype=torch.long))
+        map_emb = self.embed_maps(maps, R)
+        if map_emb is not None:
+            cache.set_maps(map_emb)
         logits = []
         if g:
             cache.add_segment(R, g)
@@ -357,7 +419,8 @@ class TrajectoryGPT(nn.Module):
         if n > cache.room:
             raise ValueError(f"TrajectoryGPT.decode: {n} tokens exceed the room of the cache's segment ({cache.room})")
         start = cache.length
-        x = self._embed(tokens, self.slot_table[start : start + n], self.pos_emb[cache.position_index(n)])  # (R, n, C)
+        pos_emb = self.pos_emb[cache.position_index(n)]
+        x = self._embed(tokens, self.slot_table[start : start + n], pos_emb, cache.map_embedding)  # (R, n, C)
         biases = cache.attention_biases(n)
         for layer, block in enumerate(self.blocks):
             x = block.forward_cached(x, layer, cache, biases)

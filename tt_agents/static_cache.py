@@ -27,7 +27,9 @@ class StaticKVCache(nn.Module):
     - ``suffix_k``/``suffix_v`` (L, R, H, Ls, hd), ``suffix_tokens`` (R, Ls) and ``suffix_bias`` (E, Ls): the
       planned tokens of each row (after a window slide, the whole window), masked like the context;
     - ``suffix_start`` (): absolute position of suffix index 0; ``position_shift`` (E,): pad tokens of each
-      environment's context, by which its positions move back.
+      environment's context, by which its positions move back;
+    - ``map_embedding`` (E, 1, C), for a network that reads a map: each environment's map embedding, added to
+      its rows' new tokens (None otherwise).
 
     ``suffix_length`` (a Python int) counts the suffix tokens written.
     """
@@ -43,6 +45,7 @@ class StaticKVCache(nn.Module):
         suffix_capacity: int,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
+        map_dim: int | None = None,
     ) -> None:
         super().__init__()
         if rows % n_envs:
@@ -62,6 +65,8 @@ class StaticKVCache(nn.Module):
         self.register_buffer("suffix_start", torch.zeros((), **index), persistent=False)
         self.register_buffer("position_shift", torch.zeros(n_envs, **index), persistent=False)
         self.register_buffer("key_positions", torch.arange(suffix_capacity, device=device), persistent=False)
+        map_embedding = None if map_dim is None else torch.zeros(n_envs, 1, map_dim, **kv)
+        self.register_buffer("map_embedding", map_embedding, persistent=False)
         # index tensors for writes into the whole buffers (a write through a sliced view makes a compiled step copy
         # the slice and write it back)
         self.register_buffer("layer_ids", torch.arange(n_layer, device=device), persistent=False)
