@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,42 @@ def test_windows_with_the_real_tokenizer():
     tokens, mask = windows[3]
     assert tokens.shape == (1 + 3 * data.layout.transition_dim,)
     assert tokens.min() >= 0 and tokens.max() <= 4 and tokens[-1] == 4 and mask[0] == 0
+
+
+def test_episode_maps_follow_their_windows_through_splits():
+    maps = [np.full((3, 4), i, dtype=np.int64) for i in range(3)]
+    episodes = [replace(make_episode(5 + i, False), map=maps[i]) for i in range(3)]
+    data = TrajectoryData.from_episodes(episodes)
+    assert [int(m[0, 0]) for m in data.maps] == [0, 1, 2]
+    train, val = data.split(0.34, seed=0)
+    assert len(train.maps) == train.n_episodes and len(val.maps) == val.n_episodes == 1
+    windows = WindowDataset(data, RoundTokenizer(), sequence_length=2)
+    batch = windows.batch_maps(torch.tensor([0, 5, 11, 17]))  # the first window of each episode, the last one
+    assert batch.shape == (4, 3, 4) and batch.dtype == torch.int64
+    assert batch[:, 0, 0].tolist() == [0, 1, 2, 2]
+    assert (
+        WindowDataset(TrajectoryData.from_episodes([make_episode(4, False)]), RoundTokenizer()).batch_maps(
+            torch.tensor([0])
+        )
+        is None
+    )
+    with pytest.raises(ValueError, match=r"episode 1 has map shape None but episode 0 has \(3, 4\)"):
+        TrajectoryData.from_episodes([episodes[0], make_episode(4, False)])
+    with pytest.raises(ValueError, match="map must be a 2-D array of non-negative integers"):
+        Episode(np.zeros((2, 2)), np.zeros((2, 1)), np.zeros(2), False, map=np.zeros((3, 4)))
+
+
+def test_load_episodes_reads_a_constant_map_from_dict_observations():
+    from tt_agents.data_loading import load_episodes
+
+    grid = np.arange(12).reshape(3, 4)
+    observations = {"observation": np.zeros((4, 2)), "map": np.repeat(grid[None], 4, axis=0)}
+    item = {"observations": observations, "actions": np.zeros((3, 1)), "rewards": np.zeros(3)}
+    (episode,) = load_episodes([item], observation_key="observation", map_key="map")
+    np.testing.assert_array_equal(episode.map, grid)
+    assert load_episodes([item], observation_key="observation")[0].map is None
+    changing = {**observations, "map": np.arange(48).reshape(4, 3, 4)}
+    with pytest.raises(ValueError, match="one \\(H, W\\) map repeated through the episode"):
+        load_episodes([{**item, "observations": changing}], observation_key="observation", map_key="map")
+    with pytest.raises(ValueError, match="map_key 'grid' is given but the observations have no such Dict entry"):
+        load_episodes([item], observation_key="observation", map_key="grid")

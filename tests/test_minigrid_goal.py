@@ -103,7 +103,30 @@ def test_a_goal_agent_plans_discrete_actions_on_minigrid_maps(tmp_path, monkeypa
     config.planner = type(config.planner)(mode="goal", beam_width=4, horizon=2)
     config.train.n_steps = 10
     agent = TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
+    assert agent.config.model.map_shape == (25, 25) and config.model.map_shape is None  # read from the space
     agent.fit(dataset, show_progress=False)
+    assert agent.model.map_encoder is not None
     env.reset(seed=10**6)
     rewards, lengths = evaluate_policy(agent, env, n_eval_episodes=1, return_episode_rewards=True, warn=False)
     assert len(rewards) == 1 and 1 <= lengths[0] <= env.unwrapped.max_steps
+
+    first, _ = env.reset(seed=10**6 + 1)
+    second, _ = env.reset(seed=10**6 + 2)
+    assert not np.array_equal(first["map"], second["map"])
+    batch = {key: np.stack([first[key], second[key]]) for key in first}
+    plans = {}
+    for decoding in ("cached", "static"):  # the static cache carries each environment's map like the segmented one
+        agent.configure_planner(decoding=decoding, seed=3)
+        agent.predict(batch)
+        plans[decoding] = agent.last_plan
+    np.testing.assert_array_equal(plans["static"].actions, plans["cached"].actions)
+    np.testing.assert_allclose(plans["static"].scores, plans["cached"].scores, rtol=1e-4)
+    swapped = {**batch, "map": batch["map"][::-1].copy()}
+    agent.configure_planner(decoding="cached", seed=3)
+    agent.predict(swapped)
+    assert not np.allclose(agent.last_plan.scores, plans["cached"].scores), "the plans read the maps"
+    with pytest.raises(ValueError, match="needs a 'map' entry"):
+        agent.predict({key: value for key, value in batch.items() if key != "map"})
+    config.model.map_shape = (20, 20)
+    with pytest.raises(ValueError, match=r"map_shape is \(20, 20\); the observation space's map is \(25, 25\)"):
+        TTAgent(env.observation_space, env.action_space, config=config, device="cpu")

@@ -33,7 +33,18 @@ from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
-from .spaces import check_action_space, check_flat_box, dict_keys, flatten_observation, flatten_space, resolve_device
+from .spaces import (
+    MAP_KEY,
+    check_action_space,
+    check_flat_box,
+    dict_keys,
+    flatten_observation,
+    flatten_space,
+    map_rows,
+    map_shape,
+    resolve_device,
+    without_map,
+)
 from .tokenizer import Tokenizer
 from .train import Trainer, TrainHistory, check_training_memory, init_distributed
 
@@ -79,6 +90,13 @@ class AgentState:
         return cls([EnvContext() for _ in range(n_envs)], [None] * n_envs)
 
 
+def _with_map_shape(config: AgentConfig, shape: tuple[int, int] | None) -> AgentConfig:
+    """``config`` with the network reading the observation space's map (``ModelConfig.map_shape``)."""
+    if config.model.map_shape is not None and tuple(config.model.map_shape) != shape:
+        raise ValueError(f"ModelConfig.map_shape is {config.model.map_shape}; the observation space's map is {shape}")
+    return config if shape is None else replace(config, model=replace(config.model, map_shape=shape))
+
+
 class TrajectoryTransformerAgent:
     """Trajectory Transformer agent: a GPT over discretized transitions, acting by beam search.
 
@@ -86,7 +104,9 @@ class TrajectoryTransformerAgent:
         observation_space: a flat ``Box``, or a ``Dict`` of flat Boxes. In goal mode (``config.planner.mode ==
             "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
             the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
-            entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does).
+            entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does). A ``map``
+            entry (a 2-D Box of integer cells, the same through an episode) is read by the network's map
+            encoder instead (paper Appendix F; ``ModelConfig.map_shape`` is set from it).
         action_space: a flat ``Box``, or a ``Discrete(n)``: one action token holding the category (not
             discretized), acted on with its most likely value in ``imitation`` mode.
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
@@ -109,13 +129,13 @@ class TrajectoryTransformerAgent:
                 "config must be an AgentConfig (e.g. cpu_preset() or AgentConfig.from_dict(d)), "
                 f"got {type(config).__name__}"
             )
-        self.config = config or AgentConfig()
+        self.config = _with_map_shape(config or AgentConfig(), map_shape(observation_space))
         self.observation_space = observation_space
         self.action_space = action_space
         self.device = resolve_device(device)
         self.observation_keys: tuple[str, ...] | None = None
         """Outside goal mode, the keys of a Dict observation space, concatenated in this order (else None)."""
-        self.layout = self._layout_from_spaces(observation_space, action_space)
+        self.layout = self._layout_from_spaces(without_map(observation_space), action_space)
         self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
         self.iql: Any = None
         """The IQL agent trained by ``fit(..., q_function="iql")`` (saved with the checkpoint)."""
@@ -209,10 +229,11 @@ class TrajectoryTransformerAgent:
         goal = self.goal_conditioned
         if isinstance(dataset, str):
             dataset = load_minari_dataset(dataset)
+        map_key = MAP_KEY if self.config.model.map_shape else None
         if goal:
-            episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal")
+            episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal", map_key=map_key)
         else:
-            episodes = load_episodes(dataset, observation_key=self.observation_keys)
+            episodes = load_episodes(dataset, observation_key=self.observation_keys, map_key=map_key)
         check_data_actions(episodes, self.action_space)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
@@ -325,8 +346,11 @@ class TrajectoryTransformerAgent:
         always samples candidate actions (that is the search); ``deterministic`` is accepted for
         compatibility, and the planner's seed makes runs repeatable.
         """
+        maps = map_rows(observation, self.config.model.map_shape) if self.config.model.map_shape else None
         observations, goals, single = self._parse_observation(observation)
         n_envs = observations.shape[0]
+        if maps is not None and maps.shape[0] != n_envs:
+            raise ValueError(f"{maps.shape[0]} maps for {n_envs} observations")
         if state is None:
             state = AgentState.new(n_envs)
         elif not isinstance(state, AgentState) or len(state.envs) != n_envs:
@@ -347,6 +371,7 @@ class TrajectoryTransformerAgent:
             actions=[np.asarray(env.actions).reshape(-1, self.layout.action_dim) for env in state.envs],
             rewards=[np.asarray(env.rewards, dtype=np.float64) for env in state.envs],
             goals=goals,
+            maps=maps,
         )
         plan = self.planner.plan(context)
         if self.discrete_actions:  # (E,) categories, decoded exactly

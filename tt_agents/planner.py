@@ -38,12 +38,14 @@ class PlanningContext:
     observations: per env (k + 1, O), the last row being the current observation.
     actions: per env (k, A); rewards: per env (k,) (real, or the model's own prediction when unknown).
     goals: (E, G) desired goals for goal-conditioned models, else None.
+    maps: (E, H, W) each environment's map, for models that read one (``ModelConfig.map_shape``), else None.
     """
 
     observations: Sequence[np.ndarray]
     actions: Sequence[np.ndarray]
     rewards: Sequence[np.ndarray]
     goals: np.ndarray | None = None
+    maps: np.ndarray | None = None
 
 
 @dataclass
@@ -272,7 +274,8 @@ class BeamPlanner:
         E = tokens.shape[0]
         self.check_memory(E)
         decoder = self.decoder
-        next_logits = decoder.start(tokens, pads)  # (E, V): the first action token
+        maps = None if context.maps is None else torch.as_tensor(np.asarray(context.maps), device=self.device)
+        next_logits = decoder.start(tokens, pads, maps)  # (E, V): the first action token
         zeros = torch.zeros(E, H, device=self.device)
         state = BeamState(
             log_prob=torch.zeros(E, device=self.device),

@@ -83,6 +83,38 @@ def check_discrete_actions(actions: np.ndarray, space: spaces.Discrete) -> None:
         )
 
 
+MAP_KEY = "map"
+"""The Dict observation entry that holds a per-episode map of integer cells (``ModelConfig.map_shape``)."""
+
+
+def map_shape(space: spaces.Space) -> tuple[int, int] | None:
+    """``(H, W)`` of a Dict observation space's ``map`` entry (a 2-D Box of integers), or None without one."""
+    if not isinstance(space, spaces.Dict) or MAP_KEY not in space.spaces:
+        return None
+    sub = space[MAP_KEY]
+    if not isinstance(sub, spaces.Box) or len(sub.shape) != 2 or not np.issubdtype(sub.dtype, np.integer):
+        raise TypeError(f"observation_space[{MAP_KEY!r}] must be a 2-D Box of integer cells, got {sub}")
+    return (int(sub.shape[0]), int(sub.shape[1]))
+
+
+def without_map(space: spaces.Space) -> spaces.Space:
+    """A Dict observation space without its ``map`` entry (any other space as it is)."""
+    if not isinstance(space, spaces.Dict) or MAP_KEY not in space.spaces:
+        return space
+    return spaces.Dict({key: sub for key, sub in space.spaces.items() if key != MAP_KEY})
+
+
+def map_rows(observation: Any, shape: tuple[int, int]) -> np.ndarray:
+    """The ``map`` entry of one Dict observation ``(H, W)`` or a batch ``(n, H, W)``, as (n, H, W) int64."""
+    if not isinstance(observation, Mapping) or MAP_KEY not in observation:
+        raise ValueError(f"this agent reads a map: the observation needs a {MAP_KEY!r} entry of shape {shape}")
+    grid = np.asarray(observation[MAP_KEY])
+    grid = grid[None] if grid.ndim == 2 else grid
+    if grid.ndim != 3 or grid.shape[1:] != shape or grid.dtype.kind not in "biu":
+        raise ValueError(f"the {MAP_KEY!r} observation must be integer cells of shape {shape} (or (n, *{shape}))")
+    return grid.astype(np.int64)
+
+
 def dict_keys(space: spaces.Dict) -> tuple[str, ...]:
     """The keys of a Dict of flat Boxes, in the space's order (the order of the flattened row)."""
     for key, sub in space.spaces.items():

@@ -239,8 +239,10 @@ class Trainer:
     # ---- batches -------------------------------------------------------------------------------------
 
     def _batch(self, data: WindowDataset, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        tokens, mask = data.batch(indices.to(self.device, non_blocking=True))  # (B, L), (B, L) on the device
-        return tokens[:, :-1], tokens[:, 1:], mask[:, 1:]
+        """(inputs, targets, loss mask, maps or None) of windows ``indices``, on the device."""
+        indices = indices.to(self.device, non_blocking=True)
+        tokens, mask = data.batch(indices)  # (B, L), (B, L) on the device
+        return tokens[:, :-1], tokens[:, 1:], mask[:, 1:], data.batch_maps(indices)
 
     def _train_indices(self, step: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
@@ -319,9 +321,9 @@ class Trainer:
         total_loss = total_ce = total_tokens = 0.0
         for _ in range(self.config.eval_batches):
             indices = torch.randint(len(self.val_data), (self.config.batch_size,), generator=generator)
-            inputs, targets, mask = self._batch(self.val_data, indices)
+            inputs, targets, mask, maps = self._batch(self.val_data, indices)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                logits, loss = self.model(inputs, targets, mask)
+                logits, loss = self.model(inputs, targets, mask, maps)
             ce = nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, T)
             n = mask.sum().item()
             total_loss += loss.item() * n
@@ -406,7 +408,7 @@ class Trainer:
             self.history.val_cross_entropy.append((self.step, row["val_cross_entropy"]))
         return row
 
-    def _forward_step(self, *batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward_step(self, *batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The training forward. Under ``compile="auto"`` a compiler that fails on its first call (no Triton, no C
         compiler, an unsupported GPU) is warned about and training goes on eagerly; ``compile=True`` raises."""
         if not self._compile_unproven:
@@ -428,11 +430,11 @@ class Trainer:
     def _train_step(self) -> torch.Tensor:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
-        inputs, targets, mask = self._batch(self.train_data, self._train_indices(self.step))  # the global batch
+        inputs, targets, mask, maps = self._batch(self.train_data, self._train_indices(self.step))  # the global batch
         share = self.config.batch_size // self.world_size
         own = slice(self.rank * share, (self.rank + 1) * share)  # this process's part of it
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-            _, loss = self._forward_step(inputs[own], targets[own], mask[own])
+            _, loss = self._forward_step(inputs[own], targets[own], mask[own], None if maps is None else maps[own])
         if self.world_size > 1:  # weigh by the share of counted targets: DDP's mean is then the global mean
             loss = loss * self.world_size * mask[own].sum().clamp_min(1.0) / mask.sum().clamp_min(1.0)
         self.optimizer.zero_grad(set_to_none=True)

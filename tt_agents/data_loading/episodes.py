@@ -56,6 +56,8 @@ class Episode:
     """(O,) the observation after the last step, when known."""
     goal: np.ndarray | None = None
     """(G,) the goal the episode is conditioned on (hindsight: the goal-space position it finally reached)."""
+    map: np.ndarray | None = None
+    """(H, W) non-negative integer cells: the episode's map (paper Appendix F), the same through the episode."""
     discrete_actions: bool = field(init=False, default=False)
     """The actions were given as integers of shape (T,) or (T, 1): a ``Discrete`` action space's (stored (T, 1))."""
 
@@ -109,6 +111,11 @@ class Episode:
                 raise ValueError(f"final_observation must have shape ({obs_dim},), got {final.shape}")
             _check_finite(final, "final_observation", per_step=False)
             self.final_observation = final
+        if self.map is not None:
+            grid = np.asarray(self.map)
+            if grid.ndim != 2 or grid.dtype.kind not in "biu" or grid.size == 0 or int(grid.min()) < 0:
+                raise ValueError(f"map must be a 2-D array of non-negative integers, got {grid.dtype} {grid.shape}")
+            self.map = grid.astype(np.int64)
         if self.goal is not None:
             goal = _float_array(self.goal, "goal")
             if goal.ndim != 1 or len(goal) == 0:
@@ -154,7 +161,21 @@ def _terminated_from_flags(terminations: Any) -> bool:
     return bool(flags[-1]) if len(flags) else False
 
 
-def _episode_from_mapping(item: Mapping[str, Any], observation_key: ObservationKey, goal_key: str | None) -> Episode:
+def _episode_map(observations: Any, map_key: str | None) -> np.ndarray | None:
+    """The map the Dict observations hold under ``map_key`` (the same at every step), or None."""
+    if map_key is None:
+        return None
+    if not isinstance(observations, Mapping) or map_key not in observations:
+        raise ValueError(f"map_key {map_key!r} is given but the observations have no such Dict entry")
+    maps = np.asarray(observations[map_key])
+    if maps.ndim != 3 or not (maps == maps[:1]).all():
+        raise ValueError(f"the {map_key!r} observations must be one (H, W) map repeated through the episode")
+    return maps[0]
+
+
+def _episode_from_mapping(
+    item: Mapping[str, Any], observation_key: ObservationKey, goal_key: str | None, map_key: str | None = None
+) -> Episode:
     missing = {"observations", "actions", "rewards"} - set(item)
     if missing:
         raise ValueError(f"episode dict is missing key(s) {sorted(missing)}; it has {sorted(item)}")
@@ -169,11 +190,15 @@ def _episode_from_mapping(item: Mapping[str, Any], observation_key: ObservationK
     else:
         terminated = False
     observations, goal = _select_observations(item["observations"], observation_key, goal_key)
-    return Episode(observations, item["actions"], item["rewards"], terminated, goal=goal)
+    grid = _episode_map(item["observations"], map_key)
+    return Episode(observations, item["actions"], item["rewards"], terminated, goal=goal, map=grid)
 
 
 def episodes_from_items(
-    items: Iterable[Episode | Mapping[str, Any]], observation_key: ObservationKey, goal_key: str | None
+    items: Iterable[Episode | Mapping[str, Any]],
+    observation_key: ObservationKey,
+    goal_key: str | None,
+    map_key: str | None = None,
 ) -> list[Episode]:
     """Episodes from :class:`Episode` objects (kept as they are) and episode dicts, in order.
 
@@ -185,7 +210,7 @@ def episodes_from_items(
             if isinstance(item, Episode):
                 episodes.append(item)
             elif isinstance(item, Mapping):
-                episodes.append(_episode_from_mapping(item, observation_key, goal_key))
+                episodes.append(_episode_from_mapping(item, observation_key, goal_key, map_key))
             else:
                 raise TypeError(f"expected an Episode or a dict, got {type(item).__name__}")
         except ValueError as exc:

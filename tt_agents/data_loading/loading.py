@@ -17,6 +17,7 @@ def load_episodes(
     *,
     observation_key: ObservationKey = None,
     goal_key: str | None = None,
+    map_key: str | None = None,
 ) -> list[Episode]:
     """Read episodes from a Minari dataset id, a ``minari.MinariDataset`` or in-memory episodes.
 
@@ -33,6 +34,8 @@ def load_episodes(
             Minari datasets and dicts.
         goal_key: the key of a Dict observation whose value at the episode's final observation becomes
             :attr:`Episode.goal` (hindsight relabelling), e.g. ``"achieved_goal"``.
+        map_key: the key of a Dict observation that holds the episode's map (H, W) of integer cells, the same at
+            every step, e.g. ``"map"``: it becomes :attr:`Episode.map`.
 
     Returns:
         The validated episodes, in dataset order.
@@ -55,7 +58,7 @@ def load_episodes(
                 f"episodes, got {type(source).__name__}"
             )
         items = minari_episode_dicts(source, observation_key)
-    episodes = episodes_from_items(items, observation_key, goal_key)
+    episodes = episodes_from_items(items, observation_key, goal_key, map_key)
     if not episodes:
         raise ValueError("load_episodes: the source holds no episodes")
     return episodes

@@ -51,6 +51,8 @@ class TrajectoryData:
     """(n_episodes,) undiscounted sums of the raw rewards (before the termination penalty)."""
     discount: float
     termination_penalty: float | None
+    maps: list[np.ndarray] | None = None
+    """Per episode (H, W) map, or ``None`` when the episodes have no maps."""
 
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode], config: DataConfig | None = None) -> TrajectoryData:
@@ -66,6 +68,13 @@ class TrajectoryData:
             raise ValueError("TrajectoryData.from_episodes: no episodes")
         first = episodes[0]
         has_goal = first.goal is not None
+        map_shape = None if first.map is None else first.map.shape
+        for index, episode in enumerate(episodes):
+            if (None if episode.map is None else episode.map.shape) != map_shape:
+                raise ValueError(
+                    f"episode {index} has map shape {None if episode.map is None else episode.map.shape} but "
+                    f"episode 0 has {map_shape}; all episodes must have maps of one shape, or none"
+                )
         layout = TransitionLayout(
             observation_dim=first.observations.shape[1],
             action_dim=first.actions.shape[1],
@@ -104,6 +113,7 @@ class TrajectoryData:
             returns=np.array([episode.rewards.sum(dtype=np.float64) for episode in episodes]),
             discount=config.discount,
             termination_penalty=config.termination_penalty,
+            maps=None if map_shape is None else [episode.map for episode in episodes],
         )
 
     @property
@@ -143,6 +153,7 @@ class TrajectoryData:
             returns=self.returns[indices],
             discount=self.discount,
             termination_penalty=self.termination_penalty,
+            maps=[self.maps[i] for i in indices] if self.maps is not None else None,
         )
 
     def split(self, validation_fraction: float, seed: int) -> tuple[TrajectoryData, TrajectoryData]:

@@ -65,6 +65,9 @@ class WindowDataset(torch.utils.data.Dataset):
                 raise ValueError("WindowDataset: the layout has goal columns but the data has no goals")
             goal_tokens = tokenizer.encode(np.stack(data.goals), columns=self.layout.goal_slice)  # (E, G)
             self._goal_tokens = torch.as_tensor(np.asarray(goal_tokens), dtype=torch.int64)
+        self._maps = None if data.maps is None else torch.as_tensor(np.stack(data.maps), dtype=torch.uint8)  # (E, H, W)
+        if data.maps is not None and int(max(m.max() for m in data.maps)) > 255:
+            raise ValueError("WindowDataset: map cells must be in [0, 255]")
 
     def to(self, device: torch.device | str) -> WindowDataset:
         """Keep the tokens on ``device`` (in place), so that :meth:`batch` gathers there; returns ``self``."""
@@ -72,12 +75,15 @@ class WindowDataset(torch.utils.data.Dataset):
         self._starts, self._episode = self._starts.to(device), self._episode.to(device)
         if self._goal_tokens is not None:
             self._goal_tokens = self._goal_tokens.to(device)
+        if self._maps is not None:
+            self._maps = self._maps.to(device)
         return self
 
     def fingerprint_tensors(self) -> tuple[torch.Tensor, ...]:
         """The tensors that define these windows (tokens, loss mask, window starts, goals), for fingerprints."""
         goals = () if self._goal_tokens is None else (self._goal_tokens,)
-        return (self._tokens, self._mask, self._starts, *goals)
+        maps = () if self._maps is None else (self._maps,)
+        return (self._tokens, self._mask, self._starts, *goals, *maps)
 
     @property
     def sequence_tokens(self) -> int:
@@ -105,3 +111,9 @@ class WindowDataset(torch.utils.data.Dataset):
             tokens = torch.cat([goal, tokens], dim=1)
             mask = torch.cat([torch.zeros(goal.shape, device=device), mask], dim=1)
         return tokens, mask
+
+    def batch_maps(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """The maps (B, H, W) int64 of windows ``indices`` (B,) (their episodes'), or None without maps."""
+        if self._maps is None:
+            return None
+        return self._maps[self._episode[torch.as_tensor(indices, device=self._maps.device)]].long()
