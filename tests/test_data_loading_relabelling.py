@@ -23,3 +23,19 @@ def test_relabelled_prefixes_rewards_and_errors():
         relabelled_prefixes([Episode(positions, np.ones((5, 2)), np.zeros(5), True)], 2)
     with pytest.raises(ValueError, match="achieved positions"):
         relabelled_prefixes([Episode(positions, np.ones((5, 2)), np.zeros(5), True, goal=np.zeros(3))], 2)
+
+
+def test_prefixes_of_minigrid_style_episodes_keep_the_map_and_discrete_actions():
+    cells = np.stack([np.arange(7.0), np.ones(7), np.arange(7.0) % 4], axis=1)  # (7, 3) [x, y, direction]
+    grid = np.eye(5, dtype=np.int64)
+    episode = Episode(cells, np.arange(6) % 4, np.zeros(6), True, goal=cells[-1, :2], map=grid)
+    out = relabelled_prefixes([episode], 3, min_length=2, seed=1, goal_columns=slice(0, 2))
+    assert len(out) == 4
+    for prefix in out[1:]:
+        t = len(prefix)
+        np.testing.assert_array_equal(prefix.goal, cells[t, :2])
+        np.testing.assert_array_equal(prefix.final_observation, cells[t])
+        assert prefix.discrete_actions and prefix.actions[:, 0].tolist() == (np.arange(t) % 4).tolist()
+        np.testing.assert_array_equal(prefix.map, grid)
+    with pytest.raises(ValueError, match="pass goal_columns"):
+        relabelled_prefixes([episode], 2)
