@@ -110,7 +110,7 @@ class Block(nn.Module):
 
 class MapEncoder(nn.Module):
     """A map of categorical cells (B, H, W) -> one embedding per map (B, 1, C): an embedding per cell value, three
-    3x3 convolutions (the last two of stride 2), and a linear map of the flattened features, which keeps where
+    3x3 convolutions (the first two of stride 2), and a linear map of the flattened features, which keeps where
     each wall and door is."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -119,11 +119,11 @@ class MapEncoder(nn.Module):
         h, w = config.map_shape
         self.cell_emb = nn.Embedding(config.map_classes, 16)
         self.conv = nn.Sequential(
-            nn.Conv2d(16, 32, 3, padding=1),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
             nn.ReLU(),
             nn.Conv2d(32, 32, 3, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.Conv2d(32, 32, 3, padding=1),
             nn.ReLU(),
         )
         h4, w4 = (h + 3) // 4, (w + 3) // 4  # two stride-2 convolutions with padding 1
