@@ -495,6 +495,8 @@ def parse_benchmark_args(
     if outside:
         parser.error(f"--only-seeds {outside} outside the {args.seeds} seeds 0 .. {args.seeds - 1}")
     args.ray = args.ray or args.ray_address is not None
+    if args.ray:  # tasks may run in other working directories: they get absolute folders
+        args.workdir, args.out = args.workdir.resolve(), args.out.resolve()
     if not args.cpus_per_cell > 0 or args.cells_per_gpu < 1 or args.retries < 0:
         parser.error("--cpus-per-cell must be > 0, --cells-per-gpu >= 1 and --retries >= 0")
     for name in ("seeds", "episodes", "n_envs", "tt_steps", "baseline_steps", "max_episode_steps"):

@@ -30,7 +30,8 @@ finished cells, loads trained agents that still need evaluating, and resumes TT 
 last checkpoints (a BC cell, minutes long, retrains from scratch if interrupted).
 
 Cells run one by one, or as Ray tasks with ``--ray`` (a local Ray, one cell per core) or ``--ray-address`` (an
-existing cluster): see ``grid.py``; a ``tt-imitation`` cell starts once its ``tt-quantile`` cell has trained.
+existing cluster): see ``grid.py``; a ``tt-imitation`` cell starts once its ``tt-quantile`` cell has finished (and
+fails without running when that cell failed).
 
 Outputs in ``--out``: ``locomotion.md`` (table with the paper's numbers, dataset provenance, command, machine,
 wall times), ``locomotion.csv`` (one row per dataset, method and seed) and ``locomotion.png`` (bar plot).

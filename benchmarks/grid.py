@@ -119,7 +119,10 @@ def run_cells_on_ray(
             except Exception as exc:  # retried and still failing: reported, the other cells go on
                 failures += 1
                 cause = getattr(exc, "cause", None) or exc
-                console.print(f"[red]{cell.name} failed (tried {options.retries + 1} times):[/] {type(cause).__name__}")
+                console.print(
+                    f"[red]{cell.name} failed:[/] {type(cause).__name__} (a failed cell is retried up to "
+                    f"{options.retries} times; one whose waited-for cell failed does not run)"
+                )
                 console.print(str(exc), markup=False, highlight=False)  # the task's traceback
                 row = {**cell.row, "status": f"failed: {type(cause).__name__}"}
             rows[order[id(cell)]] = row

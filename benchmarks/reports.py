@@ -282,6 +282,14 @@ def _lengths(lengths: list[int]) -> str:
     return " ".join(f"**{n}**" if n <= 50 else str(n) for n in ordered)
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies under it (reports name no machine's folders)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
     table = []
     for row in rows:
@@ -309,7 +317,7 @@ def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
         "",
         "Train time is that of the invocation that finished training (a resumed TT run counts only its last part); "
         "*cached* cells were finished by an earlier invocation. Per-seed and per-episode values: `locomotion.csv` "
-        f"and `result.json` in each cell folder under `{workdir}`.",
+        f"and `result.json` in each cell folder under `{_shown(workdir)}`.",
         "",
     ]
 

@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_env() -> MiniGridGoalEnv:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # minigrid says a newer MultiRoom version exists; the paper used this one
+        warnings.simplefilter("ignore")  # minigrid's deprecation warnings
         return MiniGridGoalEnv(MULTIROOM_ID)
 
 

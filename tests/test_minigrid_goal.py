@@ -15,7 +15,7 @@ from tt_agents.data_making import make_minigrid_dataset, training_seeds
 from tt_agents.envs.minigrid_expert import TOGGLE
 from tt_agents.envs.minigrid_goal import ACTIONS, EMPTY_TYPE, MiniGridGoalEnv, MiniGridGoalExpert
 
-MULTIROOM = "MiniGrid-MultiRoom-N4-S5-v0"
+MULTIROOM = "MiniGrid-MultiRoom-N4-S5-v1"
 
 
 @pytest.fixture
@@ -29,6 +29,7 @@ def env():
 
 def test_observations_hold_the_agent_the_goal_and_a_map_without_either(env) -> None:
     obs, _ = env.reset(seed=3)
+    assert len(env.unwrapped.rooms) == 4 and env.unwrapped.max_steps == 80  # the paper's N4-S5 (v0 makes six rooms)
     assert env.observation_space.contains(obs) and env.action_space == spaces.Discrete(4)
     base = env.unwrapped
     x, y = base.agent_pos
@@ -130,3 +131,26 @@ def test_a_goal_agent_plans_discrete_actions_on_minigrid_maps(tmp_path, monkeypa
     config.model.map_shape = (20, 20)
     with pytest.raises(ValueError, match=r"map_shape is \(20, 20\); the observation space's map is \(25, 25\)"):
         TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
+
+
+def test_maps_in_the_data_must_fit_the_network_and_a_flat_map_entry_is_an_ordinary_feature(env) -> None:
+    from tt_agents import TTAgent, cpu_preset
+    from tt_agents.data_loading import Episode
+    from tt_agents.inputs import check_data_maps
+
+    grid = np.ones((25, 25), np.int64)
+    episode = Episode(np.zeros((3, 3)), np.zeros(3, np.int64), np.zeros(3), False, goal=np.zeros(2), map=grid)
+    check_data_maps([episode], (25, 25), 16)
+    with pytest.raises(ValueError, match=r"reads a \(25, 25\) map per episode; episode 0 has None"):
+        check_data_maps([Episode(np.zeros((3, 3)), np.zeros(3, np.int64), np.zeros(3), False)], (25, 25), 16)
+    with pytest.raises(ValueError, match="cell of value 16; ModelConfig.map_classes is 16"):
+        check_data_maps(
+            [Episode(np.zeros((3, 3)), np.zeros(3, np.int64), np.zeros(3), False, map=grid * 16)], (25, 25), 16
+        )
+    with pytest.raises(ValueError, match="has a map but the agent reads none"):
+        check_data_maps([episode], None, 16)
+    flat = spaces.Dict({"map": spaces.Box(-1.0, 1.0, (4,)), "position": spaces.Box(-1.0, 1.0, (3,))})
+    agent = TTAgent(flat, spaces.Box(-1.0, 1.0, (2,)), config=cpu_preset(), device="cpu")
+    assert agent.config.model.map_shape is None and agent.layout.observation_dim == 7
+    with pytest.raises(TypeError, match="2-D Box of integer cells"):
+        TTAgent(spaces.Dict({"map": spaces.Box(0.0, 1.0, (5, 5))}), spaces.Box(-1.0, 1.0, (2,)), device="cpu")

@@ -289,6 +289,6 @@ def test_map_inputs_are_checked() -> None:
     with pytest.raises(ValueError, match=r"got \(2, 7, 6\)"):
         model(tokens, maps=torch.zeros(2, 7, 6, dtype=torch.long))
     with pytest.raises(ValueError, match=r"integers in \[0, 5\)"):
-        model(tokens, maps=torch.full((2, 6, 7), 5))
+        model.prefill(tokens, maps=torch.full((2, 6, 7), 5))  # checked where planning starts (training: in fit)
     with pytest.raises(ValueError, match="reads no map"):
         plain(tokens, maps=torch.zeros(2, 6, 7, dtype=torch.long))

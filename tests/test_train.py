@@ -141,8 +141,10 @@ def test_compiled_training_follows_the_eager_loss_curve(episodes) -> None:
 
 
 def failing_compile(module, **kwargs):
+    from torch._dynamo.exc import TorchDynamoException
+
     def compiled(*args, **kw):
-        raise RuntimeError("backend compiler failed: no working C compiler")
+        raise TorchDynamoException("backend compiler failed: no working C compiler")
 
     return compiled
 
@@ -159,6 +161,20 @@ def test_a_compiler_that_fails_under_auto_falls_back_to_eager_training(episodes,
     asked = make_trainer(episodes, n_steps=20, dropout=0.0, compile=True)
     with pytest.raises(RuntimeError, match="no working C compiler"):  # asked for by name: not hidden
         asked.train()
+
+
+def test_under_compile_auto_errors_that_are_not_the_compilers_are_raised(episodes, monkeypatch) -> None:
+    def out_of_memory(module, **kwargs):
+        def compiled(*args, **kw):
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+        return compiled
+
+    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device: True)
+    monkeypatch.setattr(torch, "compile", out_of_memory)
+    trainer = make_trainer(episodes, n_steps=5, compile="auto")
+    with pytest.raises(torch.OutOfMemoryError):
+        trainer.train()
 
 
 def test_compile_auto_means_cuda_only() -> None:

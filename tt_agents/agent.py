@@ -24,6 +24,7 @@ from .inputs import (
     as_rows,
     check_budget,
     check_data_actions,
+    check_data_maps,
     checked_reward,
     episode_starts,
     steps_for,
@@ -235,6 +236,7 @@ class TrajectoryTransformerAgent:
         else:
             episodes = load_episodes(dataset, observation_key=self.observation_keys, map_key=map_key)
         check_data_actions(episodes, self.action_space)
+        check_data_maps(episodes, self.config.model.map_shape, self.config.model.map_classes)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
@@ -257,7 +259,8 @@ class TrajectoryTransformerAgent:
         if isinstance(q_function, str):
             from .baselines import IQLAgent
 
-            flat_space = flatten_space(self.observation_space) if self.observation_keys else self.observation_space
+            space = without_map(self.observation_space)
+            flat_space = flatten_space(space) if self.observation_keys else space
             self.iql = IQLAgent(flat_space, self.action_space, iql_config, seed=train_cfg.seed, device=self.device)
             self.iql.fit(episodes, q_steps, seed=train_cfg.seed, show_progress=show_progress)
             self.q_function = self.iql.q_function()

@@ -120,3 +120,23 @@ def as_rows(value: Any, dim: int, name: str) -> tuple[np.ndarray, bool]:
     if array.size == 0:
         raise ValueError(f"{name}: an empty batch (shape {array.shape}); give at least one row")
     return array.reshape(-1, dim), single
+
+
+def check_data_maps(episodes: list[Episode], map_shape: tuple[int, int] | None, map_classes: int) -> None:
+    """A ValueError, before training, when the episodes' maps do not fit the network: maps where it reads none,
+    a missing map, another shape, or a cell outside ``[0, map_classes)``."""
+    for index, episode in enumerate(episodes):
+        if map_shape is None:
+            if episode.map is not None:
+                raise ValueError(
+                    f"episode {index} has a map but the agent reads none (its observation space has no 'map' entry)"
+                )
+            continue
+        if episode.map is None or episode.map.shape != tuple(map_shape):
+            got = None if episode.map is None else episode.map.shape
+            raise ValueError(f"the agent reads a {tuple(map_shape)} map per episode; episode {index} has {got}")
+        if int(episode.map.max()) >= map_classes:
+            raise ValueError(
+                f"episode {index}'s map has a cell of value {int(episode.map.max())}; ModelConfig.map_classes is "
+                f"{map_classes}"
+            )

@@ -200,9 +200,10 @@ class TrajectoryGPT(nn.Module):
         x = self.tok_emb(ids) + pos_emb
         return self.drop(x if map_emb is None else x + map_emb)
 
-    def embed_maps(self, maps: torch.Tensor | None, rows: int) -> torch.Tensor | None:
+    def embed_maps(self, maps: torch.Tensor | None, rows: int, check_cells: bool = False) -> torch.Tensor | None:
         """The map embeddings (rows, 1, C) of ``maps`` (rows, H, W) integer cells, or None for a network without a
-        map; a ValueError when a map is missing, unexpected or of the wrong shape."""
+        map; a ValueError when a map is missing, unexpected or of the wrong shape (and with ``check_cells``, a
+        cell out of range: a device sync, so training leaves it to the data's own check)."""
         if self.map_encoder is None:
             if maps is not None:
                 raise ValueError("TrajectoryGPT: this network reads no map (ModelConfig.map_shape is None)")
@@ -211,7 +212,8 @@ class TrajectoryGPT(nn.Module):
         if maps is None or tuple(maps.shape) != shape:
             got = "none" if maps is None else tuple(maps.shape)
             raise ValueError(f"TrajectoryGPT: this network reads a map per row, {shape}; got {got}")
-        if maps.dtype.is_floating_point or bool((maps < 0).any() | (maps >= self.config.map_classes).any()):
+        out_of_range = check_cells and bool(((maps < 0) | (maps >= self.config.map_classes)).any())
+        if maps.dtype.is_floating_point or out_of_range:
             raise ValueError(f"TrajectoryGPT: map cells must be integers in [0, {self.config.map_classes})")
         return self.map_encoder(maps.long())
 
@@ -377,7 +379,7 @@ class TrajectoryGPT(nn.Module):
         g = self.layout.goal_dim
         if pad is not None:
             cache.set_pad(pad.to(device=tokens.device, dtype=torch.long))
-        map_emb = self.embed_maps(maps, R)
+        map_emb = self.embed_maps(maps, R, check_cells=True)
         if map_emb is not None:
             cache.set_maps(map_emb)
         logits = []

@@ -88,18 +88,22 @@ MAP_KEY = "map"
 
 
 def map_shape(space: spaces.Space) -> tuple[int, int] | None:
-    """``(H, W)`` of a Dict observation space's ``map`` entry (a 2-D Box of integers), or None without one."""
+    """``(H, W)`` of a Dict observation space's ``map`` entry (a 2-D Box of integers), or None without one (a
+    flat ``map`` Box is an ordinary observation entry)."""
     if not isinstance(space, spaces.Dict) or MAP_KEY not in space.spaces:
         return None
     sub = space[MAP_KEY]
+    if isinstance(sub, spaces.Box) and len(sub.shape) == 1:
+        return None
     if not isinstance(sub, spaces.Box) or len(sub.shape) != 2 or not np.issubdtype(sub.dtype, np.integer):
-        raise TypeError(f"observation_space[{MAP_KEY!r}] must be a 2-D Box of integer cells, got {sub}")
+        raise TypeError(f"observation_space[{MAP_KEY!r}] must be a 2-D Box of integer cells (a map), got {sub}")
     return (int(sub.shape[0]), int(sub.shape[1]))
 
 
 def without_map(space: spaces.Space) -> spaces.Space:
-    """A Dict observation space without its ``map`` entry (any other space as it is)."""
-    if not isinstance(space, spaces.Dict) or MAP_KEY not in space.spaces:
+    """A Dict observation space without its ``map`` entry (any other space, or one whose ``map`` is a flat
+    entry, as it is)."""
+    if map_shape(space) is None:
         return space
     return spaces.Dict({key: sub for key, sub in space.spaces.items() if key != MAP_KEY})
 

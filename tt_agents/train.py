@@ -78,6 +78,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig, fused: bool = False) -
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, fused=fused or None)
 
 
+def is_compiler_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from torch's compiler stack failing to compile (Dynamo, Inductor, a backend: missing
+    Triton or C compiler), not from the compiled code or the data."""
+    from torch._dynamo.exc import TorchDynamoException  # imported here: torch._dynamo is slow to import
+
+    return isinstance(exc, TorchDynamoException)
+
+
 def should_compile(setting: bool | str, device: torch.device) -> bool:
     """Whether ``TrainConfig.compile`` (or a planner's ``compile``) means compiling on ``device``."""
     return device.type == "cuda" if setting == "auto" else bool(setting)
@@ -170,7 +178,10 @@ def run_fingerprint(
             for tensor in windows.fingerprint_tensors():
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     settings = {k: v for k, v in asdict(config).items() if k not in _UNFINGERPRINTED}
-    shape = {"model": asdict(model.config), "layout": model.layout.to_dict(), "n_bins": model.n_bins}
+    network = asdict(model.config)
+    if network["map_shape"] is None:  # runs from before maps existed keep their fingerprint
+        del network["map_shape"], network["map_classes"]
+    shape = {"model": network, "layout": model.layout.to_dict(), "n_bins": model.n_bins}
     digest.update(json.dumps({"train": settings, **shape}, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -408,14 +419,31 @@ class Trainer:
             self.history.val_cross_entropy.append((self.step, row["val_cross_entropy"]))
         return row
 
-    def _forward_step(self, *batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training forward. Under ``compile="auto"`` a compiler that fails on its first call (no Triton, no C
-        compiler, an unsupported GPU) is warned about and training goes on eagerly; ``compile=True`` raises."""
-        if not self._compile_unproven:
-            return self._forward(*batch)
+    def _loss_and_gradients(
+        self, own: slice, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Forward and backward of this process's part ``own`` of the global batch; returns the loss."""
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+            _, loss = self._forward(inputs[own], targets[own], mask[own], None if maps is None else maps[own])
+        if self.world_size > 1:  # weigh by the share of counted targets: DDP's mean is then the global mean
+            loss = loss * self.world_size * mask[own].sum().clamp_min(1.0) / mask.sum().clamp_min(1.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss
+
+    def _train_step(self) -> torch.Tensor:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, self.config)
+        batch = self._batch(self.train_data, self._train_indices(self.step))  # the global batch
+        share = self.config.batch_size // self.world_size
+        own = slice(self.rank * share, (self.rank + 1) * share)  # this process's part of it
         try:
-            out = self._forward(*batch)
-        except Exception as exc:  # whatever the compiler stack raises; an eager failure below still raises
+            loss = self._loss_and_gradients(own, *batch)
+        except Exception as exc:
+            if not (self._compile_unproven and is_compiler_error(exc)):
+                raise
+            # compile="auto" and the compiler failed on its first step (no Triton or C compiler, an unsupported
+            # GPU): say so and train eagerly; compile=True raises
             warnings.warn(
                 f"torch.compile failed on {self.device} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                 "training continues without compiling (TrainConfig.compile=False skips the attempt)",
@@ -423,22 +451,8 @@ class Trainer:
                 stacklevel=2,
             )
             self.compiled, self._forward = False, self._module
-            out = self._forward(*batch)
+            loss = self._loss_and_gradients(own, *batch)
         self._compile_unproven = False
-        return out
-
-    def _train_step(self) -> torch.Tensor:
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.step, self.config)
-        inputs, targets, mask, maps = self._batch(self.train_data, self._train_indices(self.step))  # the global batch
-        share = self.config.batch_size // self.world_size
-        own = slice(self.rank * share, (self.rank + 1) * share)  # this process's part of it
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-            _, loss = self._forward_step(inputs[own], targets[own], mask[own], None if maps is None else maps[own])
-        if self.world_size > 1:  # weigh by the share of counted targets: DDP's mean is then the global mean
-            loss = loss * self.world_size * mask[own].sum().clamp_min(1.0) / mask.sum().clamp_min(1.0)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()

@@ -2,7 +2,7 @@
 with Dict observations on a new map every episode.
 
 :func:`make_minigrid_dataset` records :class:`~tt_agents.envs.minigrid_goal.MiniGridGoalExpert` in a
-:class:`~tt_agents.envs.minigrid_goal.MiniGridGoalEnv` (``MiniGrid-MultiRoom-N4-S5-v0`` by default) with
+:class:`~tt_agents.envs.minigrid_goal.MiniGridGoalEnv` (``MiniGrid-MultiRoom-N4-S5-v1`` by default) with
 :func:`~tt_agents.data_making.recording.record_dataset`. Each episode draws how often the expert's action is
 replaced by a random one from ``random_fractions``: 0 gives expert trajectories, 1 uniform random ones (the
 appendix's "mixture of trajectories from a pre-trained goal-reaching policy and a uniform random policy"), values
@@ -22,8 +22,9 @@ import numpy as np
 from ..envs.minigrid_goal import MiniGridGoalEnv, MiniGridGoalExpert
 from .recording import record_dataset
 
-MULTIROOM_ID = "MiniGrid-MultiRoom-N4-S5-v0"
-"""The appendix's environment: four rooms of at most 5x5 cells joined by doors, a new layout every episode."""
+MULTIROOM_ID = "MiniGrid-MultiRoom-N4-S5-v1"
+"""The appendix's environment: four rooms of at most 5x5 cells joined by doors, a new layout every episode (``v1``:
+minigrid's ``v0`` of this id makes six rooms)."""
 MINIGRID_DATASET_ID = "tt-agents/minigrid-multiroom/mixed-v0"
 """Default Minari id of :func:`make_minigrid_dataset`."""
 DEFAULT_RANDOM_FRACTIONS: tuple[float, ...] = (0.0, 0.0, 0.25, 1.0)
@@ -70,7 +71,7 @@ def make_minigrid_dataset(
         seed: seed of the resets (the first episode is reset with ``seed``, the others with seeds drawn from it,
             all stored in the dataset) and of the policy's random choices.
         dataset_id: Minari id ``namespace/name-vN``.
-        max_episode_steps: time limit (default: the environment's own, 120 steps for MultiRoom-N4).
+        max_episode_steps: time limit (default: the environment's own, 80 steps for MultiRoom-N4).
         overwrite: replace an existing dataset with the same id (otherwise that is a ``FileExistsError``).
         show_progress: show a progress bar.
     """

@@ -1,6 +1,6 @@
 """MiniGrid maps as goal-reaching tasks with Dict observations (paper Appendix F).
 
-:class:`MiniGridGoalEnv` wraps a MiniGrid environment (e.g. ``MiniGrid-MultiRoom-N4-S5-v0``, a new map every
+:class:`MiniGridGoalEnv` wraps a MiniGrid environment (e.g. ``MiniGrid-MultiRoom-N4-S5-v1``, a new map every
 episode) so that it looks like the package's other goal environments:
 
 * ``observation``: the agent's cell and direction ``[x, y, direction]``;
