@@ -20,6 +20,7 @@ FLOORS: dict[str, int] = {
     "layout": 1,
     "spaces": 1,
     "inputs": 2,
+    "distributed": 2,
     "data_loading": 2,
     "tokenizer": 2,
     "kv_cache": 2,

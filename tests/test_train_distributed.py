@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from helpers import pendulum_episodes
 from test_train import make_trainer
 
-from tt_agents.train import distributed_rank_and_size, init_distributed
+from tt_agents.distributed import distributed_rank_and_size, init_distributed
 from tt_agents.training_log import METRICS_FILE, read_training_log
 
 WORLD = 2

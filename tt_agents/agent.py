@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,15 +19,18 @@ from ._io import CheckpointError
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
 from .config import AgentConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
+from .distributed import init_distributed
 from .inputs import (
     as_rows,
     check_budget,
     check_data_actions,
     check_data_maps,
     checked_reward,
+    dataset_info,
     episode_starts,
     steps_for,
     warn_about_data,
+    with_map_shape,
 )
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
@@ -47,7 +49,7 @@ from .spaces import (
     without_map,
 )
 from .tokenizer import Tokenizer
-from .train import Trainer, TrainHistory, check_training_memory, init_distributed
+from .train import Trainer, TrainHistory, check_training_memory
 
 if TYPE_CHECKING:
     from .baselines import IQLConfig
@@ -91,13 +93,6 @@ class AgentState:
         return cls([EnvContext() for _ in range(n_envs)], [None] * n_envs)
 
 
-def _with_map_shape(config: AgentConfig, shape: tuple[int, int] | None) -> AgentConfig:
-    """``config`` with the network reading the observation space's map (``ModelConfig.map_shape``)."""
-    if config.model.map_shape is not None and tuple(config.model.map_shape) != shape:
-        raise ValueError(f"ModelConfig.map_shape is {config.model.map_shape}; the observation space's map is {shape}")
-    return config if shape is None else replace(config, model=replace(config.model, map_shape=shape))
-
-
 class TrajectoryTransformerAgent:
     """Trajectory Transformer agent: a GPT over discretized transitions, acting by beam search.
 
@@ -130,7 +125,7 @@ class TrajectoryTransformerAgent:
                 "config must be an AgentConfig (e.g. cpu_preset() or AgentConfig.from_dict(d)), "
                 f"got {type(config).__name__}"
             )
-        self.config = _with_map_shape(config or AgentConfig(), map_shape(observation_space))
+        self.config = with_map_shape(config or AgentConfig(), map_shape(observation_space))
         self.observation_space = observation_space
         self.action_space = action_space
         self.device = resolve_device(device)
@@ -200,7 +195,7 @@ class TrajectoryTransformerAgent:
 
         Under ``torchrun --nproc_per_node N`` the run is data-parallel (DistributedDataParallel: the batch split
         across the processes, the first one alone writing checkpoints and logs); save the agent from that process
-        only (``tt_agents.train.distributed_rank_and_size()[0] == 0``).
+        only (``tt_agents.distributed.distributed_rank_and_size()[0] == 0``).
 
         Args:
             n_steps: gradient steps (default ``config.train.n_steps``).
@@ -240,7 +235,7 @@ class TrajectoryTransformerAgent:
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
-        self.dataset_info = _dataset_info(dataset, data)
+        self.dataset_info = dataset_info(dataset, data)
 
         tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns(), self._categories())
         train_part, val_part = data.split(self.config.data.validation_fraction, train_cfg.seed)
@@ -459,21 +454,3 @@ class TrajectoryTransformerAgent:
 
 
 TTAgent = TrajectoryTransformerAgent
-
-
-def _dataset_info(dataset: Any, data: TrajectoryData) -> dict[str, Any]:
-    """Where the data came from and its returns, for reports and normalized scores."""
-    info: dict[str, Any] = {
-        "n_episodes": data.n_episodes,
-        "n_transitions": data.n_transitions,
-        "mean_return": float(np.mean(data.returns)),
-    }
-    spec = getattr(dataset, "spec", None)
-    if spec is not None:
-        info["dataset_id"] = spec.dataset_id
-        metadata = dataset.storage.metadata
-        for key in ("ref_min_score", "ref_max_score"):
-            value = metadata.get(key)
-            if value is not None and math.isfinite(value):
-                info[key] = float(value)
-    return info

@@ -156,7 +156,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .agent import TTAgent
     from .config import cpu_preset, paper_preset
-    from .train import distributed_rank_and_size
+    from .distributed import distributed_rank_and_size
     from .training_log import METRICS_FILE, plot_training_log
 
     config = cpu_preset() if args.preset == "cpu" else paper_preset()

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .config import TrainConfig
-from .data_loading import Episode
+from .config import AgentConfig, TrainConfig
+from .data_loading import Episode, TrajectoryData
 from .spaces import check_discrete_actions
 
 
@@ -140,3 +140,28 @@ def check_data_maps(episodes: list[Episode], map_shape: tuple[int, int] | None, 
                 f"episode {index}'s map has a cell of value {int(episode.map.max())}; ModelConfig.map_classes is "
                 f"{map_classes}"
             )
+
+
+def with_map_shape(config: AgentConfig, shape: tuple[int, int] | None) -> AgentConfig:
+    """``config`` with the network reading the observation space's map (``ModelConfig.map_shape``)."""
+    if config.model.map_shape is not None and tuple(config.model.map_shape) != shape:
+        raise ValueError(f"ModelConfig.map_shape is {config.model.map_shape}; the observation space's map is {shape}")
+    return config if shape is None else replace(config, model=replace(config.model, map_shape=shape))
+
+
+def dataset_info(dataset: Any, data: TrajectoryData) -> dict[str, Any]:
+    """Where the data came from and its returns, for reports and normalized scores."""
+    info: dict[str, Any] = {
+        "n_episodes": data.n_episodes,
+        "n_transitions": data.n_transitions,
+        "mean_return": float(np.mean(data.returns)),
+    }
+    spec = getattr(dataset, "spec", None)
+    if spec is not None:
+        info["dataset_id"] = spec.dataset_id
+        metadata = dataset.storage.metadata
+        for key in ("ref_min_score", "ref_max_score"):
+            value = metadata.get(key)
+            if value is not None and math.isfinite(value):
+                info[key] = float(value)
+    return info

@@ -4,7 +4,7 @@ Batches are drawn with a generator seeded by ``(seed, step)``, and the checkpoin
 optimizer, schedule position and RNG states, so a run interrupted at any point and resumed from its last
 checkpoint follows the same trajectory as an uninterrupted one (bit for bit on CPU).
 
-Under ``torchrun`` (an initialised process group, see :func:`init_distributed`) the model is wrapped in
+Under ``torchrun`` (an initialised process group, see :mod:`tt_agents.distributed`) the model is wrapped in
 ``DistributedDataParallel``: every process draws the same global batch and trains on its own contiguous share,
 the losses are weighted so that the averaged gradient is the global batch's, and the first process alone writes
 checkpoints and logs; every process resumes from the same checkpoint.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ._io import make_progress, write_atomic
 from .config import ModelConfig, TrainConfig
 from .data_loading import WindowDataset
+from .distributed import distributed_rank_and_size
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .spaces import device_memory
@@ -111,27 +111,6 @@ def _optimizer_from_flat(tensors: dict[str, torch.Tensor], rest: dict[str, Any])
         _, index, key = name.split(".", 2)
         state.setdefault(int(index), {})[key] = value
     return {"state": state, "param_groups": rest["param_groups"]}
-
-
-def distributed_rank_and_size() -> tuple[int, int]:
-    """This process's rank and the number of processes of the initialised process group ((0, 1) without one)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def init_distributed(device: torch.device) -> torch.device:
-    """Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment): join the process group (NCCL on CUDA, Gloo on
-    the CPU) if not joined yet, and return this process's device (``cuda:LOCAL_RANK`` on CUDA). Otherwise
-    ``device`` unchanged."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return device
 
 
 def training_memory_estimate(
