@@ -213,9 +213,10 @@ def check_settings(directory: Path, settings: dict[str, Any]) -> None:
 
 
 def with_train_steps(config: AgentConfig, n_steps: int) -> AgentConfig:
-    """``config`` training for ``n_steps`` steps, its warm-up cut to a tenth of them where it is longer."""
+    """``config`` training for exactly ``n_steps`` steps (no ``min_epochs`` floor), its warm-up cut to a tenth of
+    them where it is longer."""
     warmup = min(config.train.warmup_steps, max(1, n_steps // 10))
-    return replace(config, train=replace(config.train, n_steps=n_steps, warmup_steps=warmup))
+    return replace(config, train=replace(config.train, n_steps=n_steps, min_epochs=None, warmup_steps=warmup))
 
 
 # ---------------------------------------------------------------------------------------------- training

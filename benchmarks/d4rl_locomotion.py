@@ -17,7 +17,8 @@ Methods
 
 Presets (``--preset``)
     ``cpu``: fits a 2-core CPU; reduced settings, each named in the results file: ``cpu_preset()`` (2 layers x
-    64 dims, batch 64) without attention dropout, trained for its steps (4000), beam 32, horizon 5;
+    64 dims, batch 64) without attention dropout, trained for its budget (4000 steps and at least 5 passes over
+    the data), beam 32, horizon 5;
     BC 50k and IQL 30k steps (:data:`CPU_BASELINE_STEPS`); 2 seeds x 10 episodes. The results file states the
     measured wall time of every cell.
     ``paper``: for a GPU: ``paper_preset(name)`` (4 layers x 128, batch 256, beam 128 / horizon 15 with the
@@ -179,12 +180,12 @@ def resolve_dataset(requested: str) -> DatasetEntry:
 def tt_config(args: argparse.Namespace, method: str, key: str) -> AgentConfig:
     """The TT configuration of a cell: the preset, the cell's discretization, planning mode, step overrides."""
     if args.preset == "cpu":
-        config = cpu_preset()
-        steps = config.train.n_steps
+        config = cpu_preset()  # 4000 steps and at least 5 passes over the data
     else:
         config = paper_preset(key)
-        steps = authors_tt_steps(key, config.train.batch_size)
-    config = with_train_steps(config, args.tt_steps or steps)
+        config = with_train_steps(config, authors_tt_steps(key, config.train.batch_size))
+    if args.tt_steps:
+        config = with_train_steps(config, args.tt_steps)
     config.tokenizer = replace(config.tokenizer, strategy="uniform" if method == "tt-uniform" else "quantile")
     config.planner = replace(config.planner, mode="imitation" if method == "tt-imitation" else "reward")
     return config

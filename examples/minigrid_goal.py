@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     env = make_env()
     config = cpu_preset()
     config.planner = replace(config.planner, mode="goal", beam_width=16, horizon=4, seed=args.seed)
-    config.train = replace(config.train, n_steps=args.steps, seed=args.seed)
+    config.train = replace(config.train, n_steps=args.steps, min_epochs=None, seed=args.seed)
     tick = time.perf_counter()
     agent = TTAgent(env.observation_space, env.action_space, config=config, device="auto")
     agent.fit(episodes, show_progress=show)

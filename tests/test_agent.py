@@ -35,19 +35,39 @@ def test_fit_rejects_data_of_another_environment(episodes) -> None:
     assert agent.config.to_dict() == before, "a refused fit changes no state"
 
 
-def test_a_budget_in_epochs_scales_with_the_data(episodes, env_spaces) -> None:
+def _training_windows(episodes, config) -> int:
     from tt_agents.data_loading import TrajectoryData, WindowDataset, load_episodes
     from tt_agents.tokenizer import Tokenizer
 
-    config = tiny_config()
-    agent = TTAgent(*env_spaces, config=config, device="cpu").fit(episodes, n_epochs=0.5, show_progress=False)
     data = TrajectoryData.from_episodes(load_episodes(episodes), config.data)
     train_part, _ = data.split(config.data.validation_fraction, config.train.seed)
     tokenizer = Tokenizer.from_config(config.tokenizer).fit(data.token_columns())
-    windows = len(WindowDataset(train_part, tokenizer, config.model.sequence_length))
+    return len(WindowDataset(train_part, tokenizer, config.model.sequence_length))
+
+
+def test_a_budget_in_epochs_scales_with_the_data(episodes, env_spaces) -> None:
+    config = tiny_config()
+    agent = TTAgent(*env_spaces, config=config, device="cpu").fit(episodes, n_epochs=0.5, show_progress=False)
+    windows = _training_windows(episodes, config)
     assert agent.config.train.n_steps == -(-windows // (2 * config.train.batch_size)) > 0
     assert agent.config.train.n_epochs == 0.5 and len(agent.history.train_loss) > 0
     assert agent.fit(episodes, n_steps=3, n_epochs=9.0, show_progress=False).config.train.n_steps == 3
+
+
+def test_min_epochs_raises_the_configs_step_budget_but_not_an_asked_one(episodes, env_spaces) -> None:
+    config = tiny_config(n_steps=2)
+    config.train = replace(config.train, min_epochs=0.5)
+    floor = -(-_training_windows(episodes, config) // (2 * config.train.batch_size))
+    assert floor > 2
+    agent = TTAgent(*env_spaces, config=config, device="cpu").fit(episodes, show_progress=False)
+    assert agent.config.train.n_steps == floor and len(agent.history.train_loss) > 0
+    assert agent.config.train.min_epochs is None  # the saved config says what was trained
+    config.train = replace(config.train, n_steps=10 * floor)
+    longer = TTAgent(*env_spaces, config=config, device="cpu").fit(episodes, show_progress=False)
+    assert longer.config.train.n_steps == 10 * floor
+    config.train = replace(config.train, n_steps=2)
+    asked = TTAgent(*env_spaces, config=config, device="cpu").fit(episodes, 3, show_progress=False)
+    assert asked.config.train.n_steps == 3
 
 
 def test_unsupported_spaces_are_rejected_up_front() -> None:

@@ -46,6 +46,7 @@ RANGE_ERRORS: list[tuple[type, str, object]] = [
     (TrainConfig, "n_steps", 0),
     (TrainConfig, "n_epochs", 0.0),
     (TrainConfig, "n_epochs", math.inf),
+    (TrainConfig, "min_epochs", -1.0),
     (TrainConfig, "batch_size", 0),
     (TrainConfig, "learning_rate", 0.0),
     (TrainConfig, "learning_rate", NAN),

@@ -19,10 +19,8 @@ def train(level: str, steps: int, tmp_path, monkeypatch) -> TTAgent:
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     dataset = make_inverted_pendulum_dataset(level, show_progress=False)
     env = gym.make(ENV_ID)
-    config = cpu_preset()
-    config.train.n_steps = steps
-    return TTAgent(env.observation_space, env.action_space, config=config, device="cpu").fit(
-        dataset, show_progress=False
+    return TTAgent(env.observation_space, env.action_space, config=cpu_preset(), device="cpu").fit(
+        dataset, steps, show_progress=False
     )
 
 

@@ -198,7 +198,8 @@ class TrajectoryTransformerAgent:
         only (``tt_agents.distributed.distributed_rank_and_size()[0] == 0``).
 
         Args:
-            n_steps: gradient steps (default ``config.train.n_steps``).
+            n_steps: gradient steps, trained exactly (default ``config.train.n_steps``, raised to
+                ``config.train.min_epochs`` passes where that is set, as in ``cpu_preset()``).
             n_epochs: the budget in passes over the training windows instead of steps (default
                 ``config.train.n_epochs``); ``n_steps`` wins when both are given.
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
@@ -243,7 +244,7 @@ class TrajectoryTransformerAgent:
         train_windows = WindowDataset(train_part, tokenizer, seq)
         val_windows = WindowDataset(val_part, tokenizer, seq) if val_part.n_episodes else None
         train_cfg = steps_for(train_cfg, len(train_windows), asked_steps=n_steps is not None)
-        self.config.train = train_cfg
+        self.config.train = replace(train_cfg, min_epochs=None)  # the steps trained, as a refit would repeat them
         torch.manual_seed(train_cfg.seed)
         model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
         trainer = Trainer(

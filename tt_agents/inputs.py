@@ -58,10 +58,17 @@ FEW_PASSES = 3.0
 
 
 def steps_for(train_cfg: TrainConfig, n_windows: int, asked_steps: bool) -> TrainConfig:
-    """``train_cfg`` with a budget in passes turned into steps over ``n_windows`` training windows. A step budget
-    taken from the config (not asked for in ``fit``) that is under :data:`FEW_PASSES` passes is warned about."""
+    """``train_cfg`` with a budget in passes turned into steps over ``n_windows`` training windows, and a step
+    budget taken from the config (not asked for in ``fit``) raised to ``min_epochs`` passes; such a budget still
+    under :data:`FEW_PASSES` passes is warned about."""
+
+    def steps(passes: float) -> int:
+        return max(1, math.ceil(passes * n_windows / train_cfg.batch_size))
+
     if train_cfg.n_epochs is not None:
-        return replace(train_cfg, n_steps=max(1, math.ceil(train_cfg.n_epochs * n_windows / train_cfg.batch_size)))
+        return replace(train_cfg, n_steps=steps(train_cfg.n_epochs))
+    if not asked_steps and train_cfg.min_epochs is not None:
+        train_cfg = replace(train_cfg, n_steps=max(train_cfg.n_steps, steps(train_cfg.min_epochs)))
     passes = train_cfg.n_steps * train_cfg.batch_size / max(1, n_windows)
     if not asked_steps and passes < FEW_PASSES:
         warnings.warn(

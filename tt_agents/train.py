@@ -142,7 +142,16 @@ class RunMismatchError(ValueError):
     """A training checkpoint belongs to another run than the one asked to resume from it."""
 
 
-_UNFINGERPRINTED = ("n_steps", "n_epochs", "eval_every", "eval_batches", "checkpoint_every", "compile", "num_workers")
+_UNFINGERPRINTED = (
+    "n_steps",
+    "n_epochs",
+    "min_epochs",
+    "eval_every",
+    "eval_batches",
+    "checkpoint_every",
+    "compile",
+    "num_workers",
+)
 
 
 def run_fingerprint(
