@@ -102,10 +102,9 @@ def test_a_goal_agent_plans_discrete_actions_on_minigrid_maps(tmp_path, monkeypa
         dataset = make_minigrid_dataset(n_episodes=6, seed=1, show_progress=False)
     config = cpu_preset()
     config.planner = type(config.planner)(mode="goal", beam_width=4, horizon=2)
-    config.train.n_steps = 10
     agent = TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
     assert agent.config.model.map_shape == (25, 25) and config.model.map_shape is None  # read from the space
-    agent.fit(dataset, show_progress=False)
+    agent.fit(dataset, 10, show_progress=False)
     assert agent.model.map_encoder is not None
     env.reset(seed=10**6)
     rewards, lengths = evaluate_policy(agent, env, n_eval_episodes=1, return_episode_rewards=True, warn=False)

@@ -292,3 +292,39 @@ def test_map_inputs_are_checked() -> None:
         model.prefill(tokens, maps=torch.full((2, 6, 7), 5))  # checked where planning starts (training: in fit)
     with pytest.raises(ValueError, match="reads no map"):
         plain(tokens, maps=torch.zeros(2, 6, 7, dtype=torch.long))
+
+
+def test_the_map_context_learns_what_a_cell_of_the_map_says() -> None:
+    # The first action token is 1 where one cell of the map holds a door (value 3), else 0; every other token is
+    # noise. The network can only learn it through the map encoder, trained as the Trainer trains (AdamW, weight
+    # decay on matrices): an encoder whose units die (a ReLU before the projection did, on MiniGrid) stays at chance.
+    from tt_agents.config import TrainConfig
+    from tt_agents.train import make_optimizer
+
+    model = make_map_model().train()
+    generator = torch.Generator().manual_seed(1)
+    action_position = model.layout.observation_dim  # the first action token of the first transition
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        maps = torch.randint(0, 3, (n, 6, 7), generator=generator)
+        door = torch.rand(n, generator=generator) < 0.5
+        maps[door, 2, 4] = 3
+        tokens = torch.randint(0, N_BINS, (n, model.layout.transition_dim), generator=generator)
+        tokens[:, action_position] = door.long()
+        mask = torch.zeros(n, tokens.shape[1] - 1)
+        mask[:, action_position - 1] = 1.0
+        return tokens[:, :-1], tokens[:, 1:], mask, maps
+
+    optimizer = make_optimizer(model, TrainConfig(learning_rate=3e-3, weight_decay=0.1))
+    for _ in range(300):
+        tokens, targets, mask, maps = batch(64)
+        _, loss = model(tokens, targets, mask, maps=maps)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    tokens, targets, mask, maps = batch(256)
+    with torch.no_grad():
+        logits, _ = model(tokens, maps=maps)
+    predicted = logits[:, action_position - 1, :2].argmax(-1)
+    assert (predicted == targets[:, action_position - 1]).float().mean() >= 0.95

@@ -111,7 +111,8 @@ class Block(nn.Module):
 class MapEncoder(nn.Module):
     """A map of categorical cells (B, H, W) -> one embedding per map (B, 1, C): an embedding per cell value, three
     3x3 convolutions (the first two of stride 2), and a linear map of the flattened features, which keeps where
-    each wall and door is."""
+    each wall and door is. GELU, not ReLU: with a ReLU before the projection every unit died early in training on
+    MiniGrid, and the network then read the same embedding for every map."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -120,11 +121,11 @@ class MapEncoder(nn.Module):
         self.cell_emb = nn.Embedding(config.map_classes, 16)
         self.conv = nn.Sequential(
             nn.Conv2d(16, 32, 3, stride=2, padding=1),
-            nn.ReLU(),
+            nn.GELU(),
             nn.Conv2d(32, 32, 3, stride=2, padding=1),
-            nn.ReLU(),
+            nn.GELU(),
             nn.Conv2d(32, 32, 3, padding=1),
-            nn.ReLU(),
+            nn.GELU(),
         )
         h4, w4 = (h + 3) // 4, (w + 3) // 4  # two stride-2 convolutions with padding 1
         self.proj = nn.Linear(32 * h4 * w4, config.n_embd)
@@ -165,6 +166,8 @@ class TrajectoryGPT(nn.Module):
         self.register_buffer("value_bias", value_bias, persistent=False)  # attention bias of each key position
         self.apply(self._init_weights)
         nn.init.normal_(self.head, mean=0.0, std=0.02)
+        if self.map_encoder is not None:  # unit-scale cell features into the convolutions, not GPT's 0.02
+            nn.init.normal_(self.map_encoder.cell_emb.weight, mean=0.0, std=1.0)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
