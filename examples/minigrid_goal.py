@@ -45,6 +45,8 @@ EVAL_SEED = 1_000_000
 """Held-out maps are reset with seeds from here on (each checked absent from the dataset)."""
 PREFIXES = 4
 """Relabelled prefixes per recorded episode."""
+LOCAL_VIEW_DATASET_ID = "tt-agents/minigrid-multiroom/mixed-local-v0"
+"""Default Minari id of the data recorded with the local view."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-maps", type=int, help="held-out maps (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seeds data, training, planning and the held-out maps")
     parser.add_argument("--out", type=Path, default=Path("runs/minigrid_goal"), help="output directory")
-    parser.add_argument("--dataset-id", default=MINIGRID_DATASET_ID, help="Minari id of the recorded data")
+    parser.add_argument("--dataset-id", help="Minari id of the recorded data (default: one per --view)")
+    parser.add_argument(
+        "--view",
+        choices=("local", "map"),
+        default="local",
+        help="the map the network reads: the 11 x 11 cells around the agent at every step, or the whole map",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 episodes, 200 + 300 steps, 5 maps")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
@@ -63,13 +71,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, default in zip(("episodes_data", "steps", "bc_steps", "eval_maps"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.dataset_id is None:
+        args.dataset_id = MINIGRID_DATASET_ID if args.view == "map" else LOCAL_VIEW_DATASET_ID
     return args
 
 
-def make_env() -> MiniGridGoalEnv:
+def make_env(view: str = "local") -> MiniGridGoalEnv:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # minigrid's deprecation warnings
-        return MiniGridGoalEnv(MULTIROOM_ID)
+        return MiniGridGoalEnv(MULTIROOM_ID, view=view)
 
 
 def held_out_seeds(n: int, first: int, trained: set[int]) -> list[int]:
@@ -96,7 +106,7 @@ def rollout(policy, env: MiniGridGoalEnv, seed: int) -> tuple[bool, np.ndarray, 
         if terminated or truncated:
             success = bool(info["is_success"])
             break
-    return success, np.array(cells), obs["map"], goal
+    return success, np.array(cells), env.full_map, goal
 
 
 class GoalBCPolicy:
@@ -135,7 +145,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dataset = make_minigrid_dataset(
-            args.episodes_data, seed=args.seed, dataset_id=args.dataset_id, overwrite=True, show_progress=show
+            args.episodes_data,
+            seed=args.seed,
+            dataset_id=args.dataset_id,
+            view=args.view,
+            overwrite=True,
+            show_progress=show,
         )
     reached = np.mean([float(np.sum(e.rewards)) > 0 for e in dataset.iterate_episodes()])
     print(
@@ -145,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal", map_key="map")
     episodes = relabelled_prefixes(episodes, PREFIXES, seed=args.seed, goal_columns=slice(0, 2))
 
-    env = make_env()
+    env = make_env(args.view)
     config = cpu_preset()
     config.planner = replace(config.planner, mode="goal", beam_width=16, horizon=4, seed=args.seed)
     config.train = replace(config.train, n_steps=args.steps, min_epochs=None, seed=args.seed)
@@ -154,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     agent.fit(episodes, show_progress=show)
     checkpoint = agent.save_pretrained(args.out / "checkpoint")
     print(
-        f"Trajectory Transformer (map context {agent.config.model.map_shape}) trained in "
+        f"Trajectory Transformer ({args.view} view {agent.config.model.map_shape}) trained in "
         f"{time.perf_counter() - tick:.0f} s; checkpoint {checkpoint}"
     )
 

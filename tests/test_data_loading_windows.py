@@ -111,8 +111,32 @@ def test_episode_maps_follow_their_windows_through_splits():
     )
     with pytest.raises(ValueError, match=r"episode 1 has map shape None but episode 0 has \(3, 4\)"):
         TrajectoryData.from_episodes([episodes[0], make_episode(4, False)])
-    with pytest.raises(ValueError, match="map must be a 2-D array of non-negative integers"):
+    with pytest.raises(ValueError, match=r"map must be non-negative integers, .* got float64 \(3, 4\)"):
         Episode(np.zeros((2, 2)), np.zeros((2, 1)), np.zeros(2), False, map=np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"one per step \(T = 2, H, W\), got int64 \(4, 3, 4\)"):
+        Episode(np.zeros((2, 2)), np.zeros((2, 1)), np.zeros(2), False, map=np.zeros((4, 3, 4), np.int64))
+
+
+def test_maps_that_change_give_each_window_the_map_of_its_first_step():
+    # episode i's map at step t is filled with 10 * i + t; episode 1 keeps one map (value 7)
+    per_step = [np.full((6, 3, 4), 10 * 0, np.int64) + np.arange(6)[:, None, None], None]
+    per_step[0] = per_step[0][:5]  # T = 5 rows (a T + 1th would be dropped like the final observation)
+    episodes = [
+        replace(make_episode(5, False), map=per_step[0]),
+        replace(make_episode(3, False), map=np.full((3, 4), 7, np.int64)),
+        replace(make_episode(4, False), map=np.full((5, 3, 4), 20, np.int64) + np.arange(5)[:, None, None]),
+    ]
+    assert episodes[2].map.shape == (4, 3, 4) and episodes[2].map_per_step and not episodes[1].map_per_step
+    assert episodes[2].map_at(3)[0, 0] == 23 and episodes[1].map_at(2)[0, 0] == 7
+    data = TrajectoryData.from_episodes(episodes)
+    assert data.map_per_step
+    windows = WindowDataset(data, RoundTokenizer(), sequence_length=2)
+    assert windows.map_per_step and len(windows) == 12
+    first_cells = windows.batch_maps(torch.arange(12))[:, 0, 0].tolist()
+    assert first_cells == [0, 1, 2, 3, 4, 7, 7, 7, 20, 21, 22, 23]
+    static = WindowDataset(TrajectoryData.from_episodes(episodes[1:2]), RoundTokenizer())
+    assert not static.map_per_step and len(static.fingerprint_tensors()) == 4  # tokens, mask, starts, maps
+    assert len(windows.fingerprint_tensors()) == 5  # and the map of every window
 
 
 def test_load_episodes_reads_a_constant_map_from_dict_observations():
@@ -125,7 +149,10 @@ def test_load_episodes_reads_a_constant_map_from_dict_observations():
     np.testing.assert_array_equal(episode.map, grid)
     assert load_episodes([item], observation_key="observation")[0].map is None
     changing = {**observations, "map": np.arange(48).reshape(4, 3, 4)}
-    with pytest.raises(ValueError, match="one \\(H, W\\) map repeated through the episode"):
-        load_episodes([{**item, "observations": changing}], observation_key="observation", map_key="map")
+    (moving,) = load_episodes([{**item, "observations": changing}], observation_key="observation", map_key="map")
+    np.testing.assert_array_equal(moving.map, np.arange(36).reshape(3, 3, 4))  # a map per step, the final one off
+    with pytest.raises(ValueError, match=r"must be \(H, W\) maps, got \(12,\) per step"):
+        flat = {**observations, "map": np.zeros((4, 12), np.int64)}
+        load_episodes([{**item, "observations": flat}], observation_key="observation", map_key="map")
     with pytest.raises(ValueError, match="map_key 'grid' is given but the observations have no such Dict entry"):
         load_episodes([item], observation_key="observation", map_key="grid")

@@ -153,3 +153,69 @@ def test_maps_in_the_data_must_fit_the_network_and_a_flat_map_entry_is_an_ordina
     assert agent.config.model.map_shape is None and agent.layout.observation_dim == 7
     with pytest.raises(TypeError, match="2-D Box of integer cells"):
         TTAgent(spaces.Dict({"map": spaces.Box(0.0, 1.0, (5, 5))}), spaces.Box(-1.0, 1.0, (2,)), device="cpu")
+
+
+def test_the_local_view_is_centred_on_the_agent_and_shows_doors_open_once_toggled() -> None:
+    from tt_agents.envs.minigrid_goal import OPEN_DOOR_TYPE
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = MiniGridGoalEnv(MULTIROOM, view="local", view_size=7)
+    assert env.observation_space["map"].shape == (7, 7)
+    expert = MiniGridGoalExpert(env)
+    obs, _ = env.reset(seed=3)
+    whole = env.full_map
+    views_changed = opened = False
+    for _ in range(env.unwrapped.max_steps):
+        assert env.observation_space.contains(obs)
+        x, y = obs["observation"][:2].astype(int)
+        view = obs["map"]
+        assert view[3, 3] in (EMPTY_TYPE, OPEN_DOOR_TYPE)  # the agent's own cell (or doorway), the agent not drawn
+        for dy in range(-3, 4):
+            for dx in range(-3, 4):
+                inside = 0 <= y + dy < whole.shape[0] and 0 <= x + dx < whole.shape[1]
+                cell = whole[y + dy, x + dx] if inside else 0
+                assert view[3 + dy, 3 + dx] == cell or (cell == 4 and view[3 + dy, 3 + dx] == OPEN_DOOR_TYPE)
+        action = expert(obs)
+        obs, _, terminated, truncated, info = env.step(action)
+        views_changed |= not np.array_equal(obs["map"], view)
+        opened |= bool((obs["map"] == OPEN_DOOR_TYPE).any())
+        if terminated or truncated:
+            break
+    assert info["is_success"] and views_changed and opened
+    with pytest.raises(ValueError, match="view must be 'map' or 'local'"):
+        MiniGridGoalEnv(MULTIROOM, view="image")
+    with pytest.raises(ValueError, match="view_size must be odd"):
+        MiniGridGoalEnv(MULTIROOM, view="local", view_size=8)
+
+
+def test_an_agent_on_local_views_reads_each_windows_first_view_and_plans_from_the_current_step(
+    tmp_path, monkeypatch, one_torch_thread
+) -> None:
+    from tt_agents import TTAgent, cpu_preset
+    from tt_agents.data_loading import relabelled_prefixes
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = make_minigrid_dataset(n_episodes=6, seed=2, view="local", show_progress=False)
+        env = MiniGridGoalEnv(MULTIROOM, view="local")
+    episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal", map_key="map")
+    assert all(e.map_per_step and e.map.shape == (len(e), 11, 11) for e in episodes)
+    prefixes = relabelled_prefixes(episodes, 2, seed=0, goal_columns=slice(0, 2))
+    assert all(np.array_equal(p.map, prefixes[0].map[: len(p)]) for p in prefixes[1:3])  # a prefix's own views
+    config = cpu_preset()
+    config.planner = type(config.planner)(mode="goal", beam_width=4, horizon=2, seed=1)
+    agent = TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
+    agent.fit(prefixes, 10, show_progress=False)
+    assert agent.config.model.map_per_step and agent.planner.context_transitions == 0
+    obs, _ = env.reset(seed=10**6)
+    _, state = agent.predict(obs)
+    obs, *_ = env.step(2)
+    agent.planner.seed(1)
+    with_history, _ = agent.predict(obs, state)
+    first_plan = agent.last_plan
+    agent.planner.seed(1)
+    alone, _ = agent.predict(obs)  # a fresh state: no past transitions
+    np.testing.assert_array_equal(with_history, alone)
+    np.testing.assert_array_equal(agent.last_plan.actions, first_plan.actions)

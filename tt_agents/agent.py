@@ -101,8 +101,9 @@ class TrajectoryTransformerAgent:
             "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
             the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
             entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does). A ``map``
-            entry (a 2-D Box of integer cells, the same through an episode) is read by the network's map
-            encoder instead (paper Appendix F; ``ModelConfig.map_shape`` is set from it).
+            entry (a 2-D Box of integer cells: the same through an episode, or a view that changes, see
+            ``ModelConfig.map_per_step``) is read by the network's map encoder instead (paper Appendix F;
+            ``ModelConfig.map_shape`` is set from it).
         action_space: a flat ``Box``, or a ``Discrete(n)``: one action token holding the category (not
             discretized), acted on with its most likely value in ``imitation`` mode.
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
@@ -245,6 +246,7 @@ class TrajectoryTransformerAgent:
         val_windows = WindowDataset(val_part, tokenizer, seq) if val_part.n_episodes else None
         train_cfg = steps_for(train_cfg, len(train_windows), asked_steps=n_steps is not None)
         self.config.train = replace(train_cfg, min_epochs=None)  # the steps trained, as a refit would repeat them
+        self.config.model = replace(self.config.model, map_per_step=data.map_per_step)
         torch.manual_seed(train_cfg.seed)
         model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
         trainer = Trainer(

@@ -129,11 +129,16 @@ class ModelConfig:
     (the HL-Gauss loss of Farebrother et al., 2024: it teaches the model that nearby bins are nearby values). 0
     trains on the exact bin, as the paper does; the stop token is always an exact target."""
     map_shape: tuple[int, int] | None = None
-    """``(height, width)`` of a per-episode map of categorical cells (paper Appendix F: MiniGrid maps) whose
+    """``(height, width)`` of a map of categorical cells (paper Appendix F: MiniGrid maps) whose
     embedding, from a small convolutional network, is added to every token's embedding like the position
     embedding. ``None``: no map. Agents read it from the ``map`` entry of Dict observations."""
     map_classes: int = 16
     """Values a map cell can take (``0 .. map_classes - 1``: MiniGrid's object types fit in 11)."""
+    map_per_step: bool = False
+    """The maps change through an episode (e.g. an agent-centred view; set by ``fit`` from the data): every
+    training window then reads the map of its first step, so a plan starts from the current step alone (no past
+    transitions in its context, whatever ``PlannerConfig.max_context_transitions`` says) and reads the current
+    map, as the appendix's "function of the current observation image"."""
 
     def __post_init__(self) -> None:
         _check_types(self)

@@ -139,7 +139,7 @@ def check_data_maps(episodes: list[Episode], map_shape: tuple[int, int] | None, 
                     f"episode {index} has a map but the agent reads none (its observation space has no 'map' entry)"
                 )
             continue
-        if episode.map is None or episode.map.shape != tuple(map_shape):
+        if episode.map is None or episode.map_shape != tuple(map_shape):
             got = None if episode.map is None else episode.map.shape
             raise ValueError(f"the agent reads a {tuple(map_shape)} map per episode; episode {index} has {got}")
         if int(episode.map.max()) >= map_classes:

@@ -209,7 +209,8 @@ class BeamPlanner:
         self.generator = torch.Generator(device=self.device)
         self.seed(config.seed)
         seq = model.config.sequence_length
-        self.context_transitions = min(config.max_context_transitions, seq - 1)
+        # a network trained on maps that change reads the current map with the current step alone (map_per_step)
+        self.context_transitions = 0 if model.config.map_per_step else min(config.max_context_transitions, seq - 1)
         self.keep_transitions = max(1, min(config.max_context_transitions, seq - 1))
         self.decoder = make_decoder(config, model, self.keep_transitions)
 

@@ -169,6 +169,8 @@ def run_fingerprint(
     network = asdict(model.config)
     if network["map_shape"] is None:  # runs from before maps existed keep their fingerprint
         del network["map_shape"], network["map_classes"]
+    if not network["map_per_step"]:  # as do runs on maps that stay the same through an episode
+        del network["map_per_step"]
     shape = {"model": network, "layout": model.layout.to_dict(), "n_bins": model.n_bins}
     digest.update(json.dumps({"train": settings, **shape}, sort_keys=True).encode())
     return digest.hexdigest()

@@ -42,7 +42,8 @@ def attention_maps(
     tokens = tokenizer.encode(rows[:, : lay.value_index], columns=slice(0, lay.value_index))  # (n, D - 1)
     tokens = np.concatenate([tokens, np.zeros((n, 1), dtype=tokens.dtype)], axis=1).reshape(-1)[:-1]  # V: unused
     device = next(model.parameters()).device
-    grid = None if episode.map is None else torch.as_tensor(episode.map[None], device=device)  # (1, H, W)
+    grid = episode.map_at(start)
+    grid = None if grid is None else torch.as_tensor(grid[None], device=device)  # (1, H, W)
     maps = model.attention_maps(torch.as_tensor(tokens[None], device=device), grid)[:, 0]  # (L, H, T, T)
     return maps.cpu().numpy(), token_labels(lay, len(tokens))
 

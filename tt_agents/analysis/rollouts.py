@@ -66,8 +66,9 @@ def sample_rollouts(
     planner = agent.planner
     tokens, pads = planner.context_tokens(context)
     tokens = tokens[:, int(pads[0]) :].repeat(n_samples, 1)  # (N, T) the context, unpadded, once per sample
-    maps = None if episode.map is None else torch.as_tensor(episode.map, device=device).repeat(n_samples, 1, 1)
-    cache, logits = model.prefill(tokens, maps=maps)  # a map model reads the episode's map (Episode.map)
+    grid = episode.map_at(start)  # a map model reads the episode's map, or the start's where it changes
+    maps = None if grid is None else torch.as_tensor(grid, device=device).repeat(n_samples, 1, 1)
+    cache, logits = model.prefill(tokens, maps=maps)
     next_logits = logits[:, -1]  # (N, V): the first action token
     generator = torch.Generator(device=device).manual_seed(seed)
     N, O, A, n_bins = n_samples, lay.observation_dim, lay.action_dim, tokenizer.n_bins

@@ -57,7 +57,9 @@ class Episode:
     goal: np.ndarray | None = None
     """(G,) the goal the episode is conditioned on (hindsight: the goal-space position it finally reached)."""
     map: np.ndarray | None = None
-    """(H, W) non-negative integer cells: the episode's map (paper Appendix F), the same through the episode."""
+    """Non-negative integer cells (paper Appendix F): the episode's map (H, W), the same through the episode, or a
+    map per step (T, H, W) that changes (e.g. an agent-centred view; ``T + 1`` rows lose the last as
+    ``observations`` do). :meth:`map_at` gives step ``t``'s."""
     discrete_actions: bool = field(init=False, default=False)
     """The actions were given as integers of shape (T,) or (T, 1): a ``Discrete`` action space's (stored (T, 1))."""
 
@@ -103,6 +105,22 @@ class Episode:
         self.terminated = bool(self.terminated)
         self._validate_final_observation_and_goal()
 
+    @property
+    def map_per_step(self) -> bool:
+        """The episode has a map per step (T, H, W) rather than one map."""
+        return self.map is not None and self.map.ndim == 3
+
+    @property
+    def map_shape(self) -> tuple[int, int] | None:
+        """(H, W) of the episode's map(s), or None."""
+        return None if self.map is None else (int(self.map.shape[-2]), int(self.map.shape[-1]))
+
+    def map_at(self, t: int) -> np.ndarray | None:
+        """The (H, W) map at step ``t`` (the episode's one map when it does not change), or None."""
+        if self.map is None:
+            return None
+        return self.map[t] if self.map_per_step else self.map
+
     def _validate_final_observation_and_goal(self) -> None:
         if self.final_observation is not None:
             final = _float_array(self.final_observation, "final_observation")
@@ -113,8 +131,19 @@ class Episode:
             self.final_observation = final
         if self.map is not None:
             grid = np.asarray(self.map)
-            if grid.ndim != 2 or grid.dtype.kind not in "biu" or grid.size == 0 or int(grid.min()) < 0:
-                raise ValueError(f"map must be a 2-D array of non-negative integers, got {grid.dtype} {grid.shape}")
+            if grid.ndim == 3 and len(grid) == len(self.observations) + 1:
+                grid = grid[:-1]
+            if (
+                grid.ndim not in (2, 3)
+                or (grid.ndim == 3 and len(grid) != len(self.observations))
+                or grid.dtype.kind not in "biu"
+                or grid.size == 0
+                or int(grid.min()) < 0
+            ):
+                raise ValueError(
+                    f"map must be non-negative integers, one (H, W) map or one per step (T = {len(self.observations)},"
+                    f" H, W), got {grid.dtype} {grid.shape}"
+                )
             self.map = grid.astype(np.int64)
         if self.goal is not None:
             goal = _float_array(self.goal, "goal")
@@ -162,15 +191,16 @@ def _terminated_from_flags(terminations: Any) -> bool:
 
 
 def _episode_map(observations: Any, map_key: str | None) -> np.ndarray | None:
-    """The map the Dict observations hold under ``map_key`` (the same at every step), or None."""
+    """The map the Dict observations hold under ``map_key``: (H, W) when it is the same at every step, else the
+    (T, H, W) maps of every step; None without ``map_key``."""
     if map_key is None:
         return None
     if not isinstance(observations, Mapping) or map_key not in observations:
         raise ValueError(f"map_key {map_key!r} is given but the observations have no such Dict entry")
     maps = np.asarray(observations[map_key])
-    if maps.ndim != 3 or not (maps == maps[:1]).all():
-        raise ValueError(f"the {map_key!r} observations must be one (H, W) map repeated through the episode")
-    return maps[0]
+    if maps.ndim != 3:
+        raise ValueError(f"the {map_key!r} observations must be (H, W) maps, got {maps.shape[1:]} per step")
+    return maps[0] if (maps == maps[:1]).all() else maps
 
 
 def _episode_from_mapping(

@@ -66,7 +66,13 @@ def relabelled_prefixes(
             actions = episode.actions[:t, 0].astype(np.int64) if episode.discrete_actions else episode.actions[:t]
             out.append(
                 Episode(
-                    episode.observations[:t], actions, rewards, True, episode.observations[t], reached, map=episode.map
+                    episode.observations[:t],
+                    actions,
+                    rewards,
+                    True,
+                    episode.observations[t],
+                    reached,
+                    map=episode.map[:t] if episode.map_per_step else episode.map,
                 )
             )
     return out

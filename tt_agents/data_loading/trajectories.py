@@ -52,7 +52,7 @@ class TrajectoryData:
     discount: float
     termination_penalty: float | None
     maps: list[np.ndarray] | None = None
-    """Per episode (H, W) map, or ``None`` when the episodes have no maps."""
+    """Per episode its (H, W) map or (T, H, W) maps per step (:attr:`Episode.map`), or ``None`` without maps."""
 
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode], config: DataConfig | None = None) -> TrajectoryData:
@@ -68,12 +68,11 @@ class TrajectoryData:
             raise ValueError("TrajectoryData.from_episodes: no episodes")
         first = episodes[0]
         has_goal = first.goal is not None
-        map_shape = None if first.map is None else first.map.shape
         for index, episode in enumerate(episodes):
-            if (None if episode.map is None else episode.map.shape) != map_shape:
+            if episode.map_shape != first.map_shape:
                 raise ValueError(
-                    f"episode {index} has map shape {None if episode.map is None else episode.map.shape} but "
-                    f"episode 0 has {map_shape}; all episodes must have maps of one shape, or none"
+                    f"episode {index} has map shape {episode.map_shape} but episode 0 has {first.map_shape}; all "
+                    "episodes must have maps of one shape, or none"
                 )
         layout = TransitionLayout(
             observation_dim=first.observations.shape[1],
@@ -113,7 +112,7 @@ class TrajectoryData:
             returns=np.array([episode.rewards.sum(dtype=np.float64) for episode in episodes]),
             discount=config.discount,
             termination_penalty=config.termination_penalty,
-            maps=None if map_shape is None else [episode.map for episode in episodes],
+            maps=None if first.map is None else [episode.map for episode in episodes],
         )
 
     @property
@@ -125,6 +124,11 @@ class TrajectoryData:
     def n_transitions(self) -> int:
         """Total steps over all episodes."""
         return sum(len(rows) for rows in self.joined)
+
+    @property
+    def map_per_step(self) -> bool:
+        """Some episode's map changes through it (a (T, H, W) map per step)."""
+        return self.maps is not None and any(m.ndim == 3 for m in self.maps)
 
     @property
     def episode_lengths(self) -> np.ndarray:

@@ -65,9 +65,22 @@ class WindowDataset(torch.utils.data.Dataset):
                 raise ValueError("WindowDataset: the layout has goal columns but the data has no goals")
             goal_tokens = tokenizer.encode(np.stack(data.goals), columns=self.layout.goal_slice)  # (E, G)
             self._goal_tokens = torch.as_tensor(np.asarray(goal_tokens), dtype=torch.int64)
-        self._maps = None if data.maps is None else torch.as_tensor(np.stack(data.maps), dtype=torch.uint8)  # (E, H, W)
-        if data.maps is not None and int(max(m.max() for m in data.maps)) > 255:
-            raise ValueError("WindowDataset: map cells must be in [0, 255]")
+        self.map_per_step = data.map_per_step
+        """Some episode's map changes through it: a window reads the map of its first step."""
+        self._maps: torch.Tensor | None = None  # (M, H, W): each episode's one map, or its maps per step
+        self._map_index: torch.Tensor | None = None  # (n_windows,) the map of each window: its first step's
+        if data.maps is not None:
+            if int(max(m.max() for m in data.maps)) > 255:
+                raise ValueError("WindowDataset: map cells must be in [0, 255]")
+            counts = np.array([len(m) if m.ndim == 3 else 1 for m in data.maps])  # maps held per episode
+            first = np.cumsum(counts) - counts
+            per_step = np.array([m.ndim == 3 for m in data.maps])
+            steps = np.concatenate([np.arange(n) for n in lengths])  # (n_windows,) each window's first step
+            episode = np.repeat(np.arange(data.n_episodes), lengths)
+            self._maps = torch.as_tensor(
+                np.concatenate([m.reshape(-1, *m.shape[-2:]) for m in data.maps]), dtype=torch.uint8
+            )
+            self._map_index = torch.as_tensor(first[episode] + np.where(per_step[episode], steps, 0))
 
     def to(self, device: torch.device | str) -> WindowDataset:
         """Keep the tokens on ``device`` (in place), so that :meth:`batch` gathers there; returns ``self``."""
@@ -75,14 +88,16 @@ class WindowDataset(torch.utils.data.Dataset):
         self._starts, self._episode = self._starts.to(device), self._episode.to(device)
         if self._goal_tokens is not None:
             self._goal_tokens = self._goal_tokens.to(device)
-        if self._maps is not None:
-            self._maps = self._maps.to(device)
+        if self._maps is not None and self._map_index is not None:
+            self._maps, self._map_index = self._maps.to(device), self._map_index.to(device)
         return self
 
     def fingerprint_tensors(self) -> tuple[torch.Tensor, ...]:
         """The tensors that define these windows (tokens, loss mask, window starts, goals), for fingerprints."""
         goals = () if self._goal_tokens is None else (self._goal_tokens,)
         maps = () if self._maps is None else (self._maps,)
+        if self.map_per_step:
+            maps = (*maps, self._map_index)
         return (self._tokens, self._mask, self._starts, *goals, *maps)
 
     @property
@@ -113,7 +128,9 @@ class WindowDataset(torch.utils.data.Dataset):
         return tokens, mask
 
     def batch_maps(self, indices: torch.Tensor) -> torch.Tensor | None:
-        """The maps (B, H, W) int64 of windows ``indices`` (B,) (their episodes'), or None without maps."""
-        if self._maps is None:
+        """The maps (B, H, W) int64 of windows ``indices`` (B,), or None without maps: each window's episode's map,
+        or where the maps change through an episode, the map of the window's first step (the step a plan starts
+        from: see :attr:`~tt_agents.config.ModelConfig.map_per_step`)."""
+        if self._maps is None or self._map_index is None:
             return None
-        return self._maps[self._episode[torch.as_tensor(indices, device=self._maps.device)]].long()
+        return self._maps[self._map_index[torch.as_tensor(indices, device=self._maps.device)]].long()

@@ -59,6 +59,7 @@ def make_minigrid_dataset(
     seed: int = 0,
     dataset_id: str = MINIGRID_DATASET_ID,
     max_episode_steps: int | None = None,
+    view: str = "map",
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> minari.MinariDataset:
@@ -72,11 +73,13 @@ def make_minigrid_dataset(
             all stored in the dataset) and of the policy's random choices.
         dataset_id: Minari id ``namespace/name-vN``.
         max_episode_steps: time limit (default: the environment's own, 80 steps for MultiRoom-N4).
+        view: the ``map`` observation (:class:`~tt_agents.envs.minigrid_goal.MiniGridGoalEnv`): ``"map"``, the
+            whole map, or ``"local"``, the 11 x 11 cells around the agent at every step.
         overwrite: replace an existing dataset with the same id (otherwise that is a ``FileExistsError``).
         show_progress: show a progress bar.
     """
     fractions = (random_fractions,) if isinstance(random_fractions, int | float) else tuple(random_fractions)
-    env = MiniGridGoalEnv(env_id)
+    env = MiniGridGoalEnv(env_id, view=view)
     try:
         policy = MixedMiniGridExpert(env, fractions, seed=seed)
         return record_dataset(
@@ -88,8 +91,9 @@ def make_minigrid_dataset(
             max_episode_steps=max_episode_steps,
             algorithm_name="scripted shortest path mixed with uniform random actions",
             description=(
-                f"{env_id} as a goal task (Dict observations: agent cell and direction, goal cell, the map's object "
-                f"types), 4 actions; per episode the chance of a random action is drawn from {list(fractions)}"
+                f"{env_id} as a goal task (Dict observations: agent cell and direction, goal cell, the "
+                f"{'whole map' if view == 'map' else 'cells around the agent'} as object types), 4 actions; per "
+                f"episode the chance of a random action is drawn from {list(fractions)}"
             ),
             overwrite=overwrite,
             show_progress=show_progress,

@@ -5,10 +5,14 @@ episode) so that it looks like the package's other goal environments:
 
 * ``observation``: the agent's cell and direction ``[x, y, direction]``;
 * ``achieved_goal`` / ``desired_goal``: the agent's cell ``[x, y]`` and the goal's cell;
-* ``map``: the fully observed map as object types (MiniGrid's ``OBJECT_TO_IDX``: 1 empty, 2 wall, 4 door, ...),
-  ``(map_size, map_size)`` indexed ``[y, x]``, 0 (unseen) outside the map. As in the appendix, neither the agent
-  nor the goal is drawn in it (they are tokens); doors are drawn as doors whether open or not, so the map of an
-  episode never changes (a door's state follows from the actions taken);
+* ``map``, with ``view="map"``: the fully observed map as object types (MiniGrid's ``OBJECT_TO_IDX``: 1 empty, 2
+  wall, 4 door, ...), ``(map_size, map_size)`` indexed ``[y, x]``, 0 (unseen) outside the map. As in the appendix,
+  neither the agent nor the goal is drawn in it (they are tokens); doors are drawn as doors whether open or not, so
+  the map of an episode never changes (a door's state follows from the actions taken);
+* ``map``, with ``view="local"``: the cells around the agent, ``(view_size, view_size)`` centred on its cell with
+  north up (``[y, x]`` as the map), the same object types with an open door as :data:`OPEN_DOOR_TYPE`, neither
+  agent nor goal drawn, 0 outside the map. It changes with every step, like the appendix's "current observation
+  image" (MiniGrid's own view is also agent-centred); unlike MiniGrid's, walls do not hide what is behind them;
 * actions: ``Discrete(4)``, the four MiniGrid actions the tasks need (:data:`ACTIONS`: turn left, turn right,
   forward, toggle a door).
 
@@ -29,8 +33,10 @@ from .minigrid_expert import FORWARD, LEFT, RIGHT, TOGGLE, expert_action
 
 ACTIONS = (LEFT, RIGHT, FORWARD, TOGGLE)
 """MiniGrid's action id of each of the wrapper's four actions."""
-GOAL_TYPE, EMPTY_TYPE = 8, 1
-"""MiniGrid's object indices of the goal and of an empty cell."""
+GOAL_TYPE, EMPTY_TYPE, DOOR_TYPE = 8, 1, 4
+"""MiniGrid's object indices of the goal, of an empty cell and of a door."""
+OPEN_DOOR_TYPE = 11
+"""An open door's cell in the ``"local"`` view (MiniGrid's object indices end at 10)."""
 
 
 class MiniGridGoalEnv(gym.Wrapper):
@@ -38,10 +44,16 @@ class MiniGridGoalEnv(gym.Wrapper):
 
     Args:
         env: a MiniGrid environment or its id (made with ``gymnasium.make``).
-        map_size: the side of the ``map`` observation; maps larger than it are refused at reset.
+        map_size: the side of the whole map; maps larger than it are refused at reset.
+        view: ``"map"``, the whole map (the same through an episode), or ``"local"``, the cells around the agent.
+        view_size: the side of the ``"local"`` view (odd).
     """
 
-    def __init__(self, env: gym.Env | str, map_size: int = 25) -> None:
+    def __init__(self, env: gym.Env | str, map_size: int = 25, view: str = "map", view_size: int = 11) -> None:
+        if view not in ("map", "local"):
+            raise ValueError(f"view must be 'map' or 'local', got {view!r}")
+        if view == "local" and (view_size < 3 or view_size % 2 == 0):
+            raise ValueError(f"view_size must be odd and >= 3, got {view_size}")
         if isinstance(env, str):
             import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
 
@@ -49,7 +61,8 @@ class MiniGridGoalEnv(gym.Wrapper):
         if not hasattr(env.unwrapped, "grid"):
             raise TypeError(f"MiniGridGoalEnv wraps MiniGrid environments, got {env.unwrapped!r}")
         super().__init__(env)
-        self.map_size = map_size
+        self.map_size, self.view, self.view_size = map_size, view, view_size
+        side = map_size if view == "map" else view_size
         cell = spaces.Box(0.0, float(map_size - 1), (2,), np.float32)
         self.observation_space = spaces.Dict(
             {
@@ -58,12 +71,17 @@ class MiniGridGoalEnv(gym.Wrapper):
                 ),
                 "achieved_goal": cell,
                 "desired_goal": cell,
-                "map": spaces.Box(0, 255, (map_size, map_size), np.uint8),
+                "map": spaces.Box(0, 255, (side, side), np.uint8),
             }
         )
         self.action_space = spaces.Discrete(len(ACTIONS))
         self._map = np.zeros((map_size, map_size), np.uint8)
         self._goal = np.zeros(2, np.float32)
+
+    @property
+    def full_map(self) -> np.ndarray:
+        """(map_size, map_size) the current episode's whole map, as the ``"map"`` view shows it."""
+        return self._map.copy()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         _, info = self.env.reset(seed=seed, options=options)
@@ -92,8 +110,18 @@ class MiniGridGoalEnv(gym.Wrapper):
             "observation": np.array([x, y, base.agent_dir], np.float32),
             "achieved_goal": np.array([x, y], np.float32),
             "desired_goal": self._goal.copy(),
-            "map": self._map.copy(),
+            "map": self._map.copy() if self.view == "map" else self._local_view(x, y),
         }
+
+    def _local_view(self, x: int, y: int) -> np.ndarray:
+        """(view_size, view_size) object types around cell (x, y), open doors as :data:`OPEN_DOOR_TYPE`."""
+        encoded = self.env.unwrapped.grid.encode()  # (W, H, 3): type, colour, state (a door's 0 is open)
+        types = np.where((encoded[..., 0] == DOOR_TYPE) & (encoded[..., 2] == 0), OPEN_DOOR_TYPE, encoded[..., 0]).T
+        types = np.where(types == GOAL_TYPE, EMPTY_TYPE, types)  # (H, W) [y, x]
+        r = self.view_size // 2
+        padded = np.zeros((types.shape[0] + 2 * r, types.shape[1] + 2 * r), np.uint8)
+        padded[r : r + types.shape[0], r : r + types.shape[1]] = types
+        return padded[y : y + 2 * r + 1, x : x + 2 * r + 1].copy()
 
 
 class MiniGridGoalExpert:
