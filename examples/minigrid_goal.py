@@ -34,10 +34,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from gymnasium import spaces  # noqa: E402
 
 from tt_agents import TTAgent, cpu_preset  # noqa: E402
 from tt_agents.baselines import GoalBCAgent  # noqa: E402
-from tt_agents.data_loading import load_episodes, relabelled_prefixes  # noqa: E402
+from tt_agents.data_loading import Episode, load_episodes, relabelled_prefixes  # noqa: E402
 from tt_agents.data_making import MINIGRID_DATASET_ID, MULTIROOM_ID, make_minigrid_dataset, training_seeds  # noqa: E402
 from tt_agents.envs.minigrid_goal import MiniGridGoalEnv, MiniGridGoalExpert  # noqa: E402
 
@@ -110,13 +111,32 @@ def rollout(policy, env: MiniGridGoalEnv, seed: int) -> tuple[bool, np.ndarray, 
 
 
 class GoalBCPolicy:
-    """``act(obs)`` of a goal-conditioned BC agent (deterministic)."""
+    """``act(obs)`` of a goal-conditioned BC agent (deterministic); with ``sees_map``, its observation is the
+    agent's cell and direction followed by the map's cells (see :func:`with_map_in_observation`)."""
 
-    def __init__(self, agent: GoalBCAgent) -> None:
-        self.agent = agent
+    def __init__(self, agent: GoalBCAgent, sees_map: bool = False) -> None:
+        self.agent, self.sees_map = agent, sees_map
 
     def act(self, obs: dict) -> int:
+        if self.sees_map:
+            obs = {**obs, "observation": np.concatenate([obs["observation"], obs["map"].ravel()])}
         return int(self.agent.predict(obs, deterministic=True)[0])
+
+
+def with_map_in_observation(env: MiniGridGoalEnv, episodes: list[Episode]) -> tuple[spaces.Dict, list[Episode]]:
+    """A goal-env space and episodes whose ``observation`` is the agent's cell and direction followed by the map's
+    cells (a map per step flattened), for a BC that sees what the Trajectory Transformer's map encoder sees."""
+    space, cells = env.observation_space["observation"], int(np.prod(env.observation_space["map"].shape))
+    observation = spaces.Box(
+        np.concatenate([space.low, np.zeros(cells, np.float32)]),
+        np.concatenate([space.high, np.full(cells, 255.0, np.float32)]),
+    )
+    out = []
+    for e in episodes:
+        maps = e.map.reshape(len(e), -1) if e.map_per_step else np.tile(e.map.ravel(), (len(e), 1))  # (T, cells)
+        actions = e.actions[:, 0].astype(np.int64)
+        out.append(Episode(np.concatenate([e.observations, maps], 1), actions, e.rewards, e.terminated, goal=e.goal))
+    return spaces.Dict({"observation": observation, "desired_goal": env.observation_space["desired_goal"]}), out
 
 
 def draw(ax: plt.Axes, grid: np.ndarray, path: np.ndarray, goal: np.ndarray, success: bool) -> None:
@@ -176,13 +196,17 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     tick = time.perf_counter()
     bc = GoalBCAgent(env.observation_space, env.action_space, seed=args.seed, device="cpu")
     bc.fit(episodes, n_steps=args.bc_steps, seed=args.seed, show_progress=show)
-    print(f"goal-conditioned BC trained in {time.perf_counter() - tick:.0f} s")
+    bc_space, bc_episodes = with_map_in_observation(env, episodes)
+    map_bc = GoalBCAgent(bc_space, env.action_space, seed=args.seed, device="cpu")
+    map_bc.fit(bc_episodes, n_steps=args.bc_steps, seed=args.seed, show_progress=show)
+    print(f"goal-conditioned BC (without and with the {args.view} map) trained in {time.perf_counter() - tick:.0f} s")
 
     seeds = held_out_seeds(args.eval_maps, EVAL_SEED + 1000 * args.seed, training_seeds(dataset))
     policies = {
         "Trajectory Transformer (goal mode, map)": agent,
         "scripted expert": MiniGridGoalExpert(env),
         "goal-conditioned BC (no map)": GoalBCPolicy(bc),
+        f"goal-conditioned BC ({args.view} map)": GoalBCPolicy(map_bc, sees_map=True),
     }
     summary, paths = {}, {}
     print(f"\ngoal reached on {len(seeds)} held-out maps (reset seeds {seeds[0]}...{seeds[-1]}), seed {args.seed}:")

@@ -155,7 +155,11 @@ def test_maps_in_the_data_must_fit_the_network_and_a_flat_map_entry_is_an_ordina
         TTAgent(spaces.Dict({"map": spaces.Box(0.0, 1.0, (5, 5))}), spaces.Box(-1.0, 1.0, (2,)), device="cpu")
 
 
-def test_the_local_view_is_centred_on_the_agent_and_shows_doors_open_once_toggled() -> None:
+FRONT = ((1, 0), (0, 1), (-1, 0), (0, -1))
+"""The cell in front of a MiniGrid agent facing east, south, west, north, as (dx, dy)."""
+
+
+def test_the_local_view_is_centred_on_the_agent_turned_its_way_and_shows_doors_open_once_toggled() -> None:
     from tt_agents.envs.minigrid_goal import OPEN_DOOR_TYPE
 
     with warnings.catch_warnings():
@@ -168,14 +172,19 @@ def test_the_local_view_is_centred_on_the_agent_and_shows_doors_open_once_toggle
     views_changed = opened = False
     for _ in range(env.unwrapped.max_steps):
         assert env.observation_space.contains(obs)
-        x, y = obs["observation"][:2].astype(int)
+        x, y, direction = obs["observation"].astype(int)
         view = obs["map"]
         assert view[3, 3] in (EMPTY_TYPE, OPEN_DOOR_TYPE)  # the agent's own cell (or doorway), the agent not drawn
-        for dy in range(-3, 4):
-            for dx in range(-3, 4):
-                inside = 0 <= y + dy < whole.shape[0] and 0 <= x + dx < whole.shape[1]
-                cell = whole[y + dy, x + dx] if inside else 0
-                assert view[3 + dy, 3 + dx] == cell or (cell == 4 and view[3 + dy, 3 + dx] == OPEN_DOOR_TYPE)
+        forward, right = FRONT[direction], FRONT[(direction + 1) % 4]  # (dx, dy) of "up" and "right" in the view
+        for row in range(7):
+            for col in range(7):
+                ahead, aside = 3 - row, col - 3  # cells in front of the agent, to its right
+                cx, cy = x + ahead * forward[0] + aside * right[0], y + ahead * forward[1] + aside * right[1]
+                inside = 0 <= cy < whole.shape[0] and 0 <= cx < whole.shape[1]
+                cell = whole[cy, cx] if inside else 0
+                assert view[row, col] == cell or (cell == 4 and view[row, col] == OPEN_DOOR_TYPE)
+        front_cell = env.unwrapped.grid.get(*env.unwrapped.front_pos)
+        assert (view[2, 3] == 2) == (front_cell is not None and front_cell.type == "wall")
         action = expert(obs)
         obs, _, terminated, truncated, info = env.step(action)
         views_changed |= not np.array_equal(obs["map"], view)

@@ -9,10 +9,12 @@ episode) so that it looks like the package's other goal environments:
   wall, 4 door, ...), ``(map_size, map_size)`` indexed ``[y, x]``, 0 (unseen) outside the map. As in the appendix,
   neither the agent nor the goal is drawn in it (they are tokens); doors are drawn as doors whether open or not, so
   the map of an episode never changes (a door's state follows from the actions taken);
-* ``map``, with ``view="local"``: the cells around the agent, ``(view_size, view_size)`` centred on its cell with
-  north up (``[y, x]`` as the map), the same object types with an open door as :data:`OPEN_DOOR_TYPE`, neither
-  agent nor goal drawn, 0 outside the map. It changes with every step, like the appendix's "current observation
-  image" (MiniGrid's own view is also agent-centred); unlike MiniGrid's, walls do not hide what is behind them;
+* ``map``, with ``view="local"``: the cells around the agent, ``(view_size, view_size)`` centred on its cell and
+  turned so that the agent faces up (row ``view_size // 2 - 1`` of the centre column is the cell in front of it),
+  the same object types with an open door as :data:`OPEN_DOOR_TYPE`, neither agent nor goal drawn, 0 outside the
+  map. It changes with every step, like the appendix's "current observation image" (MiniGrid's own view is also
+  agent-centred and turned); unlike MiniGrid's, walls do not hide what is behind them, and it reaches behind the
+  agent too;
 * actions: ``Discrete(4)``, the four MiniGrid actions the tasks need (:data:`ACTIONS`: turn left, turn right,
   forward, toggle a door).
 
@@ -114,14 +116,17 @@ class MiniGridGoalEnv(gym.Wrapper):
         }
 
     def _local_view(self, x: int, y: int) -> np.ndarray:
-        """(view_size, view_size) object types around cell (x, y), open doors as :data:`OPEN_DOOR_TYPE`."""
+        """(view_size, view_size) object types around cell (x, y), open doors as :data:`OPEN_DOOR_TYPE`, turned so
+        that the agent's direction is up."""
         encoded = self.env.unwrapped.grid.encode()  # (W, H, 3): type, colour, state (a door's 0 is open)
         types = np.where((encoded[..., 0] == DOOR_TYPE) & (encoded[..., 2] == 0), OPEN_DOOR_TYPE, encoded[..., 0]).T
         types = np.where(types == GOAL_TYPE, EMPTY_TYPE, types)  # (H, W) [y, x]
         r = self.view_size // 2
         padded = np.zeros((types.shape[0] + 2 * r, types.shape[1] + 2 * r), np.uint8)
         padded[r : r + types.shape[0], r : r + types.shape[1]] = types
-        return padded[y : y + 2 * r + 1, x : x + 2 * r + 1].copy()
+        north_up = padded[y : y + 2 * r + 1, x : x + 2 * r + 1]
+        # MiniGrid's directions 0-3 are east, south, west, north; a quarter turn anticlockwise brings east up
+        return np.rot90(north_up, k=(int(self.env.unwrapped.agent_dir) + 1) % 4).copy()
 
 
 class MiniGridGoalExpert:
