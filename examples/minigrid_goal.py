@@ -1,17 +1,20 @@
 """Goal reaching on procedurally generated maps: MiniGrid-MultiRoom-N4-S5 (paper Appendix F and Figure 7).
 
-The map changes every episode and the actions are discrete. The Trajectory Transformer reads each episode's map
-through a small CNN whose embedding is added to every token's embedding; the agent's cell and direction and the
-goal cell are tokens, the goal prepended (goal mode):
+The map changes every episode and the actions are discrete. The Trajectory Transformer reads a map through a small
+CNN whose embedding is added to every token's embedding: by default (``--view local``) the 11 x 11 cells around the
+agent, turned its way, at every step (the appendix's "current observation image"; the network then plans from the
+current step), or with ``--view map`` the whole map of the episode. The agent's cell and direction and the goal cell
+are tokens, the goal prepended (goal mode):
 
 1. record a Minari dataset on a new map every episode: the scripted shortest-path expert, with the chance of a
    random action drawn per episode from 0, 0, 0.25 and 1 (a mixture of expert and uniform random
    trajectories, as in the appendix);
 2. train the goal-conditioned Trajectory Transformer on it, every episode relabelled with the cell it ended in
    and with random prefixes of it (hindsight: the random trajectories are goal-reaching data too);
-3. evaluate it, the scripted expert and a goal-conditioned BC baseline (which sees the agent's cell and the goal
-   but not the map) on held-out maps (reset seeds checked absent from the dataset), print the goal-reaching
-   rates with the seed, save the checkpoint and a grid of example paths like Figure 7.
+3. evaluate it, the scripted expert and two goal-conditioned BC baselines (one sees the agent's cell and the goal,
+   the other also the map the Transformer reads, its cells flattened) on held-out maps (reset seeds checked absent
+   from the dataset), print the goal-reaching rates with the seed, save the checkpoint and a grid of example paths
+   like Figure 7.
 
 Run (``--quick`` for a smoke run of a few minutes)::
 
