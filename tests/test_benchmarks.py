@@ -169,9 +169,12 @@ def test_the_locomotion_benchmark_trains_with_the_readmes_cpu_preset() -> None:
         config = d4rl_locomotion.tt_config(args, method, "walker2d-medium")
         readme = cpu_preset()
         assert config.model == readme.model and config.tokenizer == readme.tokenizer and config.data == readme.data
-        assert config.train.n_steps == readme.train.n_steps
+        assert config.train.n_steps == readme.train.n_steps and config.train.min_epochs == readme.train.min_epochs
         assert config.train.batch_size == readme.train.batch_size
     assert d4rl_locomotion.tt_config(args, "tt-imitation", "walker2d-medium").planner.mode == "imitation"
+    exact = d4rl_locomotion.parse_args(["--datasets", "tt-agents/walker2d/medium-v0", "--tt-steps", "300"])
+    train = d4rl_locomotion.tt_config(exact, "tt-quantile", "walker2d-medium").train
+    assert train.n_steps == 300 and train.min_epochs is None  # an explicit budget is trained exactly
 
 
 def test_only_seeds_picks_a_share_of_the_grid(tmp_path) -> None:
