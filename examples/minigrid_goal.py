@@ -7,7 +7,7 @@ current step), or with ``--view map`` the whole map of the episode. The agent's 
 are tokens, the goal prepended (goal mode):
 
 1. record a Minari dataset on a new map every episode: the scripted shortest-path expert, with the chance of a
-   random action drawn per episode from 0, 0, 0.25 and 1 (a mixture of expert and uniform random
+   random action drawn per episode from 0, 0, 0, 0.25 and 1 (a mixture of expert and uniform random
    trajectories, as in the appendix);
 2. train the goal-conditioned Trajectory Transformer on it, every episode relabelled with the cell it ended in
    and with random prefixes of it (hindsight: the random trajectories are goal-reaching data too);
@@ -56,7 +56,7 @@ LOCAL_VIEW_DATASET_ID = "tt-agents/minigrid-multiroom/mixed-local-v0"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes-data", type=int, help="episodes to record (default 2000)")
-    parser.add_argument("--steps", type=int, help="Trajectory Transformer steps (default 4000)")
+    parser.add_argument("--steps", type=int, help="Trajectory Transformer steps (default 12000)")
     parser.add_argument("--bc-steps", type=int, help="goal-conditioned BC steps (default 5000)")
     parser.add_argument("--eval-maps", type=int, help="held-out maps (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seeds data, training, planning and the held-out maps")
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 episodes, 200 + 300 steps, 5 maps")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-    defaults = (100, 200, 300, 5) if args.quick else (2000, 4000, 5000, 100)
+    defaults = (100, 200, 300, 5) if args.quick else (2000, 12000, 5000, 100)
     for name, default in zip(("episodes_data", "steps", "bc_steps", "eval_maps"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
