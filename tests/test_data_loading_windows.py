@@ -118,13 +118,13 @@ def test_episode_maps_follow_their_windows_through_splits():
 
 
 def test_maps_that_change_give_each_window_the_map_of_its_first_step():
-    # episode i's map at step t is filled with 10 * i + t; episode 1 keeps one map (value 7)
-    per_step = [np.full((6, 3, 4), 10 * 0, np.int64) + np.arange(6)[:, None, None], None]
-    per_step[0] = per_step[0][:5]  # T = 5 rows (a T + 1th would be dropped like the final observation)
+    # episode 0's map at step t is filled with t, episode 2's with 20 + t (given T + 1 rows: the last is dropped
+    # like the final observation); episode 1 keeps one map (value 7)
+    steps = np.arange(6)[:, None, None]
     episodes = [
-        replace(make_episode(5, False), map=per_step[0]),
+        replace(make_episode(5, False), map=np.zeros((5, 3, 4), np.int64) + steps[:5]),
         replace(make_episode(3, False), map=np.full((3, 4), 7, np.int64)),
-        replace(make_episode(4, False), map=np.full((5, 3, 4), 20, np.int64) + np.arange(5)[:, None, None]),
+        replace(make_episode(4, False), map=np.full((5, 3, 4), 20, np.int64) + steps[:5]),
     ]
     assert episodes[2].map.shape == (4, 3, 4) and episodes[2].map_per_step and not episodes[1].map_per_step
     assert episodes[2].map_at(3)[0, 0] == 23 and episodes[1].map_at(2)[0, 0] == 7
