@@ -101,9 +101,7 @@ class TrajectoryTransformerAgent:
             "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
             the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
             entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does). A ``map``
-            entry (a 2-D Box of integer cells: the same through an episode, or a view that changes, see
-            ``ModelConfig.map_per_step``) is read by the network's map encoder instead (paper Appendix F;
-            ``ModelConfig.map_shape`` is set from it).
+            entry (a 2-D Box of integer cells) is read by the map encoder instead (paper Appendix F).
         action_space: a flat ``Box``, or a ``Discrete(n)``: one action token holding the category (not
             discretized), acted on with its most likely value in ``imitation`` mode.
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
@@ -199,8 +197,7 @@ class TrajectoryTransformerAgent:
         only (``tt_agents.distributed.distributed_rank_and_size()[0] == 0``).
 
         Args:
-            n_steps: gradient steps, trained exactly (default ``config.train.n_steps``, raised to
-                ``config.train.min_epochs`` passes where that is set, as in ``cpu_preset()``).
+            n_steps: gradient steps, exactly (default ``config.train.n_steps``, at least ``min_epochs`` passes).
             n_epochs: the budget in passes over the training windows instead of steps (default
                 ``config.train.n_epochs``); ``n_steps`` wins when both are given.
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory

@@ -88,7 +88,7 @@ class WindowDataset(torch.utils.data.Dataset):
         self._starts, self._episode = self._starts.to(device), self._episode.to(device)
         if self._goal_tokens is not None:
             self._goal_tokens = self._goal_tokens.to(device)
-        if self._maps is not None and self._map_index is not None:
+        if self._maps is not None and self._map_index is not None:  # set together
             self._maps, self._map_index = self._maps.to(device), self._map_index.to(device)
         return self
 

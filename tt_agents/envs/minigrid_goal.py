@@ -118,15 +118,17 @@ class MiniGridGoalEnv(gym.Wrapper):
     def _local_view(self, x: int, y: int) -> np.ndarray:
         """(view_size, view_size) object types around cell (x, y), open doors as :data:`OPEN_DOOR_TYPE`, turned so
         that the agent's direction is up."""
-        encoded = self.env.unwrapped.grid.encode()  # (W, H, 3): type, colour, state (a door's 0 is open)
-        types = np.where((encoded[..., 0] == DOOR_TYPE) & (encoded[..., 2] == 0), OPEN_DOOR_TYPE, encoded[..., 0]).T
-        types = np.where(types == GOAL_TYPE, EMPTY_TYPE, types)  # (H, W) [y, x]
+        base = self.env.unwrapped
+        types = self._map.copy()  # (map_size, map_size) [y, x], goal not drawn
+        state = base.grid.encode()[..., 2].T  # (H, W) a door's state: 0 is open
+        grid = types[: base.height, : base.width]  # a view into types
+        grid[(grid == DOOR_TYPE) & (state == 0)] = OPEN_DOOR_TYPE
         r = self.view_size // 2
         padded = np.zeros((types.shape[0] + 2 * r, types.shape[1] + 2 * r), np.uint8)
         padded[r : r + types.shape[0], r : r + types.shape[1]] = types
         north_up = padded[y : y + 2 * r + 1, x : x + 2 * r + 1]
         # MiniGrid's directions 0-3 are east, south, west, north; a quarter turn anticlockwise brings east up
-        return np.rot90(north_up, k=(int(self.env.unwrapped.agent_dir) + 1) % 4).copy()
+        return np.rot90(north_up, k=(int(base.agent_dir) + 1) % 4).copy()
 
 
 class MiniGridGoalExpert:
