@@ -43,7 +43,7 @@ from tt_agents import TTAgent, cpu_preset  # noqa: E402
 from tt_agents.baselines import GoalBCAgent  # noqa: E402
 from tt_agents.data_loading import Episode, load_episodes, relabelled_prefixes  # noqa: E402
 from tt_agents.data_making import MINIGRID_DATASET_ID, MULTIROOM_ID, make_minigrid_dataset, training_seeds  # noqa: E402
-from tt_agents.envs.minigrid_goal import MiniGridGoalEnv, MiniGridGoalExpert  # noqa: E402
+from tt_agents.envs.minigrid_goal import MiniGridGoalEnv, MiniGridGoalExpert, draw_goal  # noqa: E402
 
 EVAL_SEED = 1_000_000
 """Held-out maps are reset with seeds from here on (each checked absent from the dataset)."""
@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="local",
         help="the map the network reads: the 11 x 11 cells around the agent at every step, or the whole map",
     )
+    parser.add_argument(
+        "--goal-in-view",
+        action="store_true",
+        help="draw each episode's (relabelled) goal in the local view where it lies, as MiniGrid's image does",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 episodes, 200 + 300 steps, 5 maps")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
@@ -75,15 +80,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, default in zip(("episodes_data", "steps", "bc_steps", "eval_maps"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.goal_in_view and args.view != "local":
+        parser.error("--goal-in-view needs --view local")
     if args.dataset_id is None:
         args.dataset_id = MINIGRID_DATASET_ID if args.view == "map" else LOCAL_VIEW_DATASET_ID
     return args
 
 
-def make_env(view: str = "local") -> MiniGridGoalEnv:
+def make_env(view: str = "local", goal_in_view: bool = False) -> MiniGridGoalEnv:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # minigrid's deprecation warnings
-        return MiniGridGoalEnv(MULTIROOM_ID, view=view)
+        return MiniGridGoalEnv(MULTIROOM_ID, view=view, goal_in_view=goal_in_view)
 
 
 def held_out_seeds(n: int, first: int, trained: set[int]) -> list[int]:
@@ -142,6 +149,23 @@ def with_map_in_observation(env: MiniGridGoalEnv, episodes: list[Episode]) -> tu
     return spaces.Dict({"observation": observation, "desired_goal": env.observation_space["desired_goal"]}), out
 
 
+def with_goal_drawn(episodes: list[Episode]) -> list[Episode]:
+    """Episodes whose local views show each episode's own goal (after relabelling), as the environment draws its
+    goal with ``goal_in_view=True``."""
+    return [
+        Episode(
+            e.observations,
+            e.actions[:, 0].astype(np.int64),
+            e.rewards,
+            e.terminated,
+            e.final_observation,
+            e.goal,
+            map=draw_goal(e.map, e.observations, e.goal),
+        )
+        for e in episodes
+    ]
+
+
 def draw(ax: plt.Axes, grid: np.ndarray, path: np.ndarray, goal: np.ndarray, success: bool) -> None:
     """A map (walls dark, doors brown), the path taken (start dot, goal star)."""
     colours = np.ones((*grid.shape, 3))
@@ -182,8 +206,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     )
     episodes = load_episodes(dataset, observation_key="observation", goal_key="achieved_goal", map_key="map")
     episodes = relabelled_prefixes(episodes, PREFIXES, seed=args.seed, goal_columns=slice(0, 2))
+    if args.goal_in_view:
+        episodes = with_goal_drawn(episodes)
 
-    env = make_env(args.view)
+    env = make_env(args.view, args.goal_in_view)
     config = cpu_preset()
     config.planner = replace(config.planner, mode="goal", beam_width=16, horizon=4, seed=args.seed)
     config.train = replace(config.train, n_steps=args.steps, min_epochs=None, seed=args.seed)

@@ -228,3 +228,47 @@ def test_an_agent_on_local_views_reads_each_windows_first_view_and_plans_from_th
     alone, _ = agent.predict(obs)  # a fresh state: no past transitions
     np.testing.assert_array_equal(with_history, alone)
     np.testing.assert_array_equal(agent.last_plan.actions, first_plan.actions)
+
+
+def test_the_goal_is_drawn_in_the_local_view_where_it_lies_and_relabelled_views_are_drawn_alike() -> None:
+    from tt_agents.envs.minigrid_goal import GOAL_TYPE, draw_goal
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = MiniGridGoalEnv(MULTIROOM, view="local", view_size=7)
+        drawn = MiniGridGoalEnv(MULTIROOM, view="local", view_size=7, goal_in_view=True)
+    expert = MiniGridGoalExpert(plain)
+    obs, _ = plain.reset(seed=5)
+    obs_drawn, _ = drawn.reset(seed=5)
+    observations, views, seen = [], [], 0
+    for _ in range(plain.unwrapped.max_steps):
+        x, y, direction = obs["observation"].astype(int)
+        gx, gy = obs["desired_goal"].astype(int)
+        forward, right = FRONT[direction], FRONT[(direction + 1) % 4]
+        ahead = (gx - x) * forward[0] + (gy - y) * forward[1]  # the goal's cells in front of the agent
+        aside = (gx - x) * right[0] + (gy - y) * right[1]  # and to its right
+        expected = obs["map"].copy()
+        if max(abs(ahead), abs(aside)) <= 3:
+            expected[3 - ahead, 3 + aside] = GOAL_TYPE
+            seen += 1
+        np.testing.assert_array_equal(obs_drawn["map"], expected)
+        assert (obs_drawn["map"] == GOAL_TYPE).sum() == (max(abs(ahead), abs(aside)) <= 3)
+        observations.append(obs["observation"])
+        views.append(obs["map"])
+        action = expert(obs)
+        obs, _, terminated, truncated, info = plain.step(action)
+        obs_drawn, *_ = drawn.step(action)
+        if terminated or truncated:
+            break
+    assert info["is_success"] and 0 < seen < len(views)
+    assert expected[2, 3] == GOAL_TYPE  # the last step was forward onto the goal
+    # a relabelled goal (a cell the agent passed) is drawn by the same function, at its own place
+    observations, views = np.array(observations), np.array(views)
+    relabelled = observations[len(views) // 2, :2]
+    redrawn = draw_goal(views, observations, relabelled)
+    assert (redrawn == GOAL_TYPE).sum(axis=(1, 2))[len(views) // 2] == 1
+    assert redrawn[len(views) // 2, 3, 3] == GOAL_TYPE  # standing on it: the centre
+    with pytest.raises(ValueError, match="goal_in_view draws the goal in the 'local' view"):
+        MiniGridGoalEnv(MULTIROOM, goal_in_view=True)
+    with pytest.raises(ValueError, match=r"observations must be \(2, 3\)"):
+        draw_goal(views[:2], observations[:3], relabelled)

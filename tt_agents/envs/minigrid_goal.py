@@ -11,8 +11,9 @@ episode) so that it looks like the package's other goal environments:
   the map of an episode never changes (a door's state follows from the actions taken);
 * ``map``, with ``view="local"``: the cells around the agent, ``(view_size, view_size)`` centred on its cell and
   turned so that the agent faces up (row ``view_size // 2 - 1`` of the centre column is the cell in front of it),
-  the same object types with an open door as :data:`OPEN_DOOR_TYPE`, neither agent nor goal drawn, 0 outside the
-  map. It changes with every step, like the appendix's "current observation image" (MiniGrid's own view is also
+  the same object types with an open door as :data:`OPEN_DOOR_TYPE`, the agent not drawn, the goal drawn as
+  :data:`GOAL_TYPE` only with ``goal_in_view=True`` (:func:`draw_goal`), 0 outside the map. It changes with every
+  step, like the appendix's "current observation image" (MiniGrid's own view is also
   agent-centred and turned); unlike MiniGrid's, walls do not hide what is behind them, and it reaches behind the
   agent too;
 * actions: ``Discrete(4)``, the four MiniGrid actions the tasks need (:data:`ACTIONS`: turn left, turn right,
@@ -49,13 +50,25 @@ class MiniGridGoalEnv(gym.Wrapper):
         map_size: the side of the whole map; maps larger than it are refused at reset.
         view: ``"map"``, the whole map (the same through an episode), or ``"local"``, the cells around the agent.
         view_size: the side of the ``"local"`` view (odd).
+        goal_in_view: draw the desired goal's cell in the ``"local"`` view where it lies inside it, as MiniGrid's
+            own image shows its goal square (:func:`draw_goal`; data relabelled with other goals must be redrawn
+            with the same function).
     """
 
-    def __init__(self, env: gym.Env | str, map_size: int = 25, view: str = "map", view_size: int = 11) -> None:
+    def __init__(
+        self,
+        env: gym.Env | str,
+        map_size: int = 25,
+        view: str = "map",
+        view_size: int = 11,
+        goal_in_view: bool = False,
+    ) -> None:
         if view not in ("map", "local"):
             raise ValueError(f"view must be 'map' or 'local', got {view!r}")
         if view == "local" and (view_size < 3 or view_size % 2 == 0):
             raise ValueError(f"view_size must be odd and >= 3, got {view_size}")
+        if goal_in_view and view != "local":
+            raise ValueError("goal_in_view draws the goal in the 'local' view; the 'map' view never shows it")
         if isinstance(env, str):
             import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
 
@@ -63,7 +76,7 @@ class MiniGridGoalEnv(gym.Wrapper):
         if not hasattr(env.unwrapped, "grid"):
             raise TypeError(f"MiniGridGoalEnv wraps MiniGrid environments, got {env.unwrapped!r}")
         super().__init__(env)
-        self.map_size, self.view, self.view_size = map_size, view, view_size
+        self.map_size, self.view, self.view_size, self.goal_in_view = map_size, view, view_size, goal_in_view
         side = map_size if view == "map" else view_size
         cell = spaces.Box(0.0, float(map_size - 1), (2,), np.float32)
         self.observation_space = spaces.Dict(
@@ -108,11 +121,18 @@ class MiniGridGoalEnv(gym.Wrapper):
     def _observation(self) -> dict[str, np.ndarray]:
         base = self.env.unwrapped
         x, y = (int(v) for v in base.agent_pos)
+        observation = np.array([x, y, base.agent_dir], np.float32)
+        if self.view == "map":
+            view = self._map.copy()
+        else:
+            view = self._local_view(x, y)
+            if self.goal_in_view:
+                view = draw_goal(view[None], observation[None], self._goal)[0]
         return {
-            "observation": np.array([x, y, base.agent_dir], np.float32),
+            "observation": observation,
             "achieved_goal": np.array([x, y], np.float32),
             "desired_goal": self._goal.copy(),
-            "map": self._map.copy() if self.view == "map" else self._local_view(x, y),
+            "map": view,
         }
 
     def _local_view(self, x: int, y: int) -> np.ndarray:
@@ -129,6 +149,36 @@ class MiniGridGoalEnv(gym.Wrapper):
         north_up = padded[y : y + 2 * r + 1, x : x + 2 * r + 1]
         # MiniGrid's directions 0-3 are east, south, west, north; a quarter turn anticlockwise brings east up
         return np.rot90(north_up, k=(int(base.agent_dir) + 1) % 4).copy()
+
+
+def draw_goal(views: np.ndarray, observations: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """Local views with ``goal``'s cell drawn as :data:`GOAL_TYPE` in each step's view that holds it.
+
+    Args:
+        views: (T, V, V) ``"local"`` views (V odd), turned the agent's way as :class:`MiniGridGoalEnv` makes them.
+        observations: (T, 3) the agent's ``[x, y, direction]`` at each view's step.
+        goal: (2,) the goal cell ``[x, y]``, e.g. a relabelled episode's.
+
+    Returns:
+        (T, V, V) a copy of ``views`` with the goal drawn.
+    """
+    views = np.array(views, dtype=np.uint8, copy=True)
+    n, side = views.shape[0], views.shape[-1]
+    if views.ndim != 3 or views.shape[1] != side or side % 2 == 0:
+        raise ValueError(f"views must be (T, V, V) with V odd, got {views.shape}")
+    if observations.shape != (n, 3):
+        raise ValueError(f"observations must be ({n}, 3) [x, y, direction], got {observations.shape}")
+    r = side // 2
+    dx = int(goal[0]) - observations[:, 0].astype(np.int64)  # (T,)
+    dy = int(goal[1]) - observations[:, 1].astype(np.int64)  # (T,)
+    row, col = r + dy, r + dx  # (T,) the goal's cell in the north-up view
+    inside = (np.abs(dx) <= r) & (np.abs(dy) <= r)  # (T,)
+    turns = (observations[:, 2].astype(np.int64) + 1) % 4  # (T,) quarter turns anticlockwise, as the env's rot90
+    for done in range(3):  # one turn moves cell (i, j) to (V - 1 - j, i)
+        turn = turns > done  # (T,)
+        row, col = np.where(turn, side - 1 - col, row), np.where(turn, row, col)
+    views[np.flatnonzero(inside), row[inside], col[inside]] = GOAL_TYPE
+    return views
 
 
 class MiniGridGoalExpert:
