@@ -60,7 +60,11 @@ def test_make_dataset_arguments():
     assert budget.sac_steps_expert == 500_000 and budget.sac_steps_medium == 500_000
     assert budget.dataset_steps == 1_000_000  # the paper preset
     cpu = _budget_from_args(build_parser().parse_args(["make-dataset", "hopper", "medium"]))
-    assert cpu.sac_steps_expert == 200_000 and cpu.dataset_steps == 100_000
+    assert cpu.sac_steps_expert == 200_000 and cpu.dataset_steps == 100_000 and cpu.shipped_policies
+    assert not budget.shipped_policies  # the paper preset trains D4RL's SAC
+    for flags in (["--train-policy"], ["--medium-sac-steps", "5000"], ["--eval-every", "1000"]):
+        args = build_parser().parse_args(["make-dataset", "hopper", "medium", *flags])
+        assert not _budget_from_args(args).shipped_policies  # SAC settings mean training
     with pytest.raises(SystemExit):
         build_parser().parse_args(["make-dataset", "hopper", "mixed"])
     with pytest.raises(SystemExit):

@@ -382,6 +382,47 @@ def test_make_locomotion_dataset_uses_d4rl_reference_scores_for_hopper(tmp_path,
     assert not (tmp_path / "sac").exists()  # no SAC needed for random with known references
 
 
+def test_shipped_policies_record_the_same_medium_episodes_for_a_seed_without_training(
+    tmp_path, one_thread, minari_home
+):
+    from dataclasses import replace
+
+    from tt_agents.data_making.data_policies import shipped_policies, shipped_policy
+
+    assert {(p.env_id, p.level) for p in shipped_policies()} >= {("Hopper-v5", "medium"), ("Walker2d-v5", "medium")}
+    assert shipped_policy("Hopper-v5", "expert") is None and shipped_policy("Ant-v5", "medium") is None
+    budget = replace(DatasetBudget.cpu(), dataset_steps=400)
+    assert budget.shipped_policies and not DatasetBudget.paper().shipped_policies
+    made = [
+        make_locomotion_dataset(
+            "walker2d",
+            "medium",
+            budget=budget,
+            workdir=tmp_path / "sac",
+            dataset_id=f"test/walker/m{i}-v0",
+            show_progress=False,
+        )
+        for i in range(2)
+    ]
+    assert not (tmp_path / "sac").exists()  # nothing trained
+    assert "shipped with tt_agents" in made[0].storage.metadata["description"]
+    first, second = (list(d.iterate_episodes()) for d in made)
+    assert len(first) == len(second) and sum(len(e.actions) for e in first) == 400
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.observations, b.observations)
+        np.testing.assert_array_equal(a.actions, b.actions)
+    assert np.abs(np.concatenate([e.actions for e in first])).max() <= 1.0
+    reseeded = make_locomotion_dataset(
+        "walker2d",
+        "medium",
+        budget=replace(budget, seed=1),
+        workdir=tmp_path / "sac",
+        dataset_id="test/walker/s1-v0",
+        show_progress=False,
+    )
+    assert not np.array_equal(next(reseeded.iterate_episodes()).actions[:5], first[0].actions[:5])
+
+
 def test_medium_is_the_evaluation_closest_to_the_target_up_to_the_first_past_it(monkeypatch, tmp_path):
     import tt_agents.data_making.locomotion as locomotion
 

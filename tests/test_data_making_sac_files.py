@@ -69,6 +69,20 @@ def test_a_policy_round_trips_with_nothing_unpickled(tmp_path, no_unpickling):
     assert loaded.net_arch == [16, 8] and not loaded.training
 
 
+def test_an_actor_only_policy_acts_as_the_whole_one_at_a_fraction_of_the_size(tmp_path, no_unpickling):
+    model = make_sac(steps=60)
+    save_sac_policy(model.policy, tmp_path / "whole")
+    save_sac_policy(model.policy, tmp_path / "actor", actor_only=True)
+    sizes = {name: (tmp_path / name / "model.safetensors").stat().st_size for name in ("whole", "actor")}
+    assert sizes["actor"] < sizes["whole"] / 3
+    loaded = load_sac_policy_folder(tmp_path / "actor")
+    for deterministic in (True, False):
+        torch.manual_seed(1)
+        expected = model.policy.predict(observations(), deterministic=deterministic)[0]
+        torch.manual_seed(1)
+        np.testing.assert_array_equal(loaded.predict(observations(), deterministic=deterministic)[0], expected)
+
+
 def test_a_policy_with_a_custom_activation_is_refused_before_writing(tmp_path):
     class Custom(torch.nn.ReLU):
         pass

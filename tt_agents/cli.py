@@ -6,8 +6,9 @@ One sub-command per function ``_cmd_<name>(args) -> int``, registered in :func:`
 ``tt-agents make-dataset ENV LEVEL`` makes a D4RL-style dataset locally (see
 :func:`tt_agents.data_making.make_locomotion_dataset`), e.g.::
 
-    tt-agents make-dataset hopper medium --cpu        # ~45 min on a 2-core CPU, then medium-replay is minutes
-    tt-agents make-dataset hopper expert --cpu        # continues the cached SAC run to 200k steps
+    tt-agents make-dataset hopper medium              # minutes: records the shipped medium policy
+    tt-agents make-dataset hopper medium --train-policy   # trains SAC to the medium target (~45 min on 2 cores)
+    tt-agents make-dataset hopper expert --cpu        # trains (or continues) the cached SAC run to 200k steps
     tt-agents make-dataset halfcheetah medium-expert --paper
 """
 
@@ -37,9 +38,10 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
         "make-dataset",
         help="make a D4RL-style dataset (random/medium/medium-replay/expert/medium-expert) with SB3 SAC",
         description=(
-            "Train (or continue) a cached SB3 SAC run and record a D4RL-style Minari dataset under "
-            "MINARI_DATASETS_PATH (default ~/.minari/datasets). The SAC run is resumable: rerun the same "
-            "command after an interruption."
+            "Record a D4RL-style Minari dataset under MINARI_DATASETS_PATH (default ~/.minari/datasets): with the "
+            "cpu budget from the data policy shipped with the package where the level has one (hopper and "
+            "walker2d medium), otherwise from a cached SB3 SAC run trained (or continued) first. The SAC run is "
+            "resumable: rerun the same command after an interruption."
         ),
     )
     parser.add_argument("env", help=f"Gymnasium id with Box actions, or a short name: {', '.join(SHORT_ENV_NAMES)}")
@@ -61,6 +63,11 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
         help="D4RL's sizes: SAC expert after 1M steps, 1M transitions per level (hours)",
     )
     parser.set_defaults(preset="cpu")
+    parser.add_argument(
+        "--train-policy",
+        action="store_true",
+        help="train SAC for the level even where a shipped policy exists (implied by the SAC settings below)",
+    )
     parser.add_argument(
         "--sac-steps", type=_positive_int, help="SAC steps of the expert (the medium search is capped at this too)"
     )
@@ -84,6 +91,9 @@ def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
 
     budget = DatasetBudget.paper() if args.preset == "paper" else DatasetBudget.cpu()
     changes: dict = {"seed": args.seed}
+    sac_settings = ("sac_steps", "medium_sac_steps", "eval_every", "eval_episodes", "checkpoint_every", "sac_kwargs")
+    if args.train_policy or any(getattr(args, name) is not None for name in sac_settings):
+        changes["shipped_policies"] = False
     if args.sac_steps is not None:
         changes["sac_steps_expert"] = args.sac_steps
         changes["sac_steps_medium"] = min(budget.sac_steps_medium, args.sac_steps)

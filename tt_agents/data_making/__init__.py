@@ -9,7 +9,9 @@
   states and replay buffers as JSON, safetensors and ``.npz`` (nothing pickled).
 * :mod:`~tt_agents.data_making.locomotion`: :func:`make_locomotion_dataset`, D4RL-v2-style levels (``random``,
   ``medium``, ``medium-replay``, ``expert``, ``medium-expert``) for MuJoCo locomotion and any Box-action
-  environment, at a :class:`DatasetBudget` (:mod:`~tt_agents.data_making.budget`).
+  environment, at a :class:`DatasetBudget` (:mod:`~tt_agents.data_making.budget`);
+  :mod:`~tt_agents.data_making.data_policies`: the SAC policies shipped for some levels (:func:`shipped_policies`),
+  recorded from without training under the cpu budget.
 * :mod:`~tt_agents.data_making.point_maze`: :func:`make_point_maze_dataset`, D4RL maze2d-style PointMaze data
   (imported on first use: it loads gymnasium-robotics).
 * :mod:`~tt_agents.data_making.four_rooms`: :func:`make_four_rooms_dataset`, the four-rooms expert data, and
@@ -23,6 +25,7 @@ import importlib
 from typing import Any
 
 from .budget import D4RL_EXPERT_SAC_STEPS, DatasetBudget
+from .data_policies import ShippedPolicy, shipped_policies, shipped_policy
 from .four_rooms import FOUR_ROOMS_DATASET_ID, MixedNoiseExpert, make_four_rooms_dataset, training_episodes
 from .inverted_pendulum import (
     DRIFTING_GAINS,
@@ -82,6 +85,7 @@ __all__ = [
     "MixedNoiseExpert",
     "Policy",
     "SACEvaluation",
+    "ShippedPolicy",
     "check_dataset_id",
     "inverted_pendulum_policy",
     "load_sac_policy",
@@ -98,6 +102,8 @@ __all__ = [
     "replay_buffer_episodes",
     "resolve_env_id",
     "sac_run_dir",
+    "shipped_policies",
+    "shipped_policy",
     "summarize_dataset",
     "train_sac",
     "training_episodes",

@@ -38,6 +38,10 @@ class DatasetBudget:
     """SAC steps between resumable checkpoints (model, optimizers and replay buffer)."""
     seed: int = 0
     """Seed of the SAC run (one cached run per environment and seed) and of the recordings."""
+    shipped_policies: bool = False
+    """Record ``medium`` and ``expert`` from the policy shipped with the package for that level where there is
+    one (:mod:`~tt_agents.data_making.data_policies`: no SAC training, the same episodes as this project's
+    datasets for the same seed); otherwise, and for ``medium-replay`` (the SAC run's own replay buffer), train."""
     sac_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``stable_baselines3.SAC`` (JSON-serialisable, e.g.
     ``{"policy_kwargs": {"net_arch": [64, 64]}}``); SB3's defaults otherwise (they match D4RL's SAC:
@@ -84,7 +88,8 @@ class DatasetBudget:
 
         The "expert" is SAC after 200k steps, a partially trained policy, and its dataset description says so.
         The medium search is capped at 150k steps; each level records 100k transitions (a tenth of D4RL's);
-        five episodes per evaluation and a checkpoint at every evaluation.
+        five episodes per evaluation and a checkpoint at every evaluation. Levels with a shipped policy
+        (``shipped_policies``) are recorded from it without training.
         """
         return cls(
             sac_steps_medium=150_000,
@@ -93,4 +98,5 @@ class DatasetBudget:
             eval_episodes=5,
             eval_every=10_000,
             checkpoint_every=10_000,
+            shipped_policies=True,
         )

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from .._io import write_json_atomic
 from .budget import D4RL_EXPERT_SAC_STEPS, DatasetBudget
+from .data_policies import ShippedPolicy, shipped_policy
 from .recording import check_dataset_id, quiet_metadata_warnings, record_dataset, summarize_dataset, written_aside
 from .sac import (
     SACEvaluation,
@@ -213,9 +214,12 @@ class LevelJob:
             show_progress=self.show_progress,
         )
 
-    def record_sac_policy(self, evaluation: SACEvaluation, seed: int, description: str) -> minari.MinariDataset:
-        """Record the stochastic actions of the policy snapshot of ``evaluation``."""
-        policy = load_sac_policy(self.run_dir, evaluation)
+    def shipped(self, level: LocomotionLevel) -> ShippedPolicy | None:
+        """The shipped policy of ``level`` when the budget records from shipped policies and one exists."""
+        return shipped_policy(self.env_id, level) if self.budget.shipped_policies else None
+
+    def record_sac_policy(self, policy: Any, seed: int, description: str) -> minari.MinariDataset:
+        """Record the stochastic actions of an SB3 SAC ``policy``."""
         with torch.random.fork_rng():
             torch.manual_seed(seed)  # SB3 samples the stochastic actions from torch's global generator
             threads = torch.get_num_threads()
@@ -244,18 +248,26 @@ def _make_random(job: LevelJob) -> minari.MinariDataset:
 
 
 def _make_expert(job: LevelJob) -> minari.MinariDataset:
-    evaluation = _expert_evaluation(job.env_id, job.run_dir, job.budget, job.show_progress)
-    description = (
-        f"D4RL-style expert dataset for {job.env_id}: stochastic actions of {_steps_note(evaluation.step)} "
-        f"(deterministic evaluation return {evaluation.mean_return:.1f}); {job.ref_note}."
-    )
-    return job.record_sac_policy(evaluation, job.budget.seed + 1, description)
+    shipped = job.shipped("expert")
+    if shipped is not None:
+        policy, about = shipped.load(), shipped.describe()
+    else:
+        evaluation = _expert_evaluation(job.env_id, job.run_dir, job.budget, job.show_progress)
+        policy = load_sac_policy(job.run_dir, evaluation)
+        about = f"{_steps_note(evaluation.step)} (deterministic evaluation return {evaluation.mean_return:.1f})"
+    description = f"D4RL-style expert dataset for {job.env_id}: stochastic actions of {about}; {job.ref_note}."
+    return job.record_sac_policy(policy, job.budget.seed + 1, description)
 
 
 def _make_medium(job: LevelJob) -> minari.MinariDataset:
-    evaluation, about = _medium_about(job)
-    description = f"D4RL-style medium dataset for {job.env_id}: stochastic actions of the {about}; {job.ref_note}."
-    return job.record_sac_policy(evaluation, job.budget.seed + 2, description)
+    shipped = job.shipped("medium")
+    if shipped is not None:
+        policy, about = shipped.load(), shipped.describe()
+    else:
+        evaluation, checkpoint = _medium_about(job)
+        policy, about = load_sac_policy(job.run_dir, evaluation), f"the {checkpoint}"
+    description = f"D4RL-style medium dataset for {job.env_id}: stochastic actions of {about}; {job.ref_note}."
+    return job.record_sac_policy(policy, job.budget.seed + 2, description)
 
 
 def _make_medium_replay(job: LevelJob) -> minari.MinariDataset:
@@ -350,7 +362,11 @@ def make_locomotion_dataset(
     - ``medium-expert``: ``medium`` and ``expert`` combined (``minari.combine_datasets``; the components are
       made first when missing and reused when they exist).
 
-    Medium and expert come from one cached, resumable SAC run per environment and seed in
+    Under the cpu budget (``budget.shipped_policies``) ``medium`` and ``expert`` are recorded from the policy
+    shipped with the package where one exists for the level (:mod:`~tt_agents.data_making.data_policies`:
+    Hopper-v5 and Walker2d-v5 ``medium``, the policies behind this project's cpu benchmarks), without training:
+    the same seed gives the same episodes as those datasets. Otherwise medium and expert come from one cached,
+    resumable SAC run per environment and seed in
     :func:`~tt_agents.data_making.sac.sac_run_dir` (``workdir``/ENV/seedS), so the levels share training: asking
     for ``medium`` first trains only until the medium target, ``expert`` later continues that run. Reference
     scores (``ref_min_score``/``ref_max_score``, for ``minari.get_normalized_score``) are D4RL's for Hopper,

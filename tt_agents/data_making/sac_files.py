@@ -40,8 +40,11 @@ _CHECKPOINT_FILES = (f"{TRAINING_STATE}/config.json", f"{TRAINING_STATE}/model.s
 # ---------------------------------------------------------------------------------------------- policies
 
 
-def save_sac_policy(policy: Any, path: str | os.PathLike[str]) -> Path:
+def save_sac_policy(policy: Any, path: str | os.PathLike[str], *, actor_only: bool = False) -> Path:
     """Write an SB3 ``SACPolicy`` as a checkpoint folder at ``path`` (weights in safetensors, the rest JSON).
+
+    With ``actor_only`` only the actor's weights are written (a fifth of the size): the policy loaded back acts
+    exactly as this one does, but its critics are freshly initialized, so it cannot continue SAC training.
 
     Raises:
         TypeError: a policy built with a custom features extractor, activation or optimizer that is not a
@@ -69,7 +72,10 @@ def save_sac_policy(policy: Any, path: str | os.PathLike[str]) -> Path:
             "optimizer_class": _class_name(params["optimizer_class"], torch.optim),
             "optimizer_kwargs": params["optimizer_kwargs"] or {},
         },
-        "modules": {"policy": policy.state_dict()},
+        "actor_only": actor_only,
+        "modules": {
+            "policy": {k: v for k, v in policy.state_dict().items() if k.startswith("actor.") or not actor_only}
+        },
         "optimizers": {},
     }
     return write_checkpoint(path, state)
@@ -90,7 +96,11 @@ def load_sac_policy_folder(path: str | os.PathLike[str]) -> Any:
             lr_schedule=lambda _: 0.0,
             **kwargs,
         )
-        policy.load_state_dict(state["modules"]["policy"])
+        weights = state["modules"]["policy"]
+        if state.get("actor_only", False):
+            policy.actor.load_state_dict({k.removeprefix("actor."): v for k, v in weights.items()})
+        else:
+            policy.load_state_dict(weights)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} does not describe an SB3 SAC policy: {type(exc).__name__}: {exc}") from None
     policy.set_training_mode(False)
