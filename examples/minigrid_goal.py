@@ -4,13 +4,15 @@ The map changes every episode and the actions are discrete. The Trajectory Trans
 CNN whose embedding is added to every token's embedding: by default (``--view local``) the 11 x 11 cells around the
 agent, turned its way, at every step (the appendix's "current observation image"; the network then plans from the
 current step), or with ``--view map`` the whole map of the episode. The agent's cell and direction and the goal cell
-are tokens, the goal prepended (goal mode):
+are tokens, the goal prepended (goal mode); the local view also shows the goal's cell where it lies inside it, as
+MiniGrid's own image shows its goal square (``--no-goal-in-view`` leaves it out):
 
 1. record a Minari dataset on a new map every episode: the scripted shortest-path expert, with the chance of a
    random action drawn per episode from 0, 0, 0, 0.25 and 1 (a mixture of expert and uniform random
    trajectories, as in the appendix);
 2. train the goal-conditioned Trajectory Transformer on it, every episode relabelled with the cell it ended in
-   and with random prefixes of it (hindsight: the random trajectories are goal-reaching data too);
+   and with random prefixes of it (hindsight: the random trajectories are goal-reaching data too), each relabelled
+   goal drawn into that episode's views;
 3. evaluate it, the scripted expert and two goal-conditioned BC baselines (one sees the agent's cell and the goal,
    the other also the map the Transformer reads, its cells flattened) on held-out maps (reset seeds checked absent
    from the dataset), print the goal-reaching rates with the seed, save the checkpoint and a grid of example paths
@@ -70,7 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--goal-in-view",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="draw each episode's (relabelled) goal in the local view where it lies, as MiniGrid's image does",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 episodes, 200 + 300 steps, 5 maps")
@@ -80,8 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, default in zip(("episodes_data", "steps", "bc_steps", "eval_maps"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
-    if args.goal_in_view and args.view != "local":
-        parser.error("--goal-in-view needs --view local")
+    args.goal_in_view &= args.view == "local"  # the whole map never shows the goal
     if args.dataset_id is None:
         args.dataset_id = MINIGRID_DATASET_ID if args.view == "map" else LOCAL_VIEW_DATASET_ID
     return args

@@ -16,19 +16,28 @@
         if terminated or truncated:
             break
     print(info["is_success"])
+
+:func:`minigrid_agent` is the goal-conditioned agent of ``examples/minigrid_goal.py --seed 0`` for MiniGrid's
+MultiRoom-N4-S5 maps (paper Appendix F), acting in :func:`minigrid_env` (the 11 x 11 view around the agent, the goal
+drawn in it where it lies); it is shipped, and remade by that command.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from ..agent import TrajectoryTransformerAgent
 from ..checkpoints import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
+from ..data_making.minigrid import MULTIROOM_ID
+from ..envs.minigrid_goal import MiniGridGoalEnv
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FOUR_ROOMS_DIR = PACKAGE_DIR / "four_rooms"
 """The checkpoint shipped inside the package (``config.json``, ``tokenizer.json``, ``model.safetensors``)."""
+MINIGRID_DIR = PACKAGE_DIR / "minigrid_multiroom"
+"""The MiniGrid-MultiRoom-N4-S5 checkpoint shipped inside the package."""
 CACHE_ENV = "TT_AGENTS_CACHE"
 """Environment variable overriding the cache root (default ``~/.cache/tt_agents``)."""
 
@@ -73,4 +82,25 @@ def four_rooms_agent(
     return TrajectoryTransformerAgent.from_pretrained(target, device=device)
 
 
-__all__ = ["FOUR_ROOMS_DIR", "cache_dir", "four_rooms_agent"]
+def minigrid_env() -> MiniGridGoalEnv:
+    """The environment :func:`minigrid_agent` acts in: ``MiniGrid-MultiRoom-N4-S5-v1`` as a goal task, a new map
+    every reset, with the 11 x 11 view around the agent and the goal drawn in it (``view="local"``,
+    ``goal_in_view=True``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # minigrid warns that a newer MultiRoom version exists
+        return MiniGridGoalEnv(MULTIROOM_ID, view="local", goal_in_view=True)
+
+
+def minigrid_agent(device: str = "cpu") -> TrajectoryTransformerAgent:
+    """The pretrained goal-conditioned MiniGrid-MultiRoom-N4-S5 agent (discrete actions, a map context), for
+    :func:`minigrid_env`: the checkpoint of ``python examples/minigrid_goal.py --seed 0``, shipped in
+    ``tt_agents/pretrained/minigrid_multiroom/`` (its measured goal-reaching rate on held-out maps is in the
+    project's ``benchmarks/results/minigrid``).
+
+    Args:
+        device: torch device of the loaded agent.
+    """
+    return TrajectoryTransformerAgent.from_pretrained(MINIGRID_DIR, device=device)
+
+
+__all__ = ["FOUR_ROOMS_DIR", "MINIGRID_DIR", "cache_dir", "four_rooms_agent", "minigrid_agent", "minigrid_env"]
