@@ -146,26 +146,14 @@ def with_map_in_observation(env: MiniGridGoalEnv, episodes: list[Episode]) -> tu
     out = []
     for e in episodes:
         maps = e.map.reshape(len(e), -1) if e.map_per_step else np.tile(e.map.ravel(), (len(e), 1))  # (T, cells)
-        actions = e.actions[:, 0].astype(np.int64)
-        out.append(Episode(np.concatenate([e.observations, maps], 1), actions, e.rewards, e.terminated, goal=e.goal))
+        out.append(e.replaced(observations=np.concatenate([e.observations, maps], 1), final_observation=None, map=None))
     return spaces.Dict({"observation": observation, "desired_goal": env.observation_space["desired_goal"]}), out
 
 
 def with_goal_drawn(episodes: list[Episode]) -> list[Episode]:
     """Episodes whose local views show each episode's own goal (after relabelling), as the environment draws its
     goal with ``goal_in_view=True``."""
-    return [
-        Episode(
-            e.observations,
-            e.actions[:, 0].astype(np.int64),
-            e.rewards,
-            e.terminated,
-            e.final_observation,
-            e.goal,
-            map=draw_goal(e.map, e.observations, e.goal),
-        )
-        for e in episodes
-    ]
+    return [e.replaced(map=draw_goal(e.map, e.observations, e.goal)) for e in episodes]
 
 
 def draw(ax: plt.Axes, grid: np.ndarray, path: np.ndarray, goal: np.ndarray, success: bool) -> None:

@@ -54,6 +54,17 @@ def test_episode_takes_t_plus_one_observations():
     assert len(episode) == 4 and episode.terminated is True
 
 
+def test_a_replaced_episode_keeps_discrete_actions_and_is_validated_again():
+    discrete = Episode(np.zeros((3, 2)), np.array([0, 2, 1]), np.zeros(3), False, map=np.zeros((3, 4, 4), np.int64))
+    moved = discrete.replaced(map=np.ones((3, 4, 4), np.int64))
+    assert moved.discrete_actions and moved.actions[:, 0].tolist() == [0, 2, 1] and moved.map[0, 0, 0] == 1
+    assert discrete.map[0, 0, 0] == 0  # the original is untouched
+    box = Episode(np.zeros((3, 2)), np.zeros((3, 1)), np.zeros(3), False)
+    assert not box.replaced(terminated=True).discrete_actions
+    with pytest.raises(ValueError, match="observations have 2 rows"):
+        discrete.replaced(observations=np.zeros((2, 2)))
+
+
 def test_load_episodes_from_dicts_and_episode_objects():
     obs = np.arange(10.0).reshape(5, 2)
     items = [

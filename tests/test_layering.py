@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "data_making": 3,
     "checkpoints": 3,
     "agent": 4,
+    "agent_state": 4,
     "evaluation": 5,
     "analysis": 5,
     "pretrained": 6,

@@ -21,7 +21,8 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from ._io import make_progress
-from .agent import AgentState, TrajectoryTransformerAgent
+from .agent import TrajectoryTransformerAgent
+from .agent_state import AgentState
 from .data_loading import load_minari_dataset
 
 if TYPE_CHECKING:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -38,8 +37,5 @@ def partially_observed(
         keep = rng.random((rows if per == "state" else 1, O)) >= probability  # (rows or 1, O)
         keep = np.broadcast_to(keep, (rows, O))
         final = None if episode.final_observation is None else episode.final_observation * keep[T]
-        actions = episode.actions[:, 0].astype(np.int64) if episode.discrete_actions else episode.actions
-        masked.append(
-            replace(episode, observations=episode.observations * keep[:T], actions=actions, final_observation=final)
-        )
+        masked.append(episode.replaced(observations=episode.observations * keep[:T], final_observation=final))
     return masked

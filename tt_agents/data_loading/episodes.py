@@ -9,7 +9,7 @@ with ``goal_key``, the hindsight goal: the goal-space position reached at the ep
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,14 @@ class Episode:
         self.observations, self.actions, self.rewards = observations, actions, rewards
         self.terminated = bool(self.terminated)
         self._validate_final_observation_and_goal()
+
+    def replaced(self, **changes: Any) -> Episode:
+        """A validated copy with ``changes`` to its fields (``dataclasses.replace``) whose actions stay those of a
+        ``Discrete`` space when they were (they are stored as floats, which ``replace`` alone would read as Box
+        actions)."""
+        if self.discrete_actions and "actions" not in changes:
+            changes["actions"] = self.actions[:, 0].astype(np.int64)
+        return replace(self, **changes)
 
     @property
     def map_per_step(self) -> bool:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from .._io import write_json_atomic
 from .budget import D4RL_EXPERT_SAC_STEPS, DatasetBudget
-from .data_policies import ShippedPolicy, shipped_policy
+from .data_policies import shipped_policy
 from .recording import check_dataset_id, quiet_metadata_warnings, record_dataset, summarize_dataset, written_aside
 from .sac import (
     SACEvaluation,
@@ -214,12 +214,18 @@ class LevelJob:
             show_progress=self.show_progress,
         )
 
-    def shipped(self, level: LocomotionLevel) -> ShippedPolicy | None:
-        """The shipped policy of ``level`` when the budget records from shipped policies and one exists."""
-        return shipped_policy(self.env_id, level) if self.budget.shipped_policies else None
-
-    def record_sac_policy(self, policy: Any, seed: int, description: str) -> minari.MinariDataset:
-        """Record the stochastic actions of an SB3 SAC ``policy``."""
+    def record_level_policy(
+        self, level: LocomotionLevel, trained: Callable[[LevelJob], tuple[SACEvaluation, str]], seed: int
+    ) -> minari.MinariDataset:
+        """Record the stochastic actions of ``level``'s SAC policy: the shipped one where the budget allows it and
+        one exists, else the snapshot that ``trained(self)`` picks from the SAC run (with a phrase describing it)."""
+        shipped = shipped_policy(self.env_id, level) if self.budget.shipped_policies else None
+        if shipped is not None:
+            policy, about = shipped.load(), shipped.describe()
+        else:
+            evaluation, about = trained(self)
+            policy = load_sac_policy(self.run_dir, evaluation)
+        description = f"D4RL-style {level} dataset for {self.env_id}: stochastic actions of {about}; {self.ref_note}."
         with torch.random.fork_rng():
             torch.manual_seed(seed)  # SB3 samples the stochastic actions from torch's global generator
             threads = torch.get_num_threads()
@@ -247,27 +253,22 @@ def _make_random(job: LevelJob) -> minari.MinariDataset:
     return job.record(None, job.budget.seed + 3, "uniform random policy", description)
 
 
+def _trained_expert(job: LevelJob) -> tuple[SACEvaluation, str]:
+    evaluation = _expert_evaluation(job.env_id, job.run_dir, job.budget, job.show_progress)
+    return evaluation, f"{_steps_note(evaluation.step)} (deterministic evaluation return {evaluation.mean_return:.1f})"
+
+
+def _trained_medium(job: LevelJob) -> tuple[SACEvaluation, str]:
+    evaluation, checkpoint = _medium_about(job)
+    return evaluation, f"the {checkpoint}"
+
+
 def _make_expert(job: LevelJob) -> minari.MinariDataset:
-    shipped = job.shipped("expert")
-    if shipped is not None:
-        policy, about = shipped.load(), shipped.describe()
-    else:
-        evaluation = _expert_evaluation(job.env_id, job.run_dir, job.budget, job.show_progress)
-        policy = load_sac_policy(job.run_dir, evaluation)
-        about = f"{_steps_note(evaluation.step)} (deterministic evaluation return {evaluation.mean_return:.1f})"
-    description = f"D4RL-style expert dataset for {job.env_id}: stochastic actions of {about}; {job.ref_note}."
-    return job.record_sac_policy(policy, job.budget.seed + 1, description)
+    return job.record_level_policy("expert", _trained_expert, job.budget.seed + 1)
 
 
 def _make_medium(job: LevelJob) -> minari.MinariDataset:
-    shipped = job.shipped("medium")
-    if shipped is not None:
-        policy, about = shipped.load(), shipped.describe()
-    else:
-        evaluation, checkpoint = _medium_about(job)
-        policy, about = load_sac_policy(job.run_dir, evaluation), f"the {checkpoint}"
-    description = f"D4RL-style medium dataset for {job.env_id}: stochastic actions of {about}; {job.ref_note}."
-    return job.record_sac_policy(policy, job.budget.seed + 2, description)
+    return job.record_level_policy("medium", _trained_medium, job.budget.seed + 2)
 
 
 def _make_medium_replay(job: LevelJob) -> minari.MinariDataset:

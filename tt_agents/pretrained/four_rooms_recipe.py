@@ -17,7 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ..agent import AgentState, TrajectoryTransformerAgent
+from ..agent import TrajectoryTransformerAgent
+from ..agent_state import AgentState
 from ..config import AgentConfig, DataConfig, ModelConfig, PlannerConfig, TokenizerConfig, TrainConfig
 from ..data_making.four_rooms import DEFAULT_EPISODES, DEFAULT_PREFIXES, make_four_rooms_dataset, training_episodes
 from ..envs import FOUR_ROOMS_ID
