@@ -62,6 +62,9 @@ def test_make_dataset_arguments():
     cpu = _budget_from_args(build_parser().parse_args(["make-dataset", "hopper", "medium"]))
     assert cpu.sac_steps_expert == 200_000 and cpu.dataset_steps == 100_000 and cpu.shipped_policies
     assert not budget.shipped_policies  # the paper preset trains D4RL's SAC
+    assert cpu.recording_workers is None and budget.recording_workers >= 1  # the paper preset uses every core
+    workers = _budget_from_args(build_parser().parse_args(["make-dataset", "hopper", "medium", "--workers", "3"]))
+    assert workers.recording_workers == 3 and workers.shipped_policies  # recording, not training
     for flags in (["--train-policy"], ["--medium-sac-steps", "5000"], ["--eval-every", "1000"]):
         args = build_parser().parse_args(["make-dataset", "hopper", "medium", *flags])
         assert not _budget_from_args(args).shipped_policies  # SAC settings mean training

@@ -76,6 +76,12 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=_positive_int, help="SAC steps between evaluations / policy snapshots")
     parser.add_argument("--eval-episodes", type=_positive_int, help="episodes per SAC evaluation")
     parser.add_argument("--checkpoint-every", type=_positive_int, help="SAC steps between resumable checkpoints")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="record with this many processes, every episode with a noise seed of its own: the dataset is the same "
+        "for any N, but not the one-process recording of the cpu preset's default (--paper: one per core)",
+    )
     parser.add_argument("--workdir", help="root of the cached SAC runs (default ~/.cache/tt_agents/sac)")
     parser.add_argument("--dataset-id", help="Minari id to write (default tt-agents/ENV/LEVEL-v0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset with the same id")
@@ -99,6 +105,8 @@ def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
         changes["sac_steps_medium"] = min(budget.sac_steps_medium, args.sac_steps)
     if args.medium_sac_steps is not None:
         changes["sac_steps_medium"] = args.medium_sac_steps
+    if args.workers is not None:
+        changes["recording_workers"] = args.workers
     for name in ("dataset_steps", "eval_every", "eval_episodes", "checkpoint_every", "sac_kwargs"):
         value = getattr(args, name)
         if value is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,11 @@ class DatasetBudget:
     """Record ``medium`` and ``expert`` from the policy shipped with the package for that level where there is
     one (:mod:`~tt_agents.data_making.data_policies`: no SAC training, the same episodes as this project's
     datasets for the same seed); otherwise, and for ``medium-replay`` (the SAC run's own replay buffer), train."""
+    recording_workers: int | None = None
+    """``None``: record each level in one process, one random stream through the whole recording (how this
+    project's datasets were recorded, so the cpu preset keeps it). An int: every episode has a noise seed of its
+    own and this many processes record at once; the dataset is the same for any value (not the same as with
+    ``None``). See :func:`~tt_agents.data_making.recording.record_dataset`."""
     sac_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``stable_baselines3.SAC`` (JSON-serialisable, e.g.
     ``{"policy_kwargs": {"net_arch": [64, 64]}}``); SB3's defaults otherwise (they match D4RL's SAC:
@@ -51,6 +57,8 @@ class DatasetBudget:
         for name in ("sac_steps_medium", "sac_steps_expert", "dataset_steps", "eval_episodes", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DatasetBudget.{name} must be >= 1, got {getattr(self, name)}")
+        if self.recording_workers is not None and self.recording_workers < 1:
+            raise ValueError(f"DatasetBudget.recording_workers must be None or >= 1, got {self.recording_workers}")
         if self.checkpoint_every < 1:
             raise ValueError(f"DatasetBudget.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.sac_steps_medium > self.sac_steps_expert:
@@ -69,7 +77,7 @@ class DatasetBudget:
 
     @classmethod
     def paper(cls) -> DatasetBudget:
-        """D4RL's sizes: 1M SAC steps for the expert, 1M transitions per level.
+        """D4RL's sizes: 1M SAC steps for the expert, 1M transitions per level, recorded by one process per core.
 
         Resumable, so the SAC run can be spread over several invocations.
         """
@@ -80,6 +88,7 @@ class DatasetBudget:
             eval_episodes=10,
             eval_every=10_000,
             checkpoint_every=50_000,
+            recording_workers=os.cpu_count() or 1,
         )
 
     @classmethod

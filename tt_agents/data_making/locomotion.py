@@ -212,6 +212,7 @@ class LevelJob:
             description=description,
             overwrite=True,
             show_progress=self.show_progress,
+            workers=self.budget.recording_workers,
         )
 
     def record_level_policy(

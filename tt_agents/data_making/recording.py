@@ -25,6 +25,7 @@ from minari.dataset.minari_dataset import parse_dataset_id
 from minari.storage import get_dataset_path
 
 from .._io import make_progress, orphaned_staging
+from .parallel_recording import record_episodes
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps an observation to an action; a policy with a ``reset()`` method has it called at every episode start."""
@@ -186,6 +187,7 @@ def record_dataset(
     max_episode_steps: int | None = None,
     eval_env: str | gymnasium.Env | gymnasium.envs.registration.EnvSpec | None = None,
     show_progress: bool = True,
+    workers: int | None = None,
 ) -> minari.MinariDataset:
     """Record ``policy`` in an environment and write a local Minari dataset.
 
@@ -198,7 +200,8 @@ def record_dataset(
         n_steps: stop after this many steps (the last episode is then stored as truncated). With both
             limits, recording stops at whichever comes first.
         seed: the first episode is reset with ``seed``, later ones with seeds drawn from it (each episode's
-            seed is stored in the dataset); also seeds the action space.
+            seed is stored in the dataset); also seeds the action space (with ``workers``: each episode's noise
+            seed, see below).
         ref_min_score: mean return of a random policy, for ``minari.get_normalized_score``. When only
             ``ref_max_score`` is given, Minari estimates it from 100 random-policy episodes.
         ref_max_score: mean return of an expert policy.
@@ -210,12 +213,38 @@ def record_dataset(
             dataset for ``dataset.recover_environment(eval_env=True)`` (default: the recording environment's);
             Minari's estimate of a missing ``ref_min_score`` runs on it.
         show_progress: show a progress bar.
+        workers: ``None`` (default): one process whose policy and action space draw one random stream through
+            the whole recording (how this project's datasets were recorded). An int: every episode draws from a
+            noise seed of its own (:func:`~tt_agents.data_making.parallel_recording.record_episodes`; torch's
+            global generator and the action space are seeded with it), and ``workers`` processes record
+            episodes at once: the dataset is the same for every value, but not the same as with ``None``. The
+            policy's randomness must then come from those two sources, and with several workers the policy must
+            be picklable and ``env_id`` an id or an environment with a spec.
 
     Returns:
         The written dataset.
     """
     _check_limits(n_episodes, n_steps, ref_min_score, ref_max_score)
     check_dataset_id(dataset_id, overwrite)
+    if workers is not None:
+        return _record_by_episode(
+            env_id,
+            policy,
+            dataset_id,
+            workers=workers,
+            n_episodes=n_episodes,
+            n_steps=n_steps,
+            seed=seed,
+            max_episode_steps=max_episode_steps,
+            show_progress=show_progress,
+            metadata=dict(
+                eval_env=eval_env,
+                algorithm_name=algorithm_name,
+                description=description,
+                ref_min_score=ref_min_score,
+                ref_max_score=ref_max_score,
+            ),
+        )
 
     owns_env = isinstance(env_id, str)
     if isinstance(env_id, str):
@@ -237,6 +266,46 @@ def record_dataset(
             )
         if owns_env:
             collector.close()
+    return minari.load_dataset(dataset_id)
+
+
+def _record_by_episode(
+    env_id: str | gymnasium.Env,
+    policy: Policy | None,
+    dataset_id: str,
+    *,
+    workers: int,
+    n_episodes: int | None,
+    n_steps: int | None,
+    seed: int,
+    max_episode_steps: int | None,
+    show_progress: bool,
+    metadata: dict,
+) -> minari.MinariDataset:
+    """:func:`record_dataset` with episodes of their own seeds, recorded by ``workers`` processes."""
+    if isinstance(env_id, str):
+        env: str | gymnasium.envs.registration.EnvSpec = env_id
+    elif env_id.spec is not None:
+        env = env_id.spec
+    else:
+        raise ValueError("record_dataset(workers=...) needs a Gymnasium id or an environment with a spec")
+    episodes = record_episodes(
+        env,
+        policy,
+        workers=workers,
+        n_episodes=n_episodes,
+        n_steps=n_steps,
+        seed=seed,
+        max_episode_steps=max_episode_steps,
+        label=dataset_id,
+        show_progress=show_progress,
+    )
+    made = gymnasium.make(env, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
+    try:
+        with written_aside(dataset_id), quiet_metadata_warnings():
+            minari.create_dataset_from_buffers(dataset_id, episodes, env=made, **metadata)
+    finally:
+        made.close()
     return minari.load_dataset(dataset_id)
 
 
