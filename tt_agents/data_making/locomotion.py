@@ -158,13 +158,19 @@ def _medium_evaluation(
 
 
 class _SB3PolicyActor:
-    """A policy for :func:`record_dataset` from an SB3 policy (stochastic actions by default, as D4RL)."""
+    """A policy for :func:`record_dataset` from an SB3 SAC policy (stochastic actions by default, as D4RL).
+
+    The actions of ``policy.predict`` for one observation, bit for bit and drawing the same random numbers, without
+    its checks and conversions (which cost more than the actor's forward pass here)."""
 
     def __init__(self, policy: Any, deterministic: bool) -> None:
         self.policy, self.deterministic = policy, deterministic
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
-        return self.policy.predict(observation, deterministic=self.deterministic)[0]
+        observations = torch.as_tensor(np.asarray(observation)).reshape(1, *self.policy.observation_space.shape)
+        with torch.no_grad():
+            squashed = self.policy.actor(observations, deterministic=self.deterministic)  # (1, A) in [-1, 1]
+        return self.policy.unscale_action(squashed.numpy().reshape(self.policy.action_space.shape))
 
 
 def _steps_note(steps: int) -> str:
