@@ -226,6 +226,13 @@ def record_dataset(
     """
     _check_limits(n_episodes, n_steps, ref_min_score, ref_max_score)
     check_dataset_id(dataset_id, overwrite)
+    metadata = dict(
+        eval_env=eval_env,
+        algorithm_name=algorithm_name,
+        description=description,
+        ref_min_score=ref_min_score,
+        ref_max_score=ref_max_score,
+    )
     if workers is not None:
         return _record_by_episode(
             env_id,
@@ -237,13 +244,7 @@ def record_dataset(
             seed=seed,
             max_episode_steps=max_episode_steps,
             show_progress=show_progress,
-            metadata=dict(
-                eval_env=eval_env,
-                algorithm_name=algorithm_name,
-                description=description,
-                ref_min_score=ref_min_score,
-                ref_max_score=ref_max_score,
-            ),
+            metadata=metadata,
         )
 
     owns_env = isinstance(env_id, str)
@@ -256,14 +257,7 @@ def record_dataset(
         collector.action_space.seed(seed)
         _run_episodes(collector, policy, dataset_id, n_episodes, n_steps, seed, show_progress)
         with quiet_metadata_warnings():
-            collector.create_dataset(
-                dataset_id=dataset_id,
-                eval_env=eval_env,
-                algorithm_name=algorithm_name,
-                description=description,
-                ref_min_score=ref_min_score,
-                ref_max_score=ref_max_score,
-            )
+            collector.create_dataset(dataset_id=dataset_id, **metadata)
         if owns_env:
             collector.close()
     return minari.load_dataset(dataset_id)
