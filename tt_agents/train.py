@@ -217,7 +217,8 @@ class Trainer:
         self.optimizer = make_optimizer(model, config, fused=device.type == "cuda")
         self.step = 0
         self.history = TrainHistory()
-        self.use_amp = config.amp and device.type == "cuda"
+        # bf16 autocast where the GPU has bf16 arithmetic (Ampere on); older GPUs would only emulate it, slowly
+        self.use_amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
         self.fingerprint = run_fingerprint(model, train_data, self.val_data, config)
         self.rank, self.world_size = distributed_rank_and_size()
         if config.batch_size % self.world_size:
@@ -427,6 +428,8 @@ class Trainer:
         batch = self._batch(self.train_data, self._train_indices(self.step))  # the global batch
         share = self.config.batch_size // self.world_size
         own = slice(self.rank * share, (self.rank + 1) * share)  # this process's part of it
+        if self.world_size > 1:  # each process its own dropout masks, drawn from (seed, step, rank): resumable
+            torch.manual_seed((self.config.seed * 1_000_003 + self.step) * 4099 + self.rank)
         try:
             loss = self._loss_and_gradients(own, *batch)
         except Exception as exc:

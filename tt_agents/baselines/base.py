@@ -22,7 +22,7 @@ BuiltT = TypeVar("BuiltT")
 def seeded_init(seed: int, build: Callable[[], BuiltT]) -> BuiltT:
     """Run ``build()`` with torch's global generator seeded, leaving the caller's generator state untouched."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # torch.manual_seed would also reseed every CUDA generator
         return build()
 
 
