@@ -124,3 +124,27 @@ def test_compiled_planners_for_many_environment_counts_do_not_run_out_of_recompi
     for n_envs in range(1, 6):
         plan = BeamPlanner(model, tokenizer, config).plan(contexts([2] * n_envs, seed=n_envs))
         assert plan.actions.shape == (n_envs, 2, 2)
+
+
+@pytest.mark.parametrize("decoding", ["static", pytest.param("compiled", marks=pytest.mark.slow)])
+def test_planning_for_one_environment_between_several_reuses_each_counts_buffers(decoding) -> None:
+    from torch._dynamo.utils import counters
+
+    model, tokenizer = network(LAYOUT)
+    config = PlannerConfig(beam_width=3, n_expand=2, horizon=3, max_context_transitions=2, seed=1)
+    torch._dynamo.reset()
+    counters.clear()
+    planner = BeamPlanner(model, tokenizer, PlannerConfig(**{**vars(config), "decoding": decoding}))
+    reference = BeamPlanner(model, tokenizer, config)
+    caches = {}
+    for round_ in range(2):
+        for n_envs in (2, 1):
+            ctx = contexts([3] * n_envs, seed=n_envs)
+            planner.seed(round_ * 10 + n_envs)
+            reference.seed(round_ * 10 + n_envs)
+            assert_same_plans([reference.plan(ctx)], [planner.plan(ctx)])
+            cache = planner.decoder.cache
+            assert caches.setdefault(n_envs, cache) is cache  # made once per environment count, then reused
+    if decoding == "compiled":
+        graphs = counters["stats"]["unique_graphs"]
+        assert graphs <= 4, f"the step compiled {graphs} times (once per row count and environment count expected)"

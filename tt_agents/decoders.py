@@ -92,8 +92,8 @@ def _allow_recompiles() -> None:
 
 
 class StaticDecoder:
-    """Static-shape decoding: buffers allocated once for ``rows`` beam rows (reused while the number of
-    environments stays the same), written in place; the window slides by recomputing it into the suffix.
+    """Static-shape decoding: buffers allocated once for ``rows`` beam rows (per number of environments, kept),
+    written in place; the window slides by recomputing it into the suffix.
 
     Args:
         model: the network.
@@ -111,6 +111,7 @@ class StaticDecoder:
         self.compiled = compiled
         self.cache: StaticKVCache | None = None
         self._step: torch.nn.Module | None = None
+        self._made: dict[tuple[int, int], tuple[StaticKVCache, torch.nn.Module]] = {}  # per (envs, context length)
         self.rows = 0
         self._context: torch.Tensor | None = None  # (E, T) the context tokens, while the window holds them
         self._pads: torch.Tensor | None = None  # (E,) placeholder tokens still in each environment's window
@@ -118,16 +119,19 @@ class StaticDecoder:
         self._maps: torch.Tensor | None = None  # (E, H, W) each environment's map, for a network that reads one
 
     def _prepare(self, n_envs: int, context_length: int) -> StaticKVCache:
-        cache = self.cache
-        if cache is None or cache.n_envs != n_envs or cache.context_capacity != context_length:
+        """The buffers and step for this many environments and context tokens: made (and compiled) once, kept, so
+        that acting in one environment between evaluations in several reuses both (and their CUDA graphs)."""
+        key = (n_envs, context_length)
+        if key not in self._made:
             cache = self.model.new_static_cache(n_envs, n_envs * self.rows_per_env, context_length)
             step = _StaticStep(self.model, cache)
             if self.compiled:
                 _allow_recompiles()
                 mode = "reduce-overhead" if cache.suffix_k.is_cuda else None
                 step = torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
-            self.cache, self._step = cache, step
-        return cache
+            self._made[key] = cache, step
+        self.cache, self._step = self._made[key]
+        return self.cache
 
     def start(self, tokens: torch.Tensor, pads: torch.Tensor, maps: torch.Tensor | None = None) -> torch.Tensor:
         model = self.model
