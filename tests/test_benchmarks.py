@@ -227,3 +227,14 @@ def test_prediction_error_writes_its_table_for_every_model(tmp_path, monkeypatch
         assert f"| {model} |" in table
     assert ("Partially observed" in table) == bool(partial)
     assert (tmp_path / "w" / "partial_state" / "tt-markov" / "agent").is_dir() == bool(partial)
+
+
+def test_the_recording_speed_benchmark_times_each_setting_and_compares_their_episodes(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))  # as run as a script
+    from benchmarks import recording_speed
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    recording_speed.main(["--steps", "300", "--workers", "none", "1", "2"])
+    out = capsys.readouterr().out
+    assert all(f"workers {w}:" in out for w in ("none", "1", "2"))
+    assert "True" in out and "False" not in out
