@@ -38,6 +38,12 @@ from tt_agents.data_making import (
 from tt_agents.data_making.sac_files import read_replay_buffer
 
 
+def _shipped_policies():
+    from tt_agents.data_making.data_policies import shipped_policies
+
+    return shipped_policies()
+
+
 @pytest.fixture(autouse=True)
 def minari_home(tmp_path, monkeypatch):
     """A private, offline Minari datasets directory for every test."""
@@ -389,7 +395,8 @@ def test_shipped_policies_record_the_same_medium_episodes_for_a_seed_without_tra
 
     from tt_agents.data_making.data_policies import shipped_policies, shipped_policy
 
-    assert {(p.env_id, p.level) for p in shipped_policies()} >= {("Hopper-v5", "medium"), ("Walker2d-v5", "medium")}
+    shipped = {(p.env_id, p.level) for p in shipped_policies()}
+    assert shipped >= {("Hopper-v5", "medium"), ("Walker2d-v5", "medium"), ("HalfCheetah-v5", "medium")}
     assert shipped_policy("Hopper-v5", "expert") is None and shipped_policy("Ant-v5", "medium") is None
     budget = replace(DatasetBudget.cpu(), dataset_steps=400)
     assert budget.shipped_policies and not DatasetBudget.paper().shipped_policies
@@ -421,6 +428,19 @@ def test_shipped_policies_record_the_same_medium_episodes_for_a_seed_without_tra
         show_progress=False,
     )
     assert not np.array_equal(next(reseeded.iterate_episodes()).actions[:5], first[0].actions[:5])
+
+
+@pytest.mark.parametrize("shipped", _shipped_policies(), ids=lambda p: f"{p.env_id}-{p.level}")
+def test_every_shipped_policy_loads_without_unpickling_and_acts_in_its_environment(shipped) -> None:
+    env = gymnasium.make(shipped.env_id)
+    policy = shipped.load()
+    observation, _ = env.reset(seed=0)
+    for _ in range(20):
+        action, _ = policy.predict(observation, deterministic=False)
+        assert env.action_space.contains(action.astype(env.action_space.dtype))
+        observation, *_ = env.step(action)
+    assert shipped.sac_steps > 0 and "shipped with tt_agents" in shipped.describe()
+    env.close()
 
 
 def test_medium_is_the_evaluation_closest_to_the_target_up_to_the_first_past_it(monkeypatch, tmp_path):
