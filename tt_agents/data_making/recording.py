@@ -219,7 +219,9 @@ def record_dataset(
             global generator and the action space are seeded with it), and ``workers`` processes record
             episodes at once: the dataset is the same for every value, but not the same as with ``None``. The
             policy's randomness must then come from those two sources, and with several workers the policy must
-            be picklable and ``env_id`` an id or an environment with a spec.
+            be picklable and ``env_id`` an id or an environment with a spec; the workers are started by
+            ``multiprocessing``'s "spawn", so a script that records with them needs the usual
+            ``if __name__ == "__main__":`` guard.
 
     Returns:
         The written dataset.
