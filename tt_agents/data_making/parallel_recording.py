@@ -99,14 +99,15 @@ def _stack(items: list[Any]) -> Any:
 _WORKER_RECORDER: _Recorder | None = None
 
 
-def _make_env(env: str | gymnasium.envs.registration.EnvSpec, max_episode_steps: int | None) -> gymnasium.Env:
+def make_env(env: str | gymnasium.envs.registration.EnvSpec, max_episode_steps: int | None) -> gymnasium.Env:
+    """``gymnasium.make(env)``, with ``max_episode_steps`` as its time limit when given."""
     return gymnasium.make(env, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
 
 
 def _start_worker(env: str | gymnasium.envs.registration.EnvSpec, max_episode_steps: int | None, policy: Any) -> None:
     global _WORKER_RECORDER
     torch.set_num_threads(1)
-    _WORKER_RECORDER = _Recorder(_make_env(env, max_episode_steps), policy)
+    _WORKER_RECORDER = _Recorder(make_env(env, max_episode_steps), policy)
 
 
 def _record_in_worker(task: EpisodeTask) -> EpisodeBuffer:
@@ -198,7 +199,7 @@ def record_episodes(
     with make_progress(show=show_progress) as progress, torch.random.fork_rng():
         task = progress.add_task(f"recording {label}", total=n_episodes if n_episodes is not None else n_steps)
         if workers == 1:
-            recorder = _Recorder(_make_env(env, max_episode_steps), policy)
+            recorder = _Recorder(make_env(env, max_episode_steps), policy)
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             results: Iterator[EpisodeBuffer] = map(recorder.record, _tasks(seed))

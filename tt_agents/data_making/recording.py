@@ -25,7 +25,7 @@ from minari.dataset.minari_dataset import parse_dataset_id
 from minari.storage import get_dataset_path
 
 from .._io import make_progress, orphaned_staging
-from .parallel_recording import record_episodes
+from .parallel_recording import make_env, record_episodes
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps an observation to an action; a policy with a ``reset()`` method has it called at every episode start."""
@@ -236,22 +236,29 @@ def record_dataset(
         ref_max_score=ref_max_score,
     )
     if workers is not None:
-        return _record_by_episode(
-            env_id,
+        spec = _sendable_env(env_id)
+        episodes = record_episodes(
+            spec,
             policy,
-            dataset_id,
             workers=workers,
             n_episodes=n_episodes,
             n_steps=n_steps,
             seed=seed,
             max_episode_steps=max_episode_steps,
+            label=dataset_id,
             show_progress=show_progress,
-            metadata=metadata,
         )
+        made = make_env(spec, max_episode_steps)
+        try:
+            with written_aside(dataset_id), quiet_metadata_warnings():
+                minari.create_dataset_from_buffers(dataset_id, episodes, env=made, **metadata)
+        finally:
+            made.close()
+        return minari.load_dataset(dataset_id)
 
     owns_env = isinstance(env_id, str)
     if isinstance(env_id, str):
-        env = gymnasium.make(env_id, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
+        env = make_env(env_id, max_episode_steps)
     else:
         env = env_id if max_episode_steps is None else gymnasium.wrappers.TimeLimit(env_id, max_episode_steps)
     with written_aside(dataset_id):
@@ -265,44 +272,13 @@ def record_dataset(
     return minari.load_dataset(dataset_id)
 
 
-def _record_by_episode(
-    env_id: str | gymnasium.Env,
-    policy: Policy | None,
-    dataset_id: str,
-    *,
-    workers: int,
-    n_episodes: int | None,
-    n_steps: int | None,
-    seed: int,
-    max_episode_steps: int | None,
-    show_progress: bool,
-    metadata: dict,
-) -> minari.MinariDataset:
-    """:func:`record_dataset` with episodes of their own seeds, recorded by ``workers`` processes."""
+def _sendable_env(env_id: str | gymnasium.Env) -> str | gymnasium.envs.registration.EnvSpec:
+    """What worker processes make the environment from: its id, or an environment's spec."""
     if isinstance(env_id, str):
-        env: str | gymnasium.envs.registration.EnvSpec = env_id
-    elif env_id.spec is not None:
-        env = env_id.spec
-    else:
+        return env_id
+    if env_id.spec is None:
         raise ValueError("record_dataset(workers=...) needs a Gymnasium id or an environment with a spec")
-    episodes = record_episodes(
-        env,
-        policy,
-        workers=workers,
-        n_episodes=n_episodes,
-        n_steps=n_steps,
-        seed=seed,
-        max_episode_steps=max_episode_steps,
-        label=dataset_id,
-        show_progress=show_progress,
-    )
-    made = gymnasium.make(env, **({} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}))
-    try:
-        with written_aside(dataset_id), quiet_metadata_warnings():
-            minari.create_dataset_from_buffers(dataset_id, episodes, env=made, **metadata)
-    finally:
-        made.close()
-    return minari.load_dataset(dataset_id)
+    return env_id.spec
 
 
 @dataclass(frozen=True)
