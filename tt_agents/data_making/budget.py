@@ -41,8 +41,8 @@ class DatasetBudget:
     """Seed of the SAC run (one cached run per environment and seed) and of the recordings."""
     shipped_policies: bool = False
     """Record ``medium`` and ``expert`` from the policy shipped with the package for that level where there is
-    one (:mod:`~tt_agents.data_making.data_policies`: no SAC training, the same episodes as this project's
-    datasets for the same seed); otherwise, and for ``medium-replay`` (the SAC run's own replay buffer), train."""
+    one (:mod:`~tt_agents.data_making.data_policies`: no SAC training; on one machine the same seed gives the
+    same episodes); otherwise, and for ``medium-replay`` (the SAC run's own replay buffer), train."""
     recording_workers: int | None = None
     """``None``: record each level in one process, one random stream through the whole recording (how this
     project's datasets were recorded, so the cpu preset keeps it). An int: every episode has a noise seed of its

@@ -4,7 +4,8 @@ A locomotion level is the policy that records it. Training that SAC policy takes
 CPU, so the policies behind the project's own datasets ship with the package (actor weights as safetensors, a
 JSON description, loaded without unpickling, about 300 KB each), and
 :func:`~tt_agents.data_making.locomotion.make_locomotion_dataset` records from them under the cpu budget: the same
-seed gives the same episodes as the datasets the benchmarks were measured on, in minutes. Training SAC stays
+seed gives, in minutes, the same episodes on the same machine (on another CPU, other episodes of the same level:
+the actor's float32 arithmetic follows the CPU's vector instructions). Training SAC stays
 available (``DatasetBudget.shipped_policies=False``, ``tt-agents make-dataset ... --train-policy``) for other
 levels, other environments and D4RL's sizes.
 

@@ -372,8 +372,9 @@ def make_locomotion_dataset(
 
     Under the cpu budget (``budget.shipped_policies``) ``medium`` and ``expert`` are recorded from the policy
     shipped with the package where one exists for the level (:mod:`~tt_agents.data_making.data_policies`:
-    :func:`~tt_agents.data_making.data_policies.shipped_policies` lists them), without training: the same seed gives
-    the same episodes as this project's datasets. Otherwise medium and expert come from one cached,
+    :func:`~tt_agents.data_making.data_policies.shipped_policies` lists them), without training: on the same
+    machine the same seed gives the same episodes (another CPU's float32 kernels give other episodes of the same
+    level). Otherwise medium and expert come from one cached,
     resumable SAC run per environment and seed in
     :func:`~tt_agents.data_making.sac.sac_run_dir` (``workdir``/ENV/seedS), so the levels share training: asking
     for ``medium`` first trains only until the medium target, ``expert`` later continues that run. Reference
