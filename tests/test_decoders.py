@@ -67,6 +67,16 @@ def test_static_decoding_plans_the_same_tokens_as_the_cached_reference(mode, pas
     assert_same_plans(cached, static)
 
 
+@pytest.mark.parametrize("mode", ["reward", "q"])
+def test_static_decoding_keeps_the_anchor_as_the_cached_reference_does(mode) -> None:
+    model, tokenizer = network(LAYOUT)
+    config = PlannerConfig(mode=mode, beam_width=3, n_expand=2, horizon=6, max_context_transitions=2, anchor_margin=0.5)
+    cached, static = plans(model, tokenizer, config, contexts([0, 1, 5]), ["cached", "static"])
+    assert_same_plans(cached, static)
+    for expected, got in zip(cached, static, strict=True):
+        np.testing.assert_array_equal(got.anchored, expected.anchored)
+
+
 @pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"])
 @pytest.mark.parametrize("device", ["cpu", CUDA])
 def test_static_logits_equal_the_cached_logits_token_by_token(device, compiled) -> None:

@@ -115,6 +115,7 @@ def state_with(rewards: list[list[float]], values: list[list[float]]) -> BeamSta
         values=torch.tensor(values),
         obs_tokens=torch.zeros(rows, horizon, 3, dtype=torch.long),
         act_tokens=torch.zeros(rows, horizon, 2, dtype=torch.long),
+        anchored=torch.zeros(rows, dtype=torch.bool),
     )
 
 
@@ -208,3 +209,53 @@ def test_imitation_acts_with_the_models_expected_action_dimension_by_dimension(m
     np.testing.assert_allclose(plan.actions[0, 0], expected, rtol=1e-5)
     most_likely = BeamPlanner(model, tokenizer, replace(config, imitation_action="most_likely")).plan(ctx)
     assert not np.allclose(most_likely.actions[0, 0], expected), "the paper's planner acts with a sampled beam"
+
+
+def anchored_planner(model, tokenizer, margin: float | None, **overrides) -> BeamPlanner:
+    config = PlannerConfig(beam_width=4, n_expand=2, horizon=3, max_context_transitions=2, anchor_margin=margin)
+    return BeamPlanner(model, tokenizer, replace(config, **overrides))
+
+
+def test_a_large_anchor_margin_acts_with_the_expected_action_imitation_acts_with(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(5), past=[0, 1, 3])
+    plan = anchored_planner(model, tokenizer, 1e9).plan(ctx)
+    imitation = anchored_planner(model, tokenizer, None, mode="imitation").plan(ctx)
+    np.testing.assert_allclose(plan.actions[:, 0], imitation.actions[:, 0], rtol=1e-5)
+    assert plan.anchored is not None and plan.anchored.all()
+    assert anchored_planner(model, tokenizer, None).plan(ctx).anchored is None
+
+
+def test_the_anchor_is_left_exactly_where_the_best_plan_beats_it_by_more_than_the_margin(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(6), past=[0, 2, 1, 3, 2, 0])
+    anchor = anchored_planner(model, tokenizer, 1e9).plan(ctx)  # the margin changes only the final choice
+    best = anchored_planner(model, tokenizer, 0.0).plan(ctx)
+    gain = best.scores - anchor.scores
+    assert (gain >= 0).all() and (gain > 0).any()
+    margin = float(np.median(gain[gain > 0]))
+    between = anchored_planner(model, tokenizer, margin).plan(ctx)
+    np.testing.assert_array_equal(between.anchored, gain <= margin)
+    np.testing.assert_allclose(between.scores, np.where(gain <= margin, anchor.scores, best.scores), rtol=1e-6)
+    np.testing.assert_allclose(between.actions[between.anchored], anchor.actions[between.anchored])
+
+
+def test_the_best_anchored_plan_survives_every_pruning(model, tokenizer) -> None:
+    def shun_the_anchor(state: BeamState, t: int) -> torch.Tensor:  # every other candidate ranks above it
+        return RewardScorer(0.99)(state, t) - 1000.0 * state.anchored
+
+    config = PlannerConfig(beam_width=2, n_expand=3, horizon=4, max_context_transitions=2, anchor_margin=1e9)
+    plan = BeamPlanner(model, tokenizer, config, scorer=shun_the_anchor).plan(context(np.random.default_rng(7), [1, 2]))
+    assert plan.anchored.all() and (plan.scores < -500).all()
+
+
+def test_the_anchor_margin_leaves_likelihood_modes_alone(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(8), past=[2, 0])
+    plain = anchored_planner(model, tokenizer, None, mode="imitation").plan(ctx)
+    margin = anchored_planner(model, tokenizer, 3.0, mode="imitation").plan(ctx)
+    np.testing.assert_array_equal(plain.actions, margin.actions)
+    assert margin.anchored is None
+
+
+@pytest.mark.parametrize("margin", [-1.0, float("inf"), float("nan")])
+def test_a_negative_or_infinite_anchor_margin_is_refused(margin) -> None:
+    with pytest.raises(ValueError, match="anchor_margin"):
+        PlannerConfig(anchor_margin=margin)

@@ -287,6 +287,13 @@ class PlannerConfig:
     width (never less than a tenth of a uniform bin's). Quantile bins are wide where data is rare, so ranking by
     probability favours rare values; by density, the most likely bin is the mode of the predicted distribution.
     Uniform bins rank the same either way."""
+    anchor_margin: float | None = None
+    """``reward`` and ``q`` modes only. ``None`` (the paper's planner): act with the first action of the best
+    plan. A number: one candidate per environment starts with the expected action (what imitation mode acts
+    with), the best plan that starts with it is kept in the beam at every step, and the planner acts with that
+    expected action unless the best plan's score exceeds this plan's by more than ``anchor_margin`` (in the
+    scorer's units, a discounted return). 0 lets the expected action compete as one more candidate; a large
+    margin acts like imitation mode except where the search predicts much more return away from it."""
     k_reward: int | None = 1
     """Reward and reward-to-go tokens (greedy by default; scores use the expectation over bins)."""
     discount: float = 0.99
@@ -324,6 +331,10 @@ class PlannerConfig:
                 "cdf_obs": (_in_unit_interval(self.cdf_obs), "in (0, 1] or None"),
                 "cdf_act": (_in_unit_interval(self.cdf_act), "in (0, 1] or None"),
                 "discount": (_in_unit_interval(self.discount), "in (0, 1]"),
+                "anchor_margin": (
+                    self.anchor_margin is None or 0 <= self.anchor_margin < float("inf"),
+                    "a finite number >= 0 or None",
+                ),
             },
         )
 

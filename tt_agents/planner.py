@@ -9,6 +9,10 @@ One loop, batched over environments and beams, on the model's KV cache. Each pla
 3. a :class:`Scorer` ranks the candidates and the best ``beam_width`` per environment are kept;
 4. the next observation is decoded (greedily with ``k_obs = 1``).
 
+With ``anchor_margin`` (reward and q modes), one first-step candidate per environment takes the expected action
+instead of a sampled one, the best plan descending from it is always kept, and the planner acts with the expected
+action unless the best plan beats that one by more than the margin.
+
 Only the planned suffix of each beam lives in per-beam cache rows; the context is shared.
 """
 
@@ -57,6 +61,7 @@ class Plan:
     rewards: np.ndarray  # (E, H) expected reward of each planned transition
     values: np.ndarray  # (E, H) expected reward-to-go after each planned transition
     scores: np.ndarray  # (E,) the scorer's value of the chosen beam
+    anchored: np.ndarray | None = None  # (E,) bool: acted with the expected action (``anchor_margin``), else None
 
 
 @dataclass
@@ -68,6 +73,7 @@ class BeamState:
     values: torch.Tensor  # (R, H) expected reward-to-go
     obs_tokens: torch.Tensor  # (R, H, O)
     act_tokens: torch.Tensor  # (R, H, A)
+    anchored: torch.Tensor  # (R,) bool: the first action is the expected action (``anchor_margin``)
 
     def take(self, rows: torch.Tensor) -> BeamState:
         return BeamState(*(t[rows] for t in vars(self).values()))
@@ -213,6 +219,8 @@ class BeamPlanner:
         self.context_transitions = 0 if model.config.map_per_step else min(config.max_context_transitions, seq - 1)
         self.keep_transitions = max(1, min(config.max_context_transitions, seq - 1))
         self.decoder = make_decoder(config, model, self.keep_transitions)
+        self.expected_first = config.mode == "imitation" and config.imitation_action == "expected"
+        self.anchoring = config.anchor_margin is not None and config.mode in ("reward", "q")
 
     def _log_bin_widths(self) -> torch.Tensor:
         """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
@@ -284,11 +292,11 @@ class BeamPlanner:
             values=zeros.clone(),
             obs_tokens=torch.zeros(E, H, O, dtype=torch.long, device=self.device),
             act_tokens=torch.zeros(E, H, A, dtype=torch.long, device=self.device),
+            anchored=torch.zeros(E, dtype=torch.bool, device=self.device),
         )
         state.obs_tokens[:, 0] = tokens[:, -O:]
 
         step = decoder.step
-        expected_first = cfg.mode == "imitation" and cfg.imitation_action == "expected"
         for t in range(H):
             children = cfg.beam_width * cfg.n_expand if t == 0 else cfg.n_expand
             decoder.expand(children)
@@ -296,15 +304,9 @@ class BeamPlanner:
             next_logits = next_logits.repeat_interleave(children, dim=0)
             if t == 0:
                 first_action = torch.zeros(next_logits.shape[0], A, device=self.device)  # (R, A)
-            for j in range(A):
-                column = lay.action_slice.start + j
-                if t == 0 and expected_first:
-                    token, log_prob, first_action[:, j] = self._expected_token(next_logits, column)
-                else:
-                    token, log_prob = self._sample(next_logits, column, cfg.k_act, cfg.cdf_act)
-                state.act_tokens[:, t, j] = token
-                state.log_prob += log_prob
-                next_logits = step(token)
+                if self.anchoring:  # the first candidate of every environment
+                    state.anchored = torch.arange(E * children, device=self.device) % children == 0
+            next_logits = self._decode_actions(state, next_logits, t, first_action)
             state.rewards[:, t] = self.tokenizer.expectation(next_logits[:, :N].softmax(-1), lay.reward_index)
             reward_token, log_prob = self._sample(next_logits, lay.reward_index, cfg.k_reward, None)
             state.log_prob += log_prob
@@ -314,12 +316,15 @@ class BeamPlanner:
             state.log_prob += log_prob
 
             scores = self.scorer(state, t).view(E, -1)  # (E, candidates)
-            best = torch.topk(scores, min(cfg.beam_width, scores.shape[1]), dim=-1)
-            rows = (best.indices + torch.arange(E, device=self.device)[:, None] * scores.shape[1]).reshape(-1)
+            keep = scores
+            if self.anchoring:  # the best candidate that starts with the expected action is always kept
+                keep = scores.scatter(1, self._best_anchored(scores, state.anchored)[:, None], float("inf"))
+            kept = torch.topk(keep, min(cfg.beam_width, scores.shape[1]), dim=-1).indices  # (E, beams)
+            rows = (kept + torch.arange(E, device=self.device)[:, None] * scores.shape[1]).reshape(-1)
             decoder.select(rows)
             state = state.take(rows)
             value_token = value_token[rows]
-            scores = best.values.reshape(-1)
+            scores = scores.gather(1, kept).reshape(-1)
             if t == H - 1:
                 break
             next_logits = step(value_token)
@@ -328,9 +333,47 @@ class BeamPlanner:
                 state.obs_tokens[:, t + 1, i] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
-        plan = self._best_plans(state, scores, E)
-        if expected_first:  # every beam of an environment starts with the same expected action
-            plan.actions[:, 0] = first_action.view(E, -1, A)[:, 0].cpu().numpy()
+        return self._choose(state, scores.view(E, -1), first_action.view(E, -1, A)[:, 0])
+
+    def _decode_actions(
+        self, state: BeamState, next_logits: torch.Tensor, t: int, first_action: torch.Tensor
+    ) -> torch.Tensor:
+        """Decode planning step ``t``'s action tokens into ``state`` and return the logits (R, V) after them.
+
+        At ``t == 0`` the rows that act with the expected action (every row in imitation mode, the anchors with
+        ``anchor_margin``) take it dimension by dimension; ``first_action`` (R, A) receives its values."""
+        cfg, lay = self.config, self.layout
+        expected_rows = state.anchored if t == 0 and self.anchoring else None
+        for j in range(lay.action_dim):
+            column = lay.action_slice.start + j
+            if t == 0 and self.expected_first:
+                token, log_prob, first_action[:, j] = self._expected_token(next_logits, column)
+            else:
+                token, log_prob = self._sample(next_logits, column, cfg.k_act, cfg.cdf_act)
+            if expected_rows is not None:
+                expected, expected_log_prob, first_action[:, j] = self._expected_token(next_logits, column)
+                token = torch.where(expected_rows, expected, token)
+                log_prob = torch.where(expected_rows, expected_log_prob, log_prob)
+            state.act_tokens[:, t, j] = token
+            state.log_prob += log_prob
+            next_logits = self.decoder.step(token)
+        return next_logits
+
+    def _choose(self, state: BeamState, scores: torch.Tensor, expected_action: torch.Tensor) -> Plan:
+        """Each environment's plan among its final beams' ``scores`` (E, beams): the best, or with
+        ``anchor_margin`` the best anchored one unless the best beats it by more than the margin; acting with the
+        ``expected_action`` (E, A) (the continuous value, not its tokens' bin centres) where that is the choice."""
+        best = scores.argmax(-1)  # (E,)
+        if self.anchoring:
+            best_anchored = self._best_anchored(scores, state.anchored)
+            gain = scores.gather(1, best[:, None]) - scores.gather(1, best_anchored[:, None])  # (E, 1)
+            use_anchor = gain.squeeze(1) <= self.config.anchor_margin  # (E,)
+            best = torch.where(use_anchor, best_anchored, best)
+        plan = self._plan_of(state, scores, best)
+        if self.expected_first or self.anchoring:
+            chosen = np.ones(len(best), dtype=bool) if self.expected_first else use_anchor.cpu().numpy()
+            plan.actions[chosen, 0] = expected_action.cpu().numpy()[chosen]
+            plan.anchored = chosen if self.anchoring else None
         return plan
 
     def memory_estimate(self, n_envs: int) -> int:
@@ -375,9 +418,17 @@ class BeamPlanner:
             score = score - self.log_widths[column][token]
         return token, score, mean
 
-    def _best_plans(self, state: BeamState, scores: torch.Tensor, n_envs: int) -> Plan:
-        beams = scores.shape[0] // n_envs
-        best = scores.view(n_envs, beams).argmax(-1) + torch.arange(n_envs, device=self.device) * beams  # (E,)
+    @staticmethod
+    def _best_anchored(scores: torch.Tensor, anchored: torch.Tensor) -> torch.Tensor:
+        """Per environment, the index (E,) of the best-scoring row of ``scores`` (E, C) whose first action is the
+        expected one (every environment keeps at least one)."""
+        return scores.masked_fill(~anchored.view(scores.shape), float("-inf")).argmax(-1)
+
+    def _plan_of(self, state: BeamState, scores: torch.Tensor, choice: torch.Tensor) -> Plan:
+        """The plan of each environment's beam ``choice`` (E,) among its ``scores`` (E, beams)."""
+        n_envs, beams = scores.shape
+        best = choice + torch.arange(n_envs, device=self.device) * beams  # (E,) rows
+        scores = scores.reshape(-1)
         lay = self.layout
         return Plan(
             observations=self.tokenizer.decode(state.obs_tokens[best], columns=lay.observation_slice).cpu().numpy(),
