@@ -231,6 +231,7 @@ def test_the_anchor_is_left_exactly_where_the_best_plan_beats_it_by_more_than_th
     best = anchored_planner(model, tokenizer, 0.0).plan(ctx)
     gain = best.scores - anchor.scores
     assert (gain >= 0).all() and (gain > 0).any()
+    np.testing.assert_allclose(anchor.anchor_gain, gain, rtol=1e-5, atol=1e-6)
     margin = float(np.median(gain[gain > 0]))
     between = anchored_planner(model, tokenizer, margin).plan(ctx)
     np.testing.assert_array_equal(between.anchored, gain <= margin)

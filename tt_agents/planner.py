@@ -62,6 +62,7 @@ class Plan:
     values: np.ndarray  # (E, H) expected reward-to-go after each planned transition
     scores: np.ndarray  # (E,) the scorer's value of the chosen beam
     anchored: np.ndarray | None = None  # (E,) bool: acted with the expected action (``anchor_margin``), else None
+    anchor_gain: np.ndarray | None = None  # (E,) best plan's score - best anchored plan's (``anchor_margin``)
 
 
 @dataclass
@@ -373,7 +374,8 @@ class BeamPlanner:
         if self.expected_first or self.anchoring:
             chosen = np.ones(len(best), dtype=bool) if self.expected_first else use_anchor.cpu().numpy()
             plan.actions[chosen, 0] = expected_action.cpu().numpy()[chosen]
-            plan.anchored = chosen if self.anchoring else None
+            if self.anchoring:
+                plan.anchored, plan.anchor_gain = chosen, gain.squeeze(1).cpu().numpy()
         return plan
 
     def memory_estimate(self, n_envs: int) -> int:
