@@ -3,7 +3,8 @@
 The fixtures in ``fixtures/tt_agent_v0_1`` were written by that version's ``save_pretrained`` (the script that made
 them is next to them): a reward-mode agent, and a q-mode agent whose IQL Q-function is the single file
 ``q_function.pt`` of that version. ``expected.json`` holds the actions and plan scores they gave for fixed
-observations and planner seeds; the current code must give the same numbers, not merely close ones.
+observations and planner seeds; the current code must give the same actions bit for bit (the same tokens) and the
+same scores up to float32 rounding (another CPU's vector kernels round a sum differently in the last bit).
 """
 
 from __future__ import annotations
@@ -52,10 +53,14 @@ def replay(agent: TTAgent, expected: dict) -> dict[str, list[np.ndarray]]:
 
 
 def assert_acts_as_recorded(agent: TTAgent, expected: dict, name: str) -> None:
-    """The actions and plan scores of ``replay`` equal those recorded for the fixture ``name``, bit for bit."""
+    """The actions of ``replay`` equal those recorded for the fixture ``name`` bit for bit, its plan scores up to
+    float32 rounding."""
     for key, got in replay(agent, expected).items():
         want = np.array(expected["agents"][name][key], dtype=got[0].dtype)
-        np.testing.assert_array_equal(np.stack(got), want, err_msg=key)
+        if key.endswith("actions"):
+            np.testing.assert_array_equal(np.stack(got), want, err_msg=key)
+        else:
+            np.testing.assert_allclose(np.stack(got), want, rtol=1e-6, atol=0, err_msg=key)
 
 
 def test_the_fixtures_come_from_the_previous_release(expected):
