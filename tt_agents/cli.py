@@ -40,7 +40,7 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Record a D4RL-style Minari dataset under MINARI_DATASETS_PATH (default ~/.minari/datasets): with the "
             "cpu budget from the data policy shipped with the package where the level has one (hopper, "
-            "walker2d and halfcheetah medium, walker2d and halfcheetah expert), otherwise from a cached SB3 SAC run trained (or "
+            "walker2d and halfcheetah medium and expert), otherwise from a cached SB3 SAC run trained (or "
             "continued) first. The SAC run is resumable: rerun the same command after an interruption."
         ),
     )
