@@ -481,7 +481,12 @@ def parse_benchmark_args(
     )
     grid.add_argument("--cpus-per-cell", type=float, default=1.0, help="cores (torch threads) each cell holds")
     grid.add_argument("--cells-per-gpu", type=int, default=4, help="cells sharing one GPU where the cluster has GPUs")
-    grid.add_argument("--retries", type=int, default=2, help="times a failed cell is run again (it resumes)")
+    grid.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="times a crashed cell is run again (it resumes; an error of its input is not retried)",
+    )
     smoke = parser.add_argument_group("tiny-budget overrides (smoke runs; the results file says they were used)")
     smoke.add_argument("--tt-steps", type=int, help="TT gradient steps instead of the preset's")
     smoke.add_argument("--baseline-steps", type=int, help="baseline gradient steps instead of the preset's")

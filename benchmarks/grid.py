@@ -2,9 +2,10 @@
 local Ray or an existing cluster.
 
 Every cell is resumable (its trained agent, training checkpoints and ``result.json`` live under the work folder),
-so a cell that fails is retried by Ray (``retries`` times) and picks up where it stopped; one that still fails is
-reported as failed and the others finish. Rows come back as the cells finish and are gathered into the same
-tables as the sequential loop's (:func:`common.run_cells`).
+so a cell that fails in a way that may not recur (a crashed or killed worker, :data:`RETRIED_ERRORS`) is retried
+by Ray (``retries`` times) and picks up where it stopped; one that still fails, or fails with an error of its
+input (a ``ValueError`` would only repeat), is reported as failed and the others finish. Rows come back as the
+cells finish and are gathered into the same tables as the sequential loop's (:func:`common.run_cells`).
 
 On a cluster (``address``), every node must see this repository and the work folder at the same paths (a shared
 filesystem) and have the package installed: a task imports the benchmark's modules from there and writes its cell
@@ -21,6 +22,11 @@ from typing import Any
 
 from common import Cell, Row
 from rich.console import Console
+
+RETRIED_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, MemoryError, EOFError)
+"""The exceptions after which a cell runs again: a full disk or lost file system, CUDA out of memory, a torn
+checkpoint. Any other (``ValueError``, ``TypeError``, ``KeyError``...) says the cell's input is wrong and is
+reported at once; a worker that dies is rerun by Ray whatever it was doing."""
 
 FORWARDED_ENV = ("MINARI_DATASETS_PATH", "HF_HUB_OFFLINE", "MUJOCO_GL")
 """Environment variables a task gets from the driver (where the datasets are, how MuJoCo renders)."""
@@ -96,7 +102,7 @@ def run_cells_on_ray(
             + (f" and 1/{options.cells_per_gpu} GPU" if gpus else "")
             + " per cell"
         )
-        remote = ray.remote(max_retries=options.retries, retry_exceptions=True, **resources)
+        remote = ray.remote(max_retries=options.retries, retry_exceptions=list(RETRIED_ERRORS), **resources)
         run, run_after = remote(task), remote(_after)
         refs: dict[int, Any] = {}
         order = {id(cell): i for i, cell in enumerate(cells)}
@@ -120,8 +126,9 @@ def run_cells_on_ray(
                 failures += 1
                 cause = getattr(exc, "cause", None) or exc
                 console.print(
-                    f"[red]{cell.name} failed:[/] {type(cause).__name__} (a failed cell is retried up to "
-                    f"{options.retries} times; one whose waited-for cell failed does not run)"
+                    f"[red]{cell.name} failed:[/] {type(cause).__name__} (a cell that crashed is retried up to "
+                    f"{options.retries} times, one with an error of its input is not; one whose waited-for cell "
+                    "failed does not run)"
                 )
                 console.print(str(exc), markup=False, highlight=False)  # the task's traceback
                 row = {**cell.row, "status": f"failed: {type(cause).__name__}"}

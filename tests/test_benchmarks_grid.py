@@ -83,11 +83,14 @@ def flaky_cell(marker: str, name: str) -> dict:
 
 
 def broken_cell(marker: str, name: str) -> dict:
+    """Fails with an error of its input, which a retry would only repeat."""
+    with Path(marker).open("a") as tries:
+        tries.write("tried\n")
     raise ValueError(f"{name} is broken")
 
 
 @pytest.mark.slow
-def test_a_failed_cell_is_retried_and_one_that_keeps_failing_is_reported(tmp_path) -> None:
+def test_a_crashed_cell_is_retried_and_one_with_bad_input_is_reported_at_once(tmp_path) -> None:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the tasks are defined in this test module
     entry = common.DatasetEntry(requested="smoke/x/medium-v0", key="x-medium")
     cells = [common.Cell(entry, method, 0, tmp_path) for method in ("flaky", "broken")]
@@ -109,6 +112,7 @@ def test_a_failed_cell_is_retried_and_one_that_keeps_failing_is_reported(tmp_pat
     assert failures == 1
     assert rows[0] == {"name": "flaky", "status": "done", "score": 1.0}
     assert rows[1]["status"] == "failed: ValueError" and rows[1]["method"] == "broken"
+    assert (tmp_path / "broken.tried").read_text() == "tried\n"  # not retried
     assert len(seen) == 2 and len(seen[-1]) == 2
 
 
