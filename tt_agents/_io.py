@@ -1,4 +1,4 @@
-"""The one atomic-write helper and the one progress-bar factory every module uses.
+"""The one atomic-write helper, the one progress-bar factory and the one optimizer-state layout every module uses.
 
 Atomic writes go to a temporary file in the destination's own folder, are flushed to disk, then renamed over the
 destination (``os.replace``), so a reader sees either the old file or the new one, never half of one; a failed
@@ -12,11 +12,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
@@ -262,3 +263,31 @@ def make_progress(
         disable=not show,
         transient=transient,
     )
+
+
+def optimizer_state_to_flat(state: Mapping[str, Any], prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer ``state_dict`` as tensors named ``{prefix}.{index}.{key}`` (for a safetensors file) plus the
+    JSON-friendly rest: its ``param_groups`` and, under ``scalars``, any per-parameter entry that is not a tensor."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value.contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_state_from_flat(tensors: Mapping[str, torch.Tensor], rest: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`optimizer_state_to_flat`, from its tensors named ``{index}.{key}`` (the prefix
+    removed) and its rest read back from JSON (lists other than ``params`` become tuples again, e.g. ``betas``)."""
+    state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in rest.get("scalars", {}).items()}
+    for name, value in tensors.items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    groups = [
+        {key: tuple(value) if isinstance(value, list) and key != "params" else value for key, value in group.items()}
+        for group in rest["param_groups"]
+    ]
+    return {"state": state, "param_groups": groups}

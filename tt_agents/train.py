@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.progress import TextColumn, TimeRemainingColumn
@@ -29,7 +28,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ._io import make_progress, write_atomic
+from ._io import make_progress, optimizer_state_from_flat, optimizer_state_to_flat, write_atomic
 from .config import ModelConfig, TrainConfig
 from .data_loading import WindowDataset
 from .distributed import distributed_rank_and_size
@@ -89,28 +88,6 @@ def is_compiler_error(exc: BaseException) -> bool:
 def should_compile(setting: bool | str, device: torch.device) -> bool:
     """Whether ``TrainConfig.compile`` (or a planner's ``compile``) means compiling on ``device``."""
     return device.type == "cuda" if setting == "auto" else bool(setting)
-
-
-def _optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An optimizer ``state_dict`` as named tensors plus the JSON-friendly rest (param groups, scalar state)."""
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for index, entries in state["state"].items():
-        for key, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optimizer.{index}.{key}"] = value.contiguous()
-            else:
-                scalars.setdefault(str(index), {})[key] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _optimizer_from_flat(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of :func:`_optimizer_to_flat`."""
-    state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in rest["scalars"].items()}
-    for name, value in tensors.items():
-        _, index, key = name.split(".", 2)
-        state.setdefault(int(index), {})[key] = value
-    return {"state": state, "param_groups": rest["param_groups"]}
 
 
 def training_memory_estimate(
@@ -261,7 +238,7 @@ class Trainer:
         name and the rest as JSON in its metadata (nothing in it is unpickled when resuming)."""
         if self.checkpoint_path is None or self.rank != 0:  # under DDP the first process alone writes
             return
-        optimizer_tensors, optimizer_rest = _optimizer_to_flat(self.optimizer.state_dict())
+        optimizer_tensors, optimizer_rest = optimizer_state_to_flat(self.optimizer.state_dict(), "optimizer")
         tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
         tensors |= optimizer_tensors | {"rng.torch": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -299,8 +276,7 @@ class Trainer:
                 prefix, rest = name.split(".", 1)
                 groups[prefix][rest] = tensor
             self.model.load_state_dict(groups["model"])
-            optimizer_tensors = {f"optimizer.{k}": v for k, v in groups["optimizer"].items()}
-            self.optimizer.load_state_dict(_optimizer_from_flat(optimizer_tensors, meta["optimizer"]))
+            self.optimizer.load_state_dict(optimizer_state_from_flat(groups["optimizer"], meta["optimizer"]))
         except Exception as exc:  # a torn or foreign file: say which, keep the cause
             raise RuntimeError(f"Trainer: cannot resume from {path}: {exc}") from exc
         self.step = int(meta["step"])

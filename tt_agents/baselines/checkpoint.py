@@ -22,7 +22,16 @@ import safetensors.torch
 import torch
 from gymnasium import spaces
 
-from .._io import CheckpointError, atomic_directory, check_finite, file_sha256, reading_directory, verify_sha256
+from .._io import (
+    CheckpointError,
+    atomic_directory,
+    check_finite,
+    file_sha256,
+    optimizer_state_from_flat,
+    optimizer_state_to_flat,
+    reading_directory,
+    verify_sha256,
+)
 from .._version import __version__
 from ..spaces import space_to_dict
 
@@ -99,9 +108,8 @@ def _split(state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Te
     for name, module_state in state["modules"].items():
         tensors.update({f"modules.{name}.{key}": value for key, value in module_state.items()})
     for name, optimizer_state in state["optimizers"].items():
-        config["optimizers"][name] = {"param_groups": optimizer_state["param_groups"]}
-        for index, values in optimizer_state["state"].items():
-            tensors.update({f"optimizers.{name}.{index}.{key}": value for key, value in values.items()})
+        optimizer_tensors, config["optimizers"][name] = optimizer_state_to_flat(optimizer_state, f"optimizers.{name}")
+        tensors.update(optimizer_tensors)
     tensors.update({f"tensors.{name}": value for name, value in state.get("tensors", {}).items()})
     for key, value in tensors.items():
         if not isinstance(value, torch.Tensor):
@@ -114,10 +122,7 @@ def _join(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dic
     """The inverse of :func:`_split`."""
     state = {key: value for key, value in config.items() if key not in _FORMAT_KEYS}
     state["modules"] = {name: {} for name in config["modules"]}
-    state["optimizers"] = {
-        name: {"state": {}, "param_groups": [_param_group(group) for group in saved["param_groups"]]}
-        for name, saved in config["optimizers"].items()
-    }
+    optimizer_tensors: dict[str, dict[str, torch.Tensor]] = {name: {} for name in config["optimizers"]}
     state["tensors"] = {}
     for key, value in tensors.items():
         group, rest = key.split(".", 1)
@@ -125,18 +130,16 @@ def _join(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dic
             name, parameter = rest.split(".", 1)
             state["modules"][name][parameter] = value
         elif group == "optimizers":
-            name, index, entry = rest.split(".", 2)
-            state["optimizers"][name]["state"].setdefault(int(index), {})[entry] = value
+            name, entry = rest.split(".", 1)
+            optimizer_tensors[name][entry] = value
         elif group == "tensors":
             state["tensors"][rest] = value
         else:
             raise KeyError(f"unexpected tensor {key!r}")
+    state["optimizers"] = {
+        name: optimizer_state_from_flat(optimizer_tensors[name], saved) for name, saved in config["optimizers"].items()
+    }
     return state
-
-
-def _param_group(group: Mapping[str, Any]) -> dict[str, Any]:
-    """An optimizer parameter group read from JSON: lists other than ``params`` back to tuples (``betas``)."""
-    return {key: tuple(value) if isinstance(value, list) and key != "params" else value for key, value in group.items()}
 
 
 def _read_folder(path: Path) -> dict[str, Any]:
