@@ -138,6 +138,25 @@ def test_q_scorer_ranks_beams_by_the_given_q(tokenizer) -> None:
     torch.testing.assert_close(scores, 1.0 + 0.9 * 10.0 * actions[:, 0])
 
 
+def test_value_quantile_scores_the_same_plan_with_that_quantile_of_reward_and_value(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(9), past=[0, 2])
+    one_path = PlannerConfig(beam_width=1, n_expand=1, horizon=3, max_context_transitions=2)  # nothing to rank
+    plans = {q: BeamPlanner(model, tokenizer, replace(one_path, value_quantile=q)).plan(ctx) for q in (None, 0.1, 0.9)}
+    for q in (0.1, 0.9):  # the same sampled path, read at another point of each predicted distribution
+        np.testing.assert_array_equal(plans[q].actions, plans[None].actions)
+    low, high = plans[0.1], plans[0.9]
+    assert (low.rewards < high.rewards).all() and (low.values < high.values).all()
+    for plan in plans.values():
+        state = state_with(plan.rewards.tolist(), plan.values.tolist())
+        torch.testing.assert_close(RewardScorer(0.99)(state, t=2), torch.as_tensor(plan.scores), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("q", [0.0, 1.0, 1.5])
+def test_a_value_quantile_outside_the_open_unit_interval_is_refused(q) -> None:
+    with pytest.raises(ValueError, match="value_quantile"):
+        PlannerConfig(value_quantile=q)
+
+
 @pytest.mark.parametrize("mode", ["reward", "imitation"])
 def test_plan_shapes_for_environments_with_different_histories(model, tokenizer, mode) -> None:
     planner = BeamPlanner(

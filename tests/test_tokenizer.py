@@ -199,6 +199,40 @@ def test_expectation_rejects_wrong_bin_count(fitted: Tokenizer) -> None:
         fitted.expectation(np.ones(fitted.n_bins + 1), 0)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_quantile_spreads_each_bins_mass_over_the_bin(fitted: Tokenizer, backend: str) -> None:
+    n_bins, column = fitted.n_bins, 1
+    edges = fitted.edges[column]
+    one_hot = np.eye(n_bins)  # all mass on bin i: the q-quantile is q of the way through it
+    for q in (0.1, 0.5, 0.9):
+        got = to_numpy(fitted.quantile(to_backend(one_hot, backend), column, q))
+        np.testing.assert_allclose(got, edges[:-1] + q * np.diff(edges), rtol=1e-12, atol=1e-12)
+    rng = np.random.default_rng(4)
+    probs = rng.random((4, 3, n_bins))  # unnormalised
+    for q in (0.05, 0.3, 0.75):
+        got = to_numpy(fitted.quantile(to_backend(5.0 * probs, backend), column, q))
+        assert got.shape == (4, 3)
+        # the mass of the density below the answer is q
+        cdf = np.concatenate([np.zeros((4, 3, 1)), np.cumsum(probs / probs.sum(-1, keepdims=True), -1)], -1)
+        mass_below = np.array(
+            [np.interp(v, edges, c) for v, c in zip(got.ravel(), cdf.reshape(-1, n_bins + 1), strict=True)]
+        )
+        np.testing.assert_allclose(mass_below, q, atol=1e-9)
+
+
+def test_quantile_rises_with_q(fitted: Tokenizer) -> None:
+    probs = torch.softmax(torch.randn(6, fitted.n_bins, dtype=torch.float64), dim=-1)
+    low, median, high = (fitted.quantile(probs, 0, q) for q in (0.05, 0.5, 0.95))
+    assert bool((low <= median).all() and (median <= high).all() and (low < high).all())
+    assert fitted.quantile(probs.float(), 0, 0.5).dtype == torch.float32
+
+
+@pytest.mark.parametrize("q", [0.0, 1.0, -0.5, 2.0])
+def test_quantile_outside_the_open_unit_interval_is_refused(fitted: Tokenizer, q: float) -> None:
+    with pytest.raises(ValueError, match="q must be in"):
+        fitted.quantile(np.ones(fitted.n_bins), 0, q)
+
+
 # ---- persistence
 
 

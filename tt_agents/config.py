@@ -294,6 +294,11 @@ class PlannerConfig:
     expected action unless the best plan's score exceeds this plan's by more than ``anchor_margin`` (in the
     scorer's units, a discounted return). 0 lets the expected action compete as one more candidate; a large
     margin acts like imitation mode except where the search predicts much more return away from it."""
+    value_quantile: float | None = None
+    """``reward`` and ``q`` modes: score plans with this quantile (in (0, 1)) of each predicted reward and
+    reward-to-go distribution instead of its mean (``None``, the paper's setting). The authors' planner has the
+    same option (its ``percentile``, default ``'mean'``). A low quantile is risk-averse: a plan whose predicted
+    future includes a fall or a flip, even as a minority outcome, scores low."""
     k_reward: int | None = 1
     """Reward and reward-to-go tokens (greedy by default; scores use the expectation over bins)."""
     discount: float = 0.99
@@ -331,6 +336,10 @@ class PlannerConfig:
                 "cdf_obs": (_in_unit_interval(self.cdf_obs), "in (0, 1] or None"),
                 "cdf_act": (_in_unit_interval(self.cdf_act), "in (0, 1] or None"),
                 "discount": (_in_unit_interval(self.discount), "in (0, 1]"),
+                "value_quantile": (
+                    self.value_quantile is None or 0 < self.value_quantile < 1,
+                    "in (0, 1) or None",
+                ),
                 "anchor_margin": (
                     self.anchor_margin is None or 0 <= self.anchor_margin < float("inf"),
                     "a finite number >= 0 or None",

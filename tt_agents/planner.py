@@ -5,7 +5,8 @@ One loop, batched over environments and beams, on the model's KV cache. Each pla
 1. every beam is copied ``n_expand`` times (the first step starts ``beam_width * n_expand`` candidates from
    the context) and action tokens are sampled from the most likely tokens holding ``cdf_act`` of the mass (or
    the top ``k_act``);
-2. reward and reward-to-go are read from the model (their expectation over bins feeds the score);
+2. reward and reward-to-go are read from the model (their expectation over bins, or the ``value_quantile``,
+   feeds the score);
 3. a :class:`Scorer` ranks the candidates and the best ``beam_width`` per environment are kept;
 4. the next observation is decoded (greedily with ``k_obs = 1``).
 
@@ -58,8 +59,8 @@ class Plan:
 
     observations: np.ndarray  # (E, H, O); row 0 is the current observation as the model sees it
     actions: np.ndarray  # (E, H, A)
-    rewards: np.ndarray  # (E, H) expected reward of each planned transition
-    values: np.ndarray  # (E, H) expected reward-to-go after each planned transition
+    rewards: np.ndarray  # (E, H) expected reward of each planned transition (its ``value_quantile`` if set)
+    values: np.ndarray  # (E, H) expected reward-to-go after each planned transition (likewise)
     scores: np.ndarray  # (E,) the scorer's value of the chosen beam
     anchored: np.ndarray | None = None  # (E,) bool: acted with the expected action (``anchor_margin``), else None
     anchor_gain: np.ndarray | None = None  # (E,) best plan's score - best anchored plan's (``anchor_margin``)
@@ -70,8 +71,8 @@ class BeamState:
     """Per-row search state (rows are environment-major: env e owns a contiguous block)."""
 
     log_prob: torch.Tensor  # (R,) sum of log-probabilities of every sampled token
-    rewards: torch.Tensor  # (R, H) expected rewards
-    values: torch.Tensor  # (R, H) expected reward-to-go
+    rewards: torch.Tensor  # (R, H) expected rewards (or their ``value_quantile``)
+    values: torch.Tensor  # (R, H) expected reward-to-go (likewise)
     obs_tokens: torch.Tensor  # (R, H, O)
     act_tokens: torch.Tensor  # (R, H, A)
     anchored: torch.Tensor  # (R,) bool: the first action is the expected action (``anchor_margin``)
@@ -308,11 +309,11 @@ class BeamPlanner:
                 if self.anchoring:  # the first candidate of every environment
                     state.anchored = torch.arange(E * children, device=self.device) % children == 0
             next_logits = self._decode_actions(state, next_logits, t, first_action)
-            state.rewards[:, t] = self.tokenizer.expectation(next_logits[:, :N].softmax(-1), lay.reward_index)
+            state.rewards[:, t] = self._score_value(next_logits[:, :N].softmax(-1), lay.reward_index)
             reward_token, log_prob = self._sample(next_logits, lay.reward_index, cfg.k_reward, None)
             state.log_prob += log_prob
             value_logits = step(reward_token)
-            state.values[:, t] = self.tokenizer.expectation(value_logits[:, :N].softmax(-1), lay.value_index)
+            state.values[:, t] = self._score_value(value_logits[:, :N].softmax(-1), lay.value_index)
             value_token, log_prob = self._sample(value_logits, lay.value_index, cfg.k_reward, None)
             state.log_prob += log_prob
 
@@ -335,6 +336,12 @@ class BeamPlanner:
                 state.log_prob += log_prob
                 next_logits = step(token)
         return self._choose(state, scores.view(E, -1), first_action.view(E, -1, A)[:, 0])
+
+    def _score_value(self, probs: torch.Tensor, column: int) -> torch.Tensor:
+        """(R, N) -> (R,): what the scorer reads of a predicted reward or reward-to-go distribution."""
+        if self.config.value_quantile is None:
+            return self.tokenizer.expectation(probs, column)
+        return self.tokenizer.quantile(probs, column, self.config.value_quantile)
 
     def _decode_actions(
         self, state: BeamState, next_logits: torch.Tensor, t: int, first_action: torch.Tensor

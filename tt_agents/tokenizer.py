@@ -42,6 +42,7 @@ class _Tables(NamedTuple):
     """Bin tables of the selected columns: numpy arrays, or tensors on one device."""
 
     lower_edges: Any  # (d, n_bins) float64: edges[:, :-1], the boundaries searched by encode
+    upper_edges: Any  # (d, n_bins) float64: edges[:, 1:]
     centers: Any  # (d, n_bins) float64
     centers32: Any  # (d, n_bins) float32: what decode returns
     rows: Any  # (d,) int64: arange(d), the row index of decode's lookup
@@ -248,7 +249,8 @@ class Tokenizer:
         if key not in self._tables:
             index = list(columns)
             centers = self.centers[index]
-            arrays = (self.edges[index, :-1], centers, centers.astype(np.float32), np.arange(len(index)))
+            edges = self.edges[index]
+            arrays = (edges[:, :-1], edges[:, 1:], centers, centers.astype(np.float32), np.arange(len(index)))
             if device is not None:
                 arrays = tuple(torch.as_tensor(a, device=device) for a in arrays)
             self._tables[key] = _Tables(*arrays)
@@ -310,6 +312,32 @@ class Tokenizer:
         if isinstance(probs, torch.Tensor):
             centers = centers.to(probs.dtype)
         return (probs * centers).sum(-1) / probs.sum(-1)
+
+    def quantile(self, probs: Array, column: int, q: float) -> Array:
+        """The ``q``-quantile of ``column`` under ``probs`` (..., n_bins) -> (...), each bin's mass spread evenly
+        over it (so the quantile moves continuously with ``q``; a bin of zero width is a point).
+
+        ``q`` in (0, 1); ``probs`` need not be normalised. numpy input gives float64, torch input keeps its
+        floating dtype and device.
+        """
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"Tokenizer.quantile: q must be in (0, 1), got {q}")
+        selected = self._select(operator.index(column))
+        as_numpy = not isinstance(probs, torch.Tensor)
+        p = torch.as_tensor(np.asarray(probs, dtype=np.float64)) if as_numpy else probs
+        p = p if p.is_floating_point() else p.float()
+        _check_last_axis(p, self.n_bins, "Tokenizer.quantile", "probs (one entry per bin)")
+        table = self._table(p, selected)
+        lower = table.lower_edges[0].to(p.dtype)  # (n_bins,)
+        width = table.upper_edges[0].to(p.dtype) - lower  # (n_bins,)
+        p = p / p.sum(-1, keepdim=True)
+        cdf = p.cumsum(-1)  # (..., n_bins)
+        index = (cdf < q).sum(-1, keepdim=True).clamp(max=self.n_bins - 1)  # (..., 1) the bin holding q
+        mass = p.gather(-1, index)  # (..., 1)
+        before = cdf.gather(-1, index) - mass  # (..., 1) the mass below that bin
+        fraction = ((q - before) / torch.where(mass > 0, mass, 1.0)).clamp(0.0, 1.0)  # (..., 1) how far into it
+        value = (lower[index] + fraction * width[index])[..., 0]
+        return value.numpy() if as_numpy else value
 
     # ------------------------------------------------------------------ persistence
 
