@@ -248,7 +248,8 @@ def test_the_anchor_is_left_exactly_where_the_best_plan_beats_it_by_more_than_th
     ctx = context(np.random.default_rng(6), past=[0, 2, 1, 3, 2, 0])
     anchor = anchored_planner(model, tokenizer, 1e9).plan(ctx)  # the margin changes only the final choice
     best = anchored_planner(model, tokenizer, 0.0).plan(ctx)
-    gain = best.scores - anchor.scores
+    value_edges = tokenizer.edges[LAYOUT.value_index]
+    gain = (best.scores - anchor.scores) / (value_edges[-1] - value_edges[0])  # the margin's unit
     assert (gain >= 0).all() and (gain > 0).any()
     np.testing.assert_allclose(anchor.anchor_gain, gain, rtol=1e-5, atol=1e-6)
     margin = float(np.median(gain[gain > 0]))
@@ -256,6 +257,26 @@ def test_the_anchor_is_left_exactly_where_the_best_plan_beats_it_by_more_than_th
     np.testing.assert_array_equal(between.anchored, gain <= margin)
     np.testing.assert_allclose(between.scores, np.where(gain <= margin, anchor.scores, best.scores), rtol=1e-6)
     np.testing.assert_allclose(between.actions[between.anchored], anchor.actions[between.anchored])
+
+
+def test_the_anchor_margin_is_a_fraction_of_the_reward_to_go_range_so_reward_scale_does_not_matter(
+    model, tokenizer
+) -> None:
+    data = np.random.default_rng(0).uniform(-1, 1, (500, LAYOUT.n_columns))
+    data[:, LAYOUT.reward_index :] *= 100.0  # rewards and reward-to-go a hundred times larger
+    scaled = Tokenizer(N_BINS, "uniform").fit(data)
+    ctx = context(np.random.default_rng(6), past=[0, 2, 1, 3, 2, 0])
+    gain = anchored_planner(model, tokenizer, 1e9).plan(ctx).anchor_gain
+    margin = float(np.median(gain[gain > 0]))
+    scaled_ctx = replace(ctx, rewards=[100.0 * r for r in ctx.rewards])  # the same tokens
+    plans = [
+        anchored_planner(model, tokenizer, margin).plan(ctx),
+        anchored_planner(model, scaled, margin).plan(scaled_ctx),
+    ]
+    np.testing.assert_allclose(plans[1].scores, 100.0 * plans[0].scores, rtol=1e-4)
+    np.testing.assert_allclose(plans[1].anchor_gain, plans[0].anchor_gain, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(plans[1].anchored, plans[0].anchored)
+    assert plans[0].anchored.any() and not plans[0].anchored.all()
 
 
 def test_the_best_anchored_plan_survives_every_pruning(model, tokenizer) -> None:

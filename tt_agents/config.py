@@ -291,9 +291,11 @@ class PlannerConfig:
     """``reward`` and ``q`` modes only. ``None`` (the paper's planner): act with the first action of the best
     plan. A number: one candidate per environment starts with the expected action (what imitation mode acts
     with), the best plan that starts with it is kept in the beam at every step, and the planner acts with that
-    expected action unless the best plan's score exceeds this plan's by more than ``anchor_margin`` (in the
-    scorer's units, a discounted return). 0 lets the expected action compete as one more candidate; a large
-    margin acts like imitation mode except where the search predicts much more return away from it."""
+    expected action unless the best plan's score exceeds this plan's by more than ``anchor_margin`` times the
+    range of the reward-to-go the tokenizer was fitted on (its value column's highest minus lowest edge), so one
+    margin serves rewards of any scale. 0 lets the expected action compete as one more candidate; a large margin
+    acts like imitation mode except where the search predicts much more return away from it. In ``q`` mode the
+    scores are in the Q-function's units, which match that range only if it was trained on the same rewards."""
     value_quantile: float | None = None
     """``reward`` and ``q`` modes: score plans with this quantile (in (0, 1)) of each predicted reward and
     reward-to-go distribution instead of its mean (``None``, the paper's setting). The authors' planner has the

@@ -63,7 +63,7 @@ class Plan:
     values: np.ndarray  # (E, H) expected reward-to-go after each planned transition (likewise)
     scores: np.ndarray  # (E,) the scorer's value of the chosen beam
     anchored: np.ndarray | None = None  # (E,) bool: acted with the expected action (``anchor_margin``), else None
-    anchor_gain: np.ndarray | None = None  # (E,) best plan's score - best anchored plan's (``anchor_margin``)
+    anchor_gain: np.ndarray | None = None  # (E,) best plan's score - best anchored plan's, / reward-to-go range
 
 
 @dataclass
@@ -223,6 +223,8 @@ class BeamPlanner:
         self.decoder = make_decoder(config, model, self.keep_transitions)
         self.expected_first = config.mode == "imitation" and config.imitation_action == "expected"
         self.anchoring = config.anchor_margin is not None and config.mode in ("reward", "q")
+        value_edges = tokenizer.edges[self.layout.value_index]
+        self.value_range = max(float(value_edges[-1] - value_edges[0]), np.finfo(np.float32).tiny)  # anchor's unit
 
     def _log_bin_widths(self) -> torch.Tensor:
         """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
@@ -369,12 +371,14 @@ class BeamPlanner:
 
     def _choose(self, state: BeamState, scores: torch.Tensor, expected_action: torch.Tensor) -> Plan:
         """Each environment's plan among its final beams' ``scores`` (E, beams): the best, or with
-        ``anchor_margin`` the best anchored one unless the best beats it by more than the margin; acting with the
+        ``anchor_margin`` the best anchored one unless the best beats it by more than the margin (a fraction of
+        the reward-to-go range the tokenizer was fitted on); acting with the
         ``expected_action`` (E, A) (the continuous value, not its tokens' bin centres) where that is the choice."""
         best = scores.argmax(-1)  # (E,)
         if self.anchoring:
             best_anchored = self._best_anchored(scores, state.anchored)
             gain = scores.gather(1, best[:, None]) - scores.gather(1, best_anchored[:, None])  # (E, 1)
+            gain = gain / self.value_range  # in units of the reward-to-go range, the margin's
             use_anchor = gain.squeeze(1) <= self.config.anchor_margin  # (E,)
             best = torch.where(use_anchor, best_anchored, best)
         plan = self._plan_of(state, scores, best)
