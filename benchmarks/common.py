@@ -190,12 +190,15 @@ def with_new_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _filled(settings: Any) -> Any:
-    """``settings`` with every ``config`` in it (at any depth, e.g. a reused cell's) given the fields added since."""
+    """``settings`` with every ``config`` and evaluation ``planner`` in it (at any depth, e.g. a reused cell's)
+    given the fields added since, at their defaults."""
     if not isinstance(settings, dict):
         return settings
     filled = {key: _filled(value) for key, value in settings.items()}
     if isinstance(settings.get("config"), dict):
         filled["config"] = json_safe(with_new_fields(settings["config"]))
+    if isinstance(settings.get("planner"), dict):
+        filled["planner"] = json_safe({**planner_settings(PlannerConfig()), **settings["planner"]})
     return filled
 
 
@@ -341,7 +344,7 @@ def run_cell(
     ``trained_agent()`` gives, written to ``result.json`` (status ``done``)."""
     eval_settings = json_safe(eval_settings)
     cached = read_json(cell.dir / "result.json")
-    if cached is not None and cached.get("eval_settings") == eval_settings:
+    if cached is not None and _filled(cached.get("eval_settings")) == _filled(eval_settings):
         if _filled(read_json(cell.dir / "settings.json")) == _filled(json_safe(settings)):
             return {**cell.row, **cached, "status": "cached"}
     agent, record = trained_agent()

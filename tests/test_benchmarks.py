@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import ENV_ID
 
-from tt_agents import AgentConfig
+from tt_agents import AgentConfig, PlannerConfig
 from tt_agents.evaluation import make_vec_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, which holds benchmarks/
@@ -112,6 +112,25 @@ def test_run_cell_reuses_a_result_only_under_the_same_settings(tmp_path) -> None
     assert common.read_json(cell.dir / "result.json")["eval_settings"] == {"episodes": 3}
     with pytest.raises(common.SettingsMismatch):  # other training settings are refused, not mixed in
         run({"n_steps": 20}, {"episodes": 3})
+
+
+def test_a_result_evaluated_before_a_planner_field_existed_is_reused_at_its_default(tmp_path) -> None:
+    cell = common.Cell(_entry(), "tt-quantile", 0, tmp_path)
+    calls = []
+    planner = common.planner_settings(PlannerConfig())
+    older = {key: value for key, value in planner.items() if key != "value_quantile"}
+
+    def run(planner_settings):
+        def trained():
+            common.check_settings(cell.dir, {"n": 1})
+            calls.append("train")
+            return "agent", {"train_s": 1.0}
+
+        return common.run_cell(cell, {"n": 1}, {"planner": planner_settings}, trained, lambda a: {"score": 7.0})
+
+    assert run(older)["status"] == "done" and calls == ["train"]
+    assert run(planner)["status"] == "cached" and calls == ["train"]  # the new field at its default: same plans
+    assert run({**planner, "value_quantile": 0.1})["status"] == "done" and calls == ["train"] * 2
 
 
 def test_with_train_steps_shortens_the_warmup_of_short_runs() -> None:
