@@ -5,8 +5,7 @@ One loop, batched over environments and beams, on the model's KV cache. Each pla
 1. every beam is copied ``n_expand`` times (the first step starts ``beam_width * n_expand`` candidates from
    the context) and action tokens are sampled from the most likely tokens holding ``cdf_act`` of the mass (or
    the top ``k_act``);
-2. reward and reward-to-go are read from the model (their expectation over bins, or the ``value_quantile``,
-   feeds the score);
+2. reward and reward-to-go are read from the model (their expectation, or ``value_quantile``, feeds the score);
 3. a :class:`Scorer` ranks the candidates and the best ``beam_width`` per environment are kept;
 4. the next observation is decoded (greedily with ``k_obs = 1``).
 
@@ -223,8 +222,7 @@ class BeamPlanner:
         self.decoder = make_decoder(config, model, self.keep_transitions)
         self.expected_first = config.mode == "imitation" and config.imitation_action == "expected"
         self.anchoring = config.anchor_margin is not None and config.mode in ("reward", "q")
-        value_edges = tokenizer.edges[self.layout.value_index]
-        self.value_range = max(float(value_edges[-1] - value_edges[0]), np.finfo(np.float32).tiny)  # anchor's unit
+        self.value_range = max(float(np.ptp(tokenizer.edges[self.layout.value_index])), 1e-30)  # the anchor's unit
 
     def _log_bin_widths(self) -> torch.Tensor:
         """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
@@ -371,9 +369,9 @@ class BeamPlanner:
 
     def _choose(self, state: BeamState, scores: torch.Tensor, expected_action: torch.Tensor) -> Plan:
         """Each environment's plan among its final beams' ``scores`` (E, beams): the best, or with
-        ``anchor_margin`` the best anchored one unless the best beats it by more than the margin (a fraction of
-        the reward-to-go range the tokenizer was fitted on); acting with the
-        ``expected_action`` (E, A) (the continuous value, not its tokens' bin centres) where that is the choice."""
+        ``anchor_margin`` the best anchored one unless the best beats it by more than the margin (a fraction of the
+        fitted reward-to-go range); acting with the ``expected_action`` (E, A) (the continuous value, not its
+        tokens' bin centres) where that is the choice."""
         best = scores.argmax(-1)  # (E,)
         if self.anchoring:
             best_anchored = self._best_anchored(scores, state.anchored)
