@@ -135,7 +135,9 @@ def tt_config(args: argparse.Namespace, key: str) -> AgentConfig:
     config = with_train_steps(config, args.tt_steps or (CPU_TT_STEPS if args.preset == "cpu" else PAPER_TT_STEPS))
     if args.preset == "cpu":  # attention dropout triples a CPU training step (see ModelConfig.attention_dropout)
         config.model = replace(config.model, attention_dropout=0.0)
-    # the maze figures were measured with probability ranking (the cpu preset's before it ranked by density)
+    # the maze figures were measured with quantile bins ranked by probability (the cpu preset's before it had
+    # uniform bins ranked by density)
+    config.tokenizer = replace(config.tokenizer, strategy="quantile")
     config.planner = replace(config.planner, mode="reward", bin_ranking="probability")
     return config
 

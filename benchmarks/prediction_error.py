@@ -42,7 +42,7 @@ from tt_agents.baselines import GaussianEnsemble
 from tt_agents.data_loading import Episode, load_episodes, load_minari_dataset
 
 TT_VARIANTS = {
-    "tt-quantile": {},
+    "tt-quantile": {"tokenizer": {"strategy": "quantile"}},
     "tt-uniform": {"tokenizer": {"strategy": "uniform"}},
     "tt-markov": {"model": {"sequence_length": 2}},
 }

@@ -35,6 +35,11 @@ def test_cpu_preset_trains_without_attention_dropout() -> None:
     assert config.model.attention_dropout == 0.0 and config.model.dropout == 0.1
 
 
+def test_cpu_preset_bins_uniformly_and_the_paper_preset_by_quantile() -> None:
+    assert cpu_preset().tokenizer.strategy == "uniform"
+    assert paper_preset().tokenizer.strategy == "quantile" == paper_preset("walker2d-medium").tokenizer.strategy
+
+
 @pytest.mark.parametrize("cls", CONFIG_CLASSES)
 def test_every_field_has_a_docstring(cls) -> None:
     import ast

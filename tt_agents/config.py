@@ -382,16 +382,21 @@ class AgentConfig:
 def cpu_preset() -> AgentConfig:
     """A reduced configuration that trains in minutes and plans in tens of milliseconds on a CPU.
 
-    Reduced from the paper: 2 layers of 64-dim embeddings, no attention dropout (several times faster on a CPU;
-    dropout elsewhere stays 0.1), batch 64, 4000 steps and at least 5 passes over the data (``min_epochs``: on
-    walker2d-medium, 100k transitions, imitation earned half of BC's return after the 2.7 passes of 4000 steps and
-    92% of it after 5; hopper-medium at 5 passes stayed above BC in reward mode, two seeds each); planning with
-    beam 32, horizon 5, actions sampled from the most likely tokens holding 60% of the mass (wider than the
-    paper's 40%: every cpu-preset figure of this package was measured so), bins ranked by density
-    (``bin_ranking="density"``; the paper ranks by probability, which with quantile bins favours the wide bins of
-    rare values: on walker2d-medium reward mode earned 1.9x as much, on hopper-medium as much, two seeds each).
+    Reduced from the paper: uniform bins (the paper's are quantile: see below), 2 layers of 64-dim embeddings, no
+    attention dropout (several times faster on a CPU; dropout elsewhere stays 0.1), batch 64, 4000 steps and at least
+    5 passes over the data (``min_epochs``: on walker2d-medium, 100k transitions, imitation earned half of BC's return
+    after the 2.7 passes of 4000 steps and 92% of it after 5); planning with beam 32, horizon 5, actions sampled from
+    the most likely tokens holding 60% of the mass (wider than the paper's 40%: every cpu-preset figure of this
+    package was measured so), bins ranked by density (``bin_ranking="density"``: the same as the paper's probability
+    ranking with uniform bins; with quantile bins it stops the wide bins of rare values from winning).
+
+    Uniform bins because quantile bins are one bin wide across the rare states a fall passes through, which at this
+    model size left imitation below BC on walker2d-medium, where uniform bins matched BC on two seeds
+    (``benchmarks/results/locomotion_walker_notes.md``). ``replace(cpu_preset(),
+    tokenizer=TokenizerConfig(strategy="quantile"))`` gives the paper's discretization.
     """
     return AgentConfig(
+        tokenizer=TokenizerConfig(strategy="uniform"),
         model=ModelConfig(n_layer=2, n_head=4, n_embd=64, attention_dropout=0.0),
         train=TrainConfig(
             n_steps=4000, min_epochs=5.0, batch_size=64, learning_rate=1e-3, warmup_steps=200, eval_every=500
