@@ -158,7 +158,11 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu", help="configuration preset")
     parser.add_argument("--steps", type=_positive_int, help="gradient steps (default: the preset's)")
     parser.add_argument("--mode", choices=("reward", "imitation", "q"), help="planning mode saved with the agent")
-    parser.add_argument("--tokenizer", choices=("quantile", "uniform"), help="discretization strategy")
+    parser.add_argument(
+        "--tokenizer",
+        choices=("quantile", "uniform"),
+        help="discretization strategy (default: the preset's, uniform for cpu, quantile for paper)",
+    )
     parser.add_argument("--checkpoint-dir", help="resumable training checkpoints (default: OUT/training)")
     parser.add_argument("--log-dir", help="training metrics: metrics.csv, curves.png, TensorBoard (default: OUT/logs)")
     parser.add_argument("--seed", type=int, default=0)
