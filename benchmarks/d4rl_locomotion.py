@@ -276,6 +276,13 @@ def _show(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
+def _budget(train: Any) -> str:
+    """The TT training budget as the preset states it (the steps each cell trained are in its row)."""
+    if train.min_epochs:
+        return f"{train.n_steps:,} steps and at least {train.min_epochs:g} passes over the training windows"
+    return f"{train.n_steps:,} steps"
+
+
 def _attention_dropout(model: Any) -> float:
     return model.dropout if model.attention_dropout is None else model.attention_dropout
 
@@ -285,9 +292,10 @@ def preset_lines(args: argparse.Namespace, key: str) -> list[str]:
     tt = tt_config(args, "tt-quantile", key)
     m, t, p = tt.model, tt.train, tt.planner
     bc, iql = baseline_steps(args, "bc"), baseline_steps(args, "iql")
+    scope = "every dataset" if args.preset == "cpu" else key  # the paper preset's planning differs per dataset
     lines = [
-        f"- TT ({key}): {m.n_layer} layers × {m.n_embd} dims, {m.n_head} heads, {tt.tokenizer.n_bins} bins, context "
-        f"{m.sequence_length} transitions; {t.n_steps:,} steps at batch {t.batch_size}, lr {t.learning_rate:g} "
+        f"- TT ({scope}): {m.n_layer} layers × {m.n_embd} dims, {m.n_head} heads, {tt.tokenizer.n_bins} bins, context "
+        f"{m.sequence_length} transitions; {_budget(t)} at batch {t.batch_size}, lr {t.learning_rate:g} "
         f"(warm-up {t.warmup_steps}, cosine to {t.min_lr_ratio:g}×); reward planning with beam {p.beam_width}, "
         f"n_expand {p.n_expand}, horizon {p.horizon}, {p.max_context_transitions} context transitions, "
         f"cdf_act {p.cdf_act}, bins ranked by {p.bin_ranking}, discount {p.discount}; replanning every step with the "
@@ -307,7 +315,12 @@ def preset_lines(args: argparse.Namespace, key: str) -> list[str]:
         ("attention dropout", _attention_dropout(m), _attention_dropout(pm), _attention_dropout(pm)),
         ("batch", t.batch_size, pt.batch_size, pt.batch_size),
         ("lr", t.learning_rate, pt.learning_rate, f"{pt.learning_rate:g}"),
-        ("TT steps", t.n_steps, paper_steps, f"{paper_steps:,} = {authors_epochs(key)} epochs of 1M transitions"),
+        (
+            "TT steps",
+            _budget(t),
+            f"{paper_steps:,} steps",
+            f"{paper_steps:,} = {authors_epochs(key)} epochs of 1M transitions",
+        ),
         ("beam", p.beam_width, pp.beam_width, pp.beam_width),
         ("horizon", p.horizon, pp.horizon, pp.horizon),
         ("action mass kept", p.cdf_act, pp.cdf_act, pp.cdf_act),

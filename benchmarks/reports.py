@@ -220,7 +220,7 @@ def _locomotion_results(report: BenchmarkReport, paper: dict[str, dict[str, Numb
             f", run as Ray tasks of {args.cpus_per_cell:g} core(s) each: {total_s / report.wall_s:.1f} cells at a "
             "time on average (where every cell ran in this invocation)."
             if getattr(args, "ray", False)
-            else ", one cell at a time."
+            else ", summed over the cells (an invocation without --ray runs its cells one at a time)."
         ),
         "",
         f"## Results: {unit}, mean ± standard error over seeds",
@@ -294,11 +294,13 @@ def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
     table = []
     for row in rows:
         if row.get("score") is None:
-            table.append([row["dataset"], row["method"], str(row["seed"]), "—", "—", "—", "—", "—", row["status"]])
+            table.append([row["dataset"], row["method"], str(row["seed"]), "—", "—", "—", "—", "—", "—", row["status"]])
             continue
         train, ms = row["train"], row.get("ms_per_action")
+        steps = train.get("n_steps")
         table.append(
             [row["dataset"], row["method"], str(row["seed"]), f"{row['score']:.1f}", _lengths(row["lengths"])]
+            + ["—" if steps is None else f"{steps:,}"]
             + [f"{train['train_s']:.0f}" + (" (resumed)" if train.get("resumed") else ""), f"{row['eval_s']:.0f}"]
             + ["—" if ms is None else f"{ms:.0f}", row["status"]]
         )
@@ -308,6 +310,7 @@ def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
         "seed",
         "score",
         "episode lengths",
+        "steps trained",
         "train (s)",
         "evaluate (s)",
         "ms/action",
