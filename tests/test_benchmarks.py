@@ -199,6 +199,28 @@ def test_the_locomotion_benchmark_trains_with_the_readmes_cpu_preset() -> None:
     assert train.n_steps == 300 and train.min_epochs is None  # an explicit budget is trained exactly
 
 
+def test_the_locomotion_report_states_the_budget_as_trained_and_each_cells_steps() -> None:
+    # the cpu preset trains 4000 steps *and at least 5 passes*: the report must not say "4,000 steps" alone, and each
+    # cell's row gives the steps it trained
+    sys.path.insert(0, str(Path(common.__file__).parent))
+    from benchmarks import d4rl_locomotion, reports
+
+    args = d4rl_locomotion.parse_args(["--datasets", "tt-agents/walker2d/medium-v0"])
+    lines = d4rl_locomotion.preset_lines(args, "walker2d-medium")
+    assert "TT (every dataset): " in lines[0] and "4,000 steps and at least 5 passes" in lines[0]
+    assert "TT steps 4,000 steps and at least 5 passes over the training windows (paper 195,313" in "".join(lines)
+    exact = d4rl_locomotion.parse_args(["--datasets", "tt-agents/walker2d/medium-v0", "--tt-steps", "300"])
+    assert "; 300 steps at batch 64" in d4rl_locomotion.preset_lines(exact, "walker2d-medium")[0]
+    row = {"dataset": "walker2d-medium", "method": "tt-uniform", "seed": 0, "score": 17.3, "lengths": [167, 1000]}
+    row |= {"train": {"train_s": 2691.0, "resumed": False, "n_steps": 7454}, "eval_s": 945.0, "ms_per_action": 97.0}
+    row["status"] = "done"
+    baseline = row | {"method": "bc", "train": {"train_s": 220.0}, "ms_per_action": None}  # an older record: no steps
+    table = "\n".join(reports._locomotion_cells([row, baseline], Path("runs/x")))
+    assert "| steps trained |" in table
+    assert "| walker2d-medium | tt-uniform | 0 | 17.3 | 167 1000 | 7,454 | 2691 | 945 | 97 | " in table
+    assert "| walker2d-medium | bc | 0 | 17.3 | 167 1000 | — | 220 | 945 | — | " in table
+
+
 def test_only_seeds_picks_a_share_of_the_grid(tmp_path) -> None:
     cells = common.make_cells([_entry()], ["bc", "iql"], n_seeds=3, workdir=tmp_path, only_seeds=[1])
     assert [(c.method, c.seed) for c in cells] == [("bc", 1), ("iql", 1)]
