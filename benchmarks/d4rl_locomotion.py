@@ -88,6 +88,7 @@ from rich.table import Table
 
 from tt_agents import AgentConfig, DatasetNotAvailableError, cpu_preset, paper_preset
 from tt_agents.baselines import BCAgent, IQLAgent
+from tt_agents.config import TrainConfig
 from tt_agents.data_loading import load_minari_dataset
 from tt_agents.data_making import LOCOMOTION_LEVELS, SHORT_ENV_NAMES, locomotion_dataset_id
 
@@ -276,7 +277,7 @@ def _show(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
-def _budget(train: Any) -> str:
+def _budget(train: TrainConfig) -> str:
     """The TT training budget as the preset states it (the steps each cell trained are in its row)."""
     if train.min_epochs:
         return f"{train.n_steps:,} steps and at least {train.min_epochs:g} passes over the training windows"
