@@ -464,6 +464,34 @@ def test_medium_is_the_evaluation_closest_to_the_target_up_to_the_first_past_it(
         assert locomotion._medium_evaluation("Hopper-v5", tmp_path, budget, 1065.0, False).step == 20_000
 
 
+@pytest.mark.parametrize(
+    ("sac_kwargs", "expected"),
+    [(None, {"learning_starts": 10_000}), ({}, {}), ({"learning_starts": 50}, {"learning_starts": 50})],
+)
+def test_a_sac_run_follows_the_recipe_of_its_environments_shipped_policies_unless_told(
+    monkeypatch, tmp_path, minari_home, sac_kwargs, expected
+):
+    import tt_agents.data_making.locomotion as locomotion
+    from tt_agents.data_making.data_policies import shipped_sac_kwargs
+
+    assert shipped_sac_kwargs("HalfCheetah-v5") == {"learning_starts": 10_000}
+    assert shipped_sac_kwargs("Hopper-v5") == {} and shipped_sac_kwargs("Ant-v5") == {}
+    assert DatasetBudget.cpu().sac_kwargs is None and DatasetBudget.paper().sac_kwargs is None
+
+    class Trained(Exception):
+        pass
+
+    def fake_train_sac(*args, **kwargs):
+        raise Trained(kwargs["sac_kwargs"])
+
+    monkeypatch.setattr(locomotion, "train_sac", fake_train_sac)
+    with pytest.raises(Trained) as trained:  # medium-replay is the run's own buffer: no shipped policy stands in
+        locomotion.make_locomotion_dataset(
+            "halfcheetah", "medium-replay", budget=tiny_budget(sac_kwargs=sac_kwargs), workdir=tmp_path
+        )
+    assert trained.value.args[0] == expected
+
+
 def test_every_locomotion_level_has_a_maker():
     from tt_agents.data_making.locomotion import LEVEL_MAKERS
 

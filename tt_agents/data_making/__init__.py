@@ -25,7 +25,7 @@ import importlib
 from typing import Any
 
 from .budget import D4RL_EXPERT_SAC_STEPS, DatasetBudget
-from .data_policies import ShippedPolicy, shipped_policies, shipped_policy
+from .data_policies import ShippedPolicy, shipped_policies, shipped_policy, shipped_sac_kwargs
 from .four_rooms import FOUR_ROOMS_DATASET_ID, MixedNoiseExpert, make_four_rooms_dataset, training_episodes
 from .inverted_pendulum import (
     DRIFTING_GAINS,
@@ -104,6 +104,7 @@ __all__ = [
     "sac_run_dir",
     "shipped_policies",
     "shipped_policy",
+    "shipped_sac_kwargs",
     "summarize_dataset",
     "train_sac",
     "training_episodes",

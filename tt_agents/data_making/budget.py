@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 D4RL_EXPERT_SAC_STEPS = 1_000_000
@@ -48,10 +48,13 @@ class DatasetBudget:
     project's datasets were recorded, so the cpu preset keeps it). An int: every episode has a noise seed of its
     own and this many processes record at once; the dataset is the same for any value (not the same as with
     ``None``). See :func:`~tt_agents.data_making.recording.record_dataset`."""
-    sac_kwargs: dict[str, Any] = field(default_factory=dict)
+    sac_kwargs: dict[str, Any] | None = None
     """Extra keyword arguments for ``stable_baselines3.SAC`` (JSON-serialisable, e.g.
-    ``{"policy_kwargs": {"net_arch": [64, 64]}}``); SB3's defaults otherwise (they match D4RL's SAC:
-    2x256 networks, lr 3e-4, batch 256, automatic entropy tuning)."""
+    ``{"policy_kwargs": {"net_arch": [64, 64]}}``), used as given (``{}``: SB3's defaults, which match D4RL's SAC:
+    2x256 networks, lr 3e-4, batch 256, automatic entropy tuning). ``None``: the recipe of the policies shipped for
+    the environment (:func:`~tt_agents.data_making.data_policies.shipped_sac_kwargs`; HalfCheetah-v5's warm up for
+    10,000 random steps), so a SAC run trained here, and the ``medium-replay`` replay buffer, come from the same
+    recipe as the shipped ``medium`` policy; SB3's defaults where nothing ships."""
 
     def __post_init__(self) -> None:
         for name in ("sac_steps_medium", "sac_steps_expert", "dataset_steps", "eval_episodes", "eval_every"):

@@ -39,6 +39,8 @@ class ShippedPolicy:
     """Environment steps the SAC run had taken at this snapshot."""
     evaluation_return: float
     """Its mean return with deterministic actions in the SAC run's evaluation."""
+    sac_kwargs: dict[str, Any]
+    """The ``stable_baselines3.SAC`` arguments of that run beyond SB3's defaults (``{}``: none)."""
     note: str
     """How it was chosen and how it compares with D4RL's level."""
     path: Path
@@ -69,6 +71,7 @@ def shipped_policies() -> list[ShippedPolicy]:
                 sac_seed=int(info["sac_seed"]),
                 sac_steps=int(info["sac_steps"]),
                 evaluation_return=float(info["evaluation_return"]),
+                sac_kwargs=dict(info.get("sac_kwargs", {})),
                 note=str(info["note"]),
                 path=about.parent,
             )
@@ -79,3 +82,12 @@ def shipped_policies() -> list[ShippedPolicy]:
 def shipped_policy(env_id: str, level: str) -> ShippedPolicy | None:
     """The shipped data policy of ``level`` in ``env_id`` (a full Gymnasium id, e.g. ``"Hopper-v5"``), or None."""
     return next((p for p in shipped_policies() if p.env_id == env_id and p.level == level), None)
+
+
+def shipped_sac_kwargs(env_id: str) -> dict[str, Any]:
+    """The SAC recipe (``stable_baselines3.SAC`` arguments beyond SB3's defaults) of the policies shipped for
+    ``env_id``, ``{}`` where none ships; a ValueError if its policies were trained with different ones."""
+    recipes = [p.sac_kwargs for p in shipped_policies() if p.env_id == env_id]
+    if any(recipe != recipes[0] for recipe in recipes):
+        raise ValueError(f"the policies shipped for {env_id} were trained with different SAC arguments: {recipes}")
+    return dict(recipes[0]) if recipes else {}

@@ -14,7 +14,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from rich.console import Console
 
 from .._io import write_json_atomic
 from .budget import D4RL_EXPERT_SAC_STEPS, DatasetBudget
-from .data_policies import shipped_policy
+from .data_policies import shipped_policy, shipped_sac_kwargs
 from .recording import check_dataset_id, quiet_metadata_warnings, record_dataset, summarize_dataset, written_aside
 from .sac import (
     SACEvaluation,
@@ -199,6 +199,11 @@ class LevelJob:
     show_progress: bool
 
     @property
+    def run_note(self) -> str:
+        """The SAC run's arguments beyond SB3's defaults, for the dataset's description (empty when none)."""
+        return f" (SB3 SAC arguments {json.dumps(self.budget.sac_kwargs)})" if self.budget.sac_kwargs else ""
+
+    @property
     def ref_note(self) -> str:
         """Where the reference scores come from, for the dataset's description."""
         in_d4rl = self.env_id in D4RL_REFERENCE_SCORES
@@ -231,6 +236,7 @@ class LevelJob:
             policy, about = shipped.load(), shipped.describe()
         else:
             evaluation, about = trained(self)
+            about += self.run_note
             policy = load_sac_policy(self.run_dir, evaluation)
         description = f"D4RL-style {level} dataset for {self.env_id}: stochastic actions of {about}; {self.ref_note}."
         with torch.random.fork_rng():
@@ -293,8 +299,8 @@ def _make_medium_replay(job: LevelJob) -> minari.MinariDataset:
                 env=env,
                 algorithm_name="SB3 SAC",
                 description=(
-                    f"D4RL-style medium-replay dataset for {job.env_id}: the replay buffer of the SAC run up to "
-                    f"the {about}, including SAC's random warm-up steps; {job.ref_note}."
+                    f"D4RL-style medium-replay dataset for {job.env_id}: the replay buffer of the SAC "
+                    f"run{job.run_note} up to the {about}, including SAC's random warm-up steps; {job.ref_note}."
                 ),
                 ref_min_score=job.refs[0],
                 ref_max_score=job.refs[1],
@@ -400,6 +406,8 @@ def make_locomotion_dataset(
     if level not in LOCOMOTION_LEVELS:
         raise ValueError(f"level must be one of {LOCOMOTION_LEVELS}, got {level!r}")
     budget = budget or DatasetBudget.cpu()
+    if budget.sac_kwargs is None:
+        budget = replace(budget, sac_kwargs=shipped_sac_kwargs(env_id))
     dataset_id = dataset_id or locomotion_dataset_id(env_id, level)
     path = check_dataset_id(dataset_id, overwrite)
     check_box_actions(env_id)
