@@ -36,6 +36,7 @@ from timing import environment_table, load_average, matmul_peak, synchronize
 from tt_agents.config import AgentConfig, ModelConfig, TrainConfig, cpu_preset
 from tt_agents.data_loading import Episode, TrajectoryData, WindowDataset
 from tt_agents.model import TrajectoryGPT
+from tt_agents.spaces import resolve_device
 from tt_agents.tokenizer import Tokenizer
 from tt_agents.train import Trainer
 
@@ -84,6 +85,8 @@ def model_flops_per_step(model: TrajectoryGPT, batch_size: int, tokens: int) -> 
 def measure(
     model_config: ModelConfig, mode: str, batch_size: int, args: argparse.Namespace, device: torch.device
 ) -> Measurement:
+    if mode == "compiled":
+        torch._dynamo.reset()  # each batch size compiled afresh, not as a dynamic-shape graph of the one before
     data, tokenizer = random_data(args.seed)
     windows = WindowDataset(data, tokenizer, model_config.sequence_length)
     config = TrainConfig(
@@ -146,9 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device)
-    if args.device == "auto" and device.type != "cuda":
-        device = torch.device("cpu")
+    device = resolve_device(args.device)
     console = Console(width=120)
     console.print(environment_table(device))
     model_config = ModelConfig() if args.network == "paper" else cpu_preset().model

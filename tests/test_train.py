@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -122,6 +123,24 @@ def test_an_extended_run_resumes(episodes, tmp_path) -> None:
     make_trainer(episodes, tmp_path, n_steps=10).train()
     longer = make_trainer(episodes, tmp_path, n_steps=20)
     assert longer.load_checkpoint() and longer.step == 10
+
+
+def test_a_resumed_run_uses_the_optimizer_kernel_of_its_own_device(episodes, tmp_path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    make_trainer(episodes, tmp_path, n_steps=10).train()
+    path = make_trainer(episodes, tmp_path).checkpoint_path
+    with safe_open(path, "pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["trainer"])
+    for group in meta["optimizer"]["param_groups"]:
+        group["fused"] = True  # as a run saved on CUDA, where the trainer takes the fused kernel
+    save_file(tensors, path, metadata={"trainer": json.dumps(meta)})
+    resumed = make_trainer(episodes, tmp_path, n_steps=20)
+    assert resumed.load_checkpoint() and resumed.step == 10
+    assert all(group["fused"] is None for group in resumed.optimizer.param_groups)
+    resumed.train()
+    assert resumed.step == 20
 
 
 def test_corrupt_trainer_checkpoint_is_reported_with_its_path(episodes, tmp_path) -> None:

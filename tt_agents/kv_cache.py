@@ -263,7 +263,7 @@ class KVCache:
                 bias[..., written:] = float("-inf")
             if segment is last and n > 1:  # new token i may not see new tokens after it
                 future = torch.ones(n, written, dtype=torch.bool, device=bias.device).triu(segment.length + 1)
-                bias = bias + torch.zeros(future.shape, device=bias.device).masked_fill(future, float("-inf"))
+                bias = bias + bias.new_zeros(future.shape).masked_fill(future, float("-inf"))
             biases.append(bias)
         return biases
 

@@ -277,6 +277,8 @@ class Trainer:
                 groups[prefix][rest] = tensor
             self.model.load_state_dict(groups["model"])
             self.optimizer.load_state_dict(optimizer_state_from_flat(groups["optimizer"], meta["optimizer"]))
+            for group in self.optimizer.param_groups:  # the kernel of this device, not the one the run was saved on
+                group["fused"] = self.device.type == "cuda" or None
         except Exception as exc:  # a torn or foreign file: say which, keep the cause
             raise RuntimeError(f"Trainer: cannot resume from {path}: {exc}") from exc
         self.step = int(meta["step"])
