@@ -73,3 +73,33 @@ def cartpole_episodes(n_episodes: int = 12, noise: float = 0.2, seed: int = 0) -
         return int(obs[2] + 0.5 * obs[3] > 0) if rng.random() > noise else int(rng.integers(2))
 
     return record_episodes(gym.make(CARTPOLE_ID, max_episode_steps=100), policy, n_episodes, seed)
+
+
+FROZEN_LAKE_ID = "FrozenLake-v1"
+"""Discrete observations (16 cells of a 4 x 4 lake) and Discrete actions; made with ``is_slippery=False``."""
+
+
+def frozen_lake_episodes(n_episodes: int = 40, noise: float = 0.25, seed: int = 0) -> list[dict]:
+    """Shortest-path walks to the goal of the non-slippery 4 x 4 lake with random actions mixed in (some fall into a
+    hole): observations are the cells' numbers, shape (T + 1,)."""
+    env = gym.make(FROZEN_LAKE_ID, is_slippery=False)
+    table = env.unwrapped.P  # cell -> action -> [(probability, next cell, reward, terminated)]
+    distance = {15: 0}
+    while len(distance) < 16:
+        reached = {
+            cell: distance[nxt] + 1
+            for cell, moves in table.items()
+            for _, nxt, _, done in (m[0] for m in moves.values())
+            if cell not in distance and nxt in distance and (not done or nxt == 15)
+        }
+        if not reached:
+            break
+        distance.update(reached)
+    rng = np.random.default_rng(seed)
+
+    def policy(cell: int) -> int:
+        if rng.random() < noise or cell not in distance:
+            return int(rng.integers(4))
+        return min(range(4), key=lambda a: distance.get(table[cell][a][0][1], 99))
+
+    return record_episodes(env, policy, n_episodes, seed)

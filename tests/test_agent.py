@@ -122,7 +122,7 @@ def test_act_files_the_real_reward_when_given(trained_agent) -> None:
     [
         (np.zeros(5), ValueError, r"expected shape \(4,\) or \(n_envs, 4\)"),
         (np.array([0.0, np.nan, 0.0, 0.0]), ValueError, "NaN"),
-        ({"observation": np.zeros(4)}, TypeError, "expects a Box observation"),
+        ({"observation": np.zeros(4)}, TypeError, "expects an array observation of Box"),
         (np.zeros((2, 2, 4)), ValueError, "expected shape"),
         ("zeros", TypeError, "numeric array"),
     ],

@@ -65,6 +65,17 @@ def test_a_replaced_episode_keeps_discrete_actions_and_is_validated_again():
         discrete.replaced(observations=np.zeros((2, 2)))
 
 
+def test_integer_observations_of_shape_t_are_a_discrete_spaces_and_stay_so_when_replaced():
+    episode = Episode(np.array([0, 4, 8, 9]), np.array([1, 1, 2]), np.zeros(3), True)
+    assert episode.discrete_observations and episode.observations.shape == (3, 1)
+    assert episode.observations[:, 0].tolist() == [0, 4, 8] and episode.final_observation.tolist() == [9]
+    moved = episode.replaced(terminated=False)
+    assert moved.discrete_observations and moved.observations[:, 0].tolist() == [0, 4, 8]
+    assert not Episode(np.zeros((4, 1)), np.zeros((3, 1)), np.zeros(3), True).discrete_observations
+    with pytest.raises(ValueError, match=r"shape \(T, obs_dim\)"):
+        Episode(np.zeros(4), np.zeros((3, 1)), np.zeros(3), True)  # 1-D floats: no space gives those
+
+
 def test_load_episodes_from_dicts_and_episode_objects():
     obs = np.arange(10.0).reshape(5, 2)
     items = [

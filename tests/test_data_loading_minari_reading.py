@@ -107,6 +107,14 @@ def test_load_episodes_reads_discrete_actions_and_rejects_other_spaces(minari_ho
         load_episodes(boxes)
 
 
+def test_load_episodes_reads_discrete_observations_recorded_from_an_environment(minari_home):
+    dataset = record_dataset("FrozenLake-v1", None, "test/frozenlake/random-v0", n_episodes=3, show_progress=False)
+    for episode, minari_episode in zip(load_episodes(dataset), dataset.iterate_episodes(), strict=True):
+        assert episode.discrete_observations and episode.observations.shape == (len(minari_episode.actions), 1)
+        np.testing.assert_array_equal(episode.observations[:, 0], minari_episode.observations[:-1])
+        assert episode.final_observation.tolist() == [minari_episode.observations[-1]]
+
+
 def test_unknown_minari_id_offline_fails_fast_with_help(minari_home):
     start = time.perf_counter()
     with pytest.raises(DatasetNotAvailableError) as info:

@@ -14,7 +14,9 @@ from tt_agents.baselines import BCAgent
 from tt_agents.envs import FOUR_ROOMS_ID
 from tt_agents.spaces import (
     check_action_space,
+    check_observation_space,
     dict_keys,
+    discrete_rows,
     flatten_observation,
     flatten_space,
     resolve_device,
@@ -61,6 +63,27 @@ def test_action_spaces_are_flat_boxes_or_discrete_from_zero() -> None:
     for bad in (spaces.Discrete(4, start=1), spaces.MultiDiscrete([2, 2]), spaces.Box(-1, 1, (2, 2))):
         with pytest.raises(TypeError, match="action_space"):
             check_action_space(bad)
+
+
+def test_observation_spaces_are_flat_boxes_or_discrete_from_zero() -> None:
+    assert check_observation_space(spaces.Box(-1, 1, (3,))) == 3 and check_observation_space(spaces.Discrete(4)) == 1
+    for bad in (spaces.Discrete(4, start=1), spaces.MultiBinary(3), spaces.Box(-1, 1, (2, 2))):
+        with pytest.raises(TypeError, match="observation_space"):
+            check_observation_space(bad)
+
+
+def test_discrete_observations_become_rows_of_one_category() -> None:
+    space = spaces.Discrete(5)
+    rows, single = discrete_rows(np.int64(3), space)
+    assert single and rows.shape == (1, 1) and rows.dtype == np.float64 and rows[0, 0] == 3
+    rows, single = discrete_rows([0, 4, 2], space)
+    assert not single and rows[:, 0].tolist() == [0, 4, 2]
+    assert discrete_rows(np.array([[1], [2]]), space)[0][:, 0].tolist() == [1, 2]
+    for bad in (5, -1, 1.5, np.nan, [], [[1, 2]], "a"):
+        with pytest.raises(ValueError, match="observation"):
+            discrete_rows(bad, space)
+    with pytest.raises(TypeError, match="dict"):
+        discrete_rows({"x": 1}, space)
 
 
 def test_resolve_device() -> None:

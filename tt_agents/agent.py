@@ -26,6 +26,7 @@ from .inputs import (
     check_budget,
     check_data_actions,
     check_data_maps,
+    check_data_observations,
     checked_reward,
     dataset_info,
     episode_starts,
@@ -41,7 +42,9 @@ from .spaces import (
     MAP_KEY,
     check_action_space,
     check_flat_box,
+    check_observation_space,
     dict_keys,
+    discrete_rows,
     flatten_observation,
     flatten_space,
     map_rows,
@@ -60,7 +63,8 @@ class TrajectoryTransformerAgent:
     """Trajectory Transformer agent: a GPT over discretized transitions, acting by beam search.
 
     Args:
-        observation_space: a flat ``Box``, or a ``Dict`` of flat Boxes. In goal mode (``config.planner.mode ==
+        observation_space: a flat ``Box``, a ``Discrete(n)`` (one observation token holding the state's number,
+            ``n <= config.tokenizer.n_bins``), or a ``Dict`` of flat Boxes. In goal mode (``config.planner.mode ==
             "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
             the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
             entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does). A ``map``
@@ -94,6 +98,7 @@ class TrajectoryTransformerAgent:
         self.observation_keys: tuple[str, ...] | None = None
         """Outside goal mode, the keys of a Dict observation space, concatenated in this order (else None)."""
         self.layout = self._layout_from_spaces(without_map(observation_space), action_space)
+        self._check_categories_fit_the_bins()
         self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
         self.iql: Any = None
         """The IQL agent trained by ``fit(..., q_function="iql")`` (saved with the checkpoint)."""
@@ -121,7 +126,7 @@ class TrajectoryTransformerAgent:
                 raise TypeError(
                     "planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'"
                 )
-            return TransitionLayout(check_flat_box(observation_space, "observation_space"), action_dim)
+            return TransitionLayout(check_observation_space(observation_space), action_dim)
         if not goal_mode:
             self.observation_keys = dict_keys(observation_space)
             return TransitionLayout(int(flatten_space(observation_space).shape[0]), action_dim)
@@ -193,6 +198,7 @@ class TrajectoryTransformerAgent:
         else:
             episodes = load_episodes(dataset, observation_key=self.observation_keys, map_key=map_key)
         check_data_actions(episodes, self.action_space)
+        check_data_observations(episodes, self.observation_space)
         check_data_maps(episodes, self.config.model.map_shape, self.config.model.map_classes)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
@@ -232,11 +238,28 @@ class TrajectoryTransformerAgent:
         """Whether the action space is ``Discrete``."""
         return isinstance(self.action_space, spaces.Discrete)
 
+    @property
+    def discrete_observations(self) -> bool:
+        """Whether the observation space is ``Discrete``."""
+        return isinstance(self.observation_space, spaces.Discrete)
+
     def _categories(self) -> dict[int, int]:
-        """The tokenizer's categorical columns: a Discrete action's column."""
-        if not self.discrete_actions:
-            return {}
-        return {self.layout.action_slice.start: int(self.action_space.n)}
+        """The tokenizer's categorical columns: a Discrete observation's and a Discrete action's."""
+        categories = {}
+        if self.discrete_observations:
+            categories[self.layout.observation_slice.start] = int(self.observation_space.n)
+        if self.discrete_actions:
+            categories[self.layout.action_slice.start] = int(self.action_space.n)
+        return categories
+
+    def _check_categories_fit_the_bins(self) -> None:
+        n_bins = self.config.tokenizer.n_bins
+        for name, space in (("observation_space", self.observation_space), ("action_space", self.action_space)):
+            if isinstance(space, spaces.Discrete) and int(space.n) > n_bins:
+                raise ValueError(
+                    f"{name} {space!r} has more categories than the tokenizer's {n_bins} bins (one token each): "
+                    f"use a config with TokenizerConfig(n_bins={int(space.n)}) or more"
+                )
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
         for name in ("observation_dim", "action_dim", "goal_dim"):
@@ -301,7 +324,8 @@ class TrajectoryTransformerAgent:
         deterministic: bool = True,
     ) -> tuple[np.ndarray, AgentState]:
         """Stable-Baselines3's ``predict``: actions for a single ``(obs_dim,)`` or batched ``(n_envs, obs_dim)``
-        observation, and the updated ``state`` holding each environment's context.
+        observation (a Discrete space's: one category or ``(n_envs,)`` of them), and the updated ``state`` holding
+        each environment's context.
 
         ``episode_start[i]`` clears env i's context. One planner call serves the whole batch. Planning
         always samples candidate actions (that is the search); ``deterministic`` is accepted for
@@ -364,8 +388,11 @@ class TrajectoryTransformerAgent:
         elif self.observation_keys is not None:
             observation = flatten_observation(observation, self.observation_keys)
         elif isinstance(observation, dict):
-            raise TypeError("this agent expects a Box observation (array), got a dict")
-        observations, single = as_rows(observation, self.layout.observation_dim, "observation")
+            raise TypeError(f"this agent expects an array observation of {self.observation_space!r}, got a dict")
+        if self.discrete_observations:
+            observations, single = discrete_rows(observation, self.observation_space)
+        else:
+            observations, single = as_rows(observation, self.layout.observation_dim, "observation")
         if goals is not None and goals.shape[0] != observations.shape[0]:
             raise ValueError(f"{goals.shape[0]} goals for {observations.shape[0]} observations")
         return observations, goals, single

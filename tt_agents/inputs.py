@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from .config import AgentConfig, TrainConfig
 from .data_loading import Episode, TrajectoryData
-from .spaces import check_discrete_actions
+from .spaces import are_categories, check_discrete_actions
 
 
 def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> None:
@@ -26,6 +26,29 @@ def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> N
         raise ValueError(
             f"the data's actions are integers (a Discrete action space) but the agent's action space is "
             f"{action_space!r}: make the agent with the environment's Discrete action space"
+        )
+
+
+def check_data_observations(episodes: list[Episode], observation_space: spaces.Space) -> None:
+    """A ValueError unless the data's observations suit ``observation_space``: integer observations of shape (T,)
+    (or T + 1) only for a Discrete space, whose categories they must be (final observations included)."""
+    if isinstance(observation_space, spaces.Discrete):
+        if not all(e.discrete_observations for e in episodes):
+            raise ValueError(
+                f"the agent's observation space is {observation_space!r} but the data's observations are not "
+                "integers of shape (T,) or (T + 1,): is the data from this environment?"
+            )
+        finals = [e.final_observation for e in episodes if e.final_observation is not None]
+        values = np.concatenate([e.observations[:, 0] for e in episodes] + finals)
+        if not are_categories(values, int(observation_space.n)):
+            raise ValueError(
+                f"the data's observations must be the categories 0 .. {int(observation_space.n) - 1} of "
+                f"{observation_space!r}, got values in [{values.min():g}, {values.max():g}]"
+            )
+    elif any(e.discrete_observations for e in episodes):
+        raise ValueError(
+            f"the data's observations are integers of shape (T,) (a Discrete observation space) but the agent's "
+            f"observation space is {observation_space!r}: make the agent with the environment's observation space"
         )
 
 

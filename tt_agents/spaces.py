@@ -59,18 +59,44 @@ def check_flat_box(space: spaces.Space, name: str) -> int:
 def check_action_space(space: spaces.Space) -> int:
     """The size of an action space: a flat (1-D) ``Box``, or a ``Discrete(n)`` (one action dimension holding the
     integers ``0 .. n - 1``); a TypeError otherwise."""
+    return _box_or_discrete_size(space, "action_space")
+
+
+def check_observation_space(space: spaces.Space) -> int:
+    """The size of an observation space that is not a Dict: a flat (1-D) ``Box``, or a ``Discrete(n)`` (one
+    observation dimension holding the integers ``0 .. n - 1``); a TypeError otherwise."""
+    return _box_or_discrete_size(space, "observation_space")
+
+
+def _box_or_discrete_size(space: spaces.Space, name: str) -> int:
     if isinstance(space, spaces.Discrete):
         if int(space.start) != 0:
-            raise TypeError(f"action_space {space!r}: Discrete spaces must start at 0")
+            raise TypeError(f"{name} {space!r}: Discrete spaces must start at 0")
         return 1
     if isinstance(space, spaces.MultiDiscrete | spaces.MultiBinary):
-        raise TypeError(f"action_space {space!r}: only Box and Discrete action spaces are supported")
-    return check_flat_box(space, "action_space")
+        raise TypeError(f"{name} {space!r}: only Box and Discrete spaces are supported")
+    return check_flat_box(space, name)
 
 
 def are_categories(values: np.ndarray, n: int) -> bool:
     """Whether ``values`` (any shape) are all among the integers ``0 .. n - 1``."""
     return bool(np.all(values == np.rint(values)) and values.min() >= 0 and values.max() < n)
+
+
+def discrete_rows(observation: Any, space: spaces.Discrete) -> tuple[np.ndarray, bool]:
+    """A ``Discrete`` space's observation as (n, 1) float64 rows: one category (a scalar) or a batch of them
+    ``(n,)`` (or ``(n, 1)``); also whether it was a single one. A ValueError unless they are the space's categories."""
+    if isinstance(observation, Mapping):
+        raise TypeError(f"observation: expected the categories of {space!r}, got a dict")
+    array = np.asarray(observation)
+    if array.dtype.kind not in "biuf" or array.ndim > 2 or (array.ndim == 2 and array.shape[1] != 1):
+        raise ValueError(f"observation: expected a category of {space!r} or a batch (n_envs,), got {array!r}")
+    if array.size == 0:
+        raise ValueError("observation: an empty batch; give at least one category")
+    n = int(space.n)
+    if not (np.isfinite(array).all() and are_categories(array, n)):
+        raise ValueError(f"observation: expected the categories 0 .. {n - 1} of {space!r}, got {array.tolist()}")
+    return array.astype(np.float64).reshape(-1, 1), array.ndim == 0
 
 
 def check_discrete_actions(actions: np.ndarray, space: spaces.Discrete) -> None:

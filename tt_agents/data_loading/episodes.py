@@ -62,6 +62,9 @@ class Episode:
     ``observations`` do). :meth:`map_at` gives step ``t``'s."""
     discrete_actions: bool = field(init=False, default=False)
     """The actions were given as integers of shape (T,) or (T, 1): a ``Discrete`` action space's (stored (T, 1))."""
+    discrete_observations: bool = field(init=False, default=False)
+    """The observations were given as integers of shape (T,) or (T + 1,): a ``Discrete`` observation space's (stored
+    (T, 1))."""
 
     def __post_init__(self) -> None:
         rewards = _float_array(self.rewards, "rewards")
@@ -69,22 +72,7 @@ class Episode:
             raise ValueError(f"rewards must have shape (T,) with T >= 1, got shape {rewards.shape}")
         n_steps = len(rewards)
 
-        observations = _float_array(self.observations, "observations")
-        if observations.ndim != 2:
-            hint = (
-                "; non-flat observations are not supported, flatten them first "
-                "(e.g. gymnasium.wrappers.FlattenObservation)"
-                if observations.ndim > 2
-                else ""
-            )
-            raise ValueError(f"observations must have shape (T, obs_dim), got shape {observations.shape}{hint}")
-        if len(observations) == n_steps + 1 and self.final_observation is None:
-            observations, self.final_observation = observations[:-1], observations[-1]
-        if len(observations) != n_steps:
-            raise ValueError(
-                f"observations have {len(observations)} rows but rewards have {n_steps} steps "
-                f"(expected T = {n_steps} rows, or T + 1 with the final observation)"
-            )
+        observations = self._checked_observations(n_steps)
 
         raw_actions = np.asarray(self.actions)
         if raw_actions.dtype.kind in "biu":
@@ -105,12 +93,41 @@ class Episode:
         self.terminated = bool(self.terminated)
         self._validate_final_observation_and_goal()
 
+    def _checked_observations(self, n_steps: int) -> np.ndarray:
+        """(T, O) float32 observations (a Discrete space's integers of shape (T,) as (T, 1)), the ``T + 1``-th row
+        split off as ``final_observation``."""
+        raw_observations = np.asarray(self.observations)
+        if raw_observations.ndim == 1 and raw_observations.dtype.kind in "biu":
+            self.discrete_observations = True
+            raw_observations = raw_observations.reshape(-1, 1)
+            if self.final_observation is not None:
+                self.final_observation = np.asarray(self.final_observation).reshape(1)
+        observations = _float_array(raw_observations, "observations")
+        if observations.ndim != 2:
+            hint = (
+                "; non-flat observations are not supported, flatten them first "
+                "(e.g. gymnasium.wrappers.FlattenObservation)"
+                if observations.ndim > 2
+                else ""
+            )
+            raise ValueError(f"observations must have shape (T, obs_dim), got shape {observations.shape}{hint}")
+        if len(observations) == n_steps + 1 and self.final_observation is None:
+            observations, self.final_observation = observations[:-1], observations[-1]
+        if len(observations) != n_steps:
+            raise ValueError(
+                f"observations have {len(observations)} rows but rewards have {n_steps} steps "
+                f"(expected T = {n_steps} rows, or T + 1 with the final observation)"
+            )
+        return observations
+
     def replaced(self, **changes: Any) -> Episode:
-        """A validated copy with ``changes`` to its fields (``dataclasses.replace``) whose actions stay those of a
-        ``Discrete`` space when they were (they are stored as floats, which ``replace`` alone would read as Box
-        actions)."""
+        """A validated copy with ``changes`` to its fields (``dataclasses.replace``) whose actions and observations
+        stay those of a ``Discrete`` space when they were (they are stored as floats, which ``replace`` alone would
+        read as a Box's)."""
         if self.discrete_actions and "actions" not in changes:
             changes["actions"] = self.actions[:, 0].astype(np.int64)
+        if self.discrete_observations and "observations" not in changes:
+            changes["observations"] = self.observations[:, 0].astype(np.int64)
         return replace(self, **changes)
 
     @property

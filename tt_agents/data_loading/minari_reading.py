@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..spaces import check_flat_box
+from ..spaces import check_flat_box, check_observation_space
 from .episodes import ObservationKey
 
 if TYPE_CHECKING:
@@ -102,15 +102,18 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
                 f"{sorted(observation_space.spaces)} (pass observation_key=...)"
             )
         parts = [observation_space[key] for key in keys]
-    for part in parts:
-        try:
-            check_flat_box(part, "observation_space")
-        except TypeError:
-            raise ValueError(
-                f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) "
-                "observations, or Dicts of them (flatten others, e.g. with gymnasium.wrappers.FlattenObservation, "
-                "before recording)"
-            ) from None
+    try:
+        if isinstance(observation_space, spaces.Dict):
+            for part in parts:
+                check_flat_box(part, "observation_space")
+        else:
+            check_observation_space(observation_space)
+    except TypeError:
+        raise ValueError(
+            f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) or "
+            "Discrete observations, or Dicts of flat Boxes (flatten others, e.g. with "
+            "gymnasium.wrappers.FlattenObservation, before recording)"
+        ) from None
 
 
 def minari_episode_dicts(dataset: minari.MinariDataset, observation_key: ObservationKey) -> Iterator[dict[str, Any]]:

@@ -154,6 +154,8 @@ def _run_episodes(
         while True:
             action = collector.action_space.sample() if policy is None else policy(observation)
             action = np.asarray(action, dtype=collector.action_space.dtype)
+            if isinstance(collector.action_space, gymnasium.spaces.Discrete):
+                action = action.item()  # a plain int: some environments index tables with it (FrozenLake, Taxi)
             observation, reward, terminated, truncated, _ = collector.step(action)
             steps += 1
             episode_return += float(reward)
