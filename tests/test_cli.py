@@ -121,6 +121,8 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
                 "2",
                 "--horizon",
                 "1",
+                "--max-episode-steps",
+                "7",
                 "--json",
                 "--device",
                 "cpu",
@@ -131,6 +133,7 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
     printed = capsys.readouterr().out
     result = json.loads(printed[printed.index("{") :])
     assert len(result["returns"]) == 2 and result["info"]["mode"] == "reward"
+    assert all(n <= 7 for n in result["lengths"])
 
     analyze = [
         "analyze",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 from helpers import ENV_ID
 
 from tt_agents import evaluate
@@ -123,3 +126,21 @@ def test_evaluation_seeds_draw_disjoint_starts_across_seeds_and_episodes() -> No
     second = _first_observations(seed=10_001, n_envs=5, episodes_per_env=2)
     assert len(set(first) | set(second)) == 20, "seeds s and s+1 must not share a starting state"
     assert _first_observations(seed=10_000, n_envs=5, episodes_per_env=2) == first, "a seed is repeatable"
+
+
+class CliffWalker:
+    """An SB3-style policy that walks CliffWalking's 4 x 12 grid along the cliff's edge to the goal: up from the
+    start (cell 36), right along row 2, down at its end."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        cells = np.asarray(observation)
+        return np.where(cells == 36, 0, np.where(cells == 35, 2, 1)), state
+
+
+def test_an_environment_without_a_time_limit_is_warned_about_unless_one_is_given() -> None:
+    with pytest.warns(UserWarning, match="CliffWalking-v1 has no time limit.*max_episode_steps"):
+        result = evaluate(CliffWalker(), "CliffWalking-v1", n_episodes=1, show_progress=False)
+    assert result.lengths == [13]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate(CliffWalker(), "CliffWalking-v1", 1, show_progress=False, max_episode_steps=5).lengths == [5]

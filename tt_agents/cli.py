@@ -223,6 +223,12 @@ def _add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--use-rewards", action="store_true", help="give the agent the real rewards")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--max-episode-steps",
+        type=_positive_int,
+        help="end every episode after this many steps (needed where the environment has no time limit; "
+        "episodes cut shorter than its own limit get no normalized score)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=_cmd_evaluate)
 
@@ -236,8 +242,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:
         agent.configure_planner(**changes)
+    limit = {} if args.max_episode_steps is None else {"max_episode_steps": args.max_episode_steps}
     result = evaluate(
-        agent, args.env, n_episodes=args.episodes, n_envs=args.n_envs, seed=args.seed, use_rewards=args.use_rewards
+        agent,
+        args.env,
+        n_episodes=args.episodes,
+        n_envs=args.n_envs,
+        seed=args.seed,
+        use_rewards=args.use_rewards,
+        **limit,
     )
     print(json.dumps(result.to_dict(), indent=1) if args.json else result.summary())
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,23 @@ def _cut_short(env: Any, make_kwargs: dict[str, Any]) -> bool:
     return spec.max_episode_steps is None or limit < spec.max_episode_steps
 
 
+def _warn_without_time_limit(env: Any, make_kwargs: dict[str, Any]) -> None:
+    """Warn when the environment to make (an id or EnvSpec) has no time limit and none is given: an episode of a
+    policy that never reaches a terminal state (e.g. CliffWalking's) would never end."""
+    if not isinstance(env, str | EnvSpec) or make_kwargs.get("max_episode_steps") is not None:
+        return
+    try:
+        spec = env if isinstance(env, EnvSpec) else gym.spec(env)
+    except gym.error.Error:
+        return  # an unknown id: making the environment says so
+    if spec.max_episode_steps is None:
+        warnings.warn(
+            f"{spec.id} has no time limit: an episode that never reaches a terminal state never ends; pass "
+            "max_episode_steps=N (tt-agents evaluate --max-episode-steps N)",
+            stacklevel=3,
+        )
+
+
 def check_spaces_match(agent: Any, venv: VecEnv) -> None:
     """A ValueError when the environment's observation or action space is not the one the agent was made for
     (agents that carry no spaces are not checked)."""
@@ -198,6 +216,7 @@ def evaluate(
     is re-seeded with ``seed`` so runs are repeatable.
     """
     scores = reference_scores(agent if reference is None else reference)
+    _warn_without_time_limit(env, make_kwargs)
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
     check_spaces_match(agent, venv)
     if isinstance(agent, TrajectoryTransformerAgent):
