@@ -75,7 +75,9 @@ def _box_or_discrete_size(space: spaces.Space, name: str) -> int:
         return 1
     if isinstance(space, spaces.MultiDiscrete | spaces.MultiBinary):
         raise TypeError(f"{name} {space!r}: only Box and Discrete spaces are supported")
-    return check_flat_box(space, name)
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box or a Discrete, got {space!r}")
+    return int(space.shape[0])
 
 
 def are_categories(values: np.ndarray, n: int) -> bool:
