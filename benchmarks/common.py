@@ -338,15 +338,19 @@ def run_cell(
     eval_settings: dict[str, Any],
     trained_agent: Callable[[], tuple[Any, dict[str, Any]]],
     evaluate_agent: Callable[[Any], Row],
+    train: bool = True,
 ) -> Row:
     """The cell's row: its ``result.json`` when it was evaluated before with ``eval_settings`` by an agent trained
     with ``settings`` (status ``cached``); else ``evaluate_agent(agent)`` of the agent and training record that
-    ``trained_agent()`` gives, written to ``result.json`` (status ``done``)."""
+    ``trained_agent()`` gives, written to ``result.json`` (status ``done``), or, when not ``train``, only its name
+    fields (status ``not run``)."""
     eval_settings = json_safe(eval_settings)
     cached = read_json(cell.dir / "result.json")
     if cached is not None and _filled(cached.get("eval_settings")) == _filled(eval_settings):
         if _filled(read_json(cell.dir / "settings.json")) == _filled(json_safe(settings)):
             return {**cell.row, **cached, "status": "cached"}
+    if not train:
+        return {**cell.row, "status": "not run"}
     agent, record = trained_agent()
     result = {"eval_settings": eval_settings, **evaluate_agent(agent), "train": record}
     write_json_atomic(cell.dir / "result.json", result)
@@ -389,7 +393,8 @@ def run_cells(
                 console.rule(cell.name)
             try:
                 row = run(cell)
-                console.print(f"{cell.name}: {describe(row)} ({row['status']})")
+                shown = "not run" if row["status"] == "not run" else f"{describe(row)} ({row['status']})"
+                console.print(f"{cell.name}: {shown}")
             except Exception as exc:  # one broken cell is reported and the others still run
                 failures += 1
                 console.print(f"[red]{cell.name} failed:[/] {type(exc).__name__}: {exc}")
@@ -475,6 +480,12 @@ def parse_benchmark_args(
     parser.add_argument("--workdir", type=Path, default=Path(workdir), help="trained agents and per-cell results")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="the report files")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report from the cells evaluated so far; train and evaluate nothing (the others are listed "
+        "as not run)",
+    )
     grid = parser.add_argument_group("the cells as Ray tasks (pip install 'tt-agents[ray]'; default: one by one)")
     grid.add_argument("--ray", action="store_true", help="run the cells on a local Ray, one per core")
     grid.add_argument(

@@ -255,6 +255,7 @@ def run_locomotion_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
         eval_settings(cell, args),
         lambda: train_or_load(cell, args),
         lambda agent: evaluate_locomotion(cell, agent, args),
+        train=not args.report_only,
     )
 
 
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     def after_each(rows: list[dict[str, Any]]) -> None:  # the report is current after every cell
         write_results(args, entries, rows, time.perf_counter() - started)
 
-    if args.ray:
+    if args.ray and not args.report_only:
         options = RayOptions(args.ray_address, args.cpus_per_cell, args.cells_per_gpu, args.retries)
         by_name = {(c.entry.key, c.method, c.seed): c for c in cells}
         rows, failures = run_cells_on_ray(

@@ -213,6 +213,7 @@ def run_maze_cell(cell: Cell, args: argparse.Namespace) -> Row:
         eval_settings(cell, args),
         lambda: train_or_load(cell, args),
         lambda agent: evaluate_maze(cell, agent, args),
+        train=not args.report_only,
     )
 
 

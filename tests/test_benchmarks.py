@@ -114,6 +114,47 @@ def test_run_cell_reuses_a_result_only_under_the_same_settings(tmp_path) -> None
         run({"n_steps": 20}, {"episodes": 3})
 
 
+def test_a_cell_run_for_the_report_only_is_read_when_cached_and_never_trained(tmp_path) -> None:
+    cell = common.Cell(_entry(), "bc", 0, tmp_path)
+
+    def never():
+        raise AssertionError("a report-only run trains nothing")
+
+    def run(train: bool, trained=never):
+        return common.run_cell(cell, {"n_steps": 10}, {"episodes": 2}, trained, lambda a: {"score": 7.0}, train=train)
+
+    assert run(False) == {**cell.row, "status": "not run"} and not (cell.dir / "result.json").exists()
+    common.check_settings(cell.dir, {"n_steps": 10})
+    assert run(True, lambda: ("agent", {"train_s": 1.0}))["status"] == "done"
+    cached = run(False)
+    assert cached["status"] == "cached" and cached["score"] == 7.0
+
+
+def test_the_locomotion_report_only_lists_the_cells_not_run_and_trains_nothing(tmp_path, monkeypatch) -> None:
+    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    record_dataset(
+        ENV_ID,
+        inverted_pendulum_policy(0.3),
+        "smoke/ip/medium-v0",
+        n_episodes=2,
+        max_episode_steps=20,
+        ref_min_score=0.0,
+        ref_max_score=20.0,
+        show_progress=False,
+    )
+    import d4rl_locomotion
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = ["--datasets", "smoke/ip/medium-v0", "--methods", "tt-quantile", "bc", "--seeds", "2"]
+    assert d4rl_locomotion.main([*args, "--workdir", str(work), "--out", str(out), "--report-only"]) == 0
+    assert not list(work.rglob("result.json")) and not list(work.rglob("*.safetensors"))
+    report = (out / "locomotion.md").read_text()
+    assert report.count("| not run |") == 4
+
+
 def test_a_result_evaluated_before_a_planner_field_existed_is_reused_at_its_default(tmp_path) -> None:
     cell = common.Cell(_entry(), "tt-quantile", 0, tmp_path)
     calls = []
