@@ -11,6 +11,7 @@ from helpers import cartpole_episodes, pendulum_episodes, tiny_config
 
 from tt_agents import TTAgent
 from tt_agents.analysis import (
+    analyze_episode,
     attention_maps,
     bin_widths,
     marginal_densities,
@@ -116,6 +117,19 @@ assert strip.shape == (80, 96, 3)
 save_image(strip, sys.argv[1] + "/strip.png")
 save_gif([frames, frames], sys.argv[1] + "/rollout.gif")
 """
+
+
+@pytest.mark.parametrize("final_observation", [True, False])
+def test_an_episode_shorter_than_the_horizon_is_analysed_to_its_last_state(
+    trained_agent, tmp_path, final_observation
+) -> None:
+    short = load_episodes(pendulum_episodes(n_episodes=1, steps=9, seed=3))[0]
+    if not final_observation:
+        short = short.replaced(final_observation=None)
+    paths = analyze_episode(trained_agent, short, tmp_path, horizon=50, n_samples=4)
+    assert paths["likelihood"].is_file() and paths["attention"].is_file()
+    with pytest.raises(ValueError, match="no real state after it"):
+        analyze_episode(trained_agent, short, tmp_path, start=len(short) - int(not final_observation), n_samples=4)
 
 
 def test_decoded_states_render_to_a_strip_and_a_gif(tmp_path) -> None:

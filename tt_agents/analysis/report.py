@@ -33,19 +33,26 @@ def analyze_episode(
     ``rollout.png`` / ``rollout.gif`` (real states above, one sampled rollout below). Returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    horizon = min(horizon, len(episode) - start)
+    states = episode.observations  # (T, O), then the final observation where the episode has one
+    if episode.final_observation is not None:
+        states = np.concatenate([states, episode.final_observation[None]])
+    horizon = min(horizon, len(states) - 1 - start)  # the rollouts are scored against the real states after start
+    if horizon < 1:
+        raise ValueError(
+            f"analyze_episode: start {start} leaves no real state after it in a {len(episode)}-step episode"
+        )
     maps, labels = attention_maps(agent, episode, start)
     paths = {"attention": plot_attention(maps, labels, out / "attention.png")}
     rollouts = sample_rollouts(agent, episode, start, horizon, n_samples, seed=seed)
     columns = agent.layout.observation_slice
-    real = episode.observations[start + 1 : start + 1 + horizon]
+    real = states[start + 1 : start + 1 + horizon]
     model = state_log_likelihood(rollouts.observation_tokens[:, 1:], real, agent.tokenizer, columns)
     oracle = oracle_log_likelihood(real, agent.tokenizer, columns)
     paths["likelihood"] = _plot_likelihood(model, oracle, out / "likelihood.png")
     if env_id is not None:
         sample = rollouts.observations[0]  # (H + 1, O)
         rows = [
-            render_observations(env_id, episode.observations[start : start + 1 + horizon]),
+            render_observations(env_id, states[start : start + 1 + horizon]),
             render_observations(env_id, sample),
         ]
         paths["rollout_strip"] = save_image(image_strip(rows, every=max(1, horizon // 8)), out / "rollout.png")
