@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import CARTPOLE_ID, ENV_ID, cartpole_episodes, pendulum_episodes
+from helpers import CARTPOLE_ID, ENV_ID, FROZEN_LAKE_ID, cartpole_episodes, frozen_lake_episodes, pendulum_episodes
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -90,6 +90,30 @@ def test_bc_on_discrete_actions_classifies_acts_with_ints_and_round_trips(tmp_pa
     episodes = cartpole_episodes(n_episodes=2)
     episodes[0]["actions"] = episodes[0]["actions"] + 5
     with pytest.raises(ValueError, match=r"categories 0 \.\. 1"):
+        BCAgent(env.observation_space, env.action_space, device="cpu").fit(episodes, 1, show_progress=False)
+
+
+def test_bc_reads_discrete_observations_one_hot_walks_the_lake_and_round_trips(tmp_path):
+    def lake():
+        return Monitor(gym.make(FROZEN_LAKE_ID, is_slippery=False, max_episode_steps=30))
+
+    env = lake()
+    agent = BCAgent(env.observation_space, env.action_space, hidden=(32, 32), learning_rate=3e-3, device="cpu")
+    assert agent.observation_dim == 16
+    agent.fit(frozen_lake_episodes(), 500, batch_size=64, show_progress=False)
+    action, _ = agent.predict(0)
+    assert action.shape == () and int(action) in range(4)
+    mean, _ = evaluate_policy(agent, DummyVecEnv([lake] * 2), n_eval_episodes=4)
+    assert mean == 1.0  # every episode reaches the goal (the data's noisy walks do in 72% of episodes)
+    agent.save_pretrained(tmp_path / "bc")
+    loaded = BCAgent.from_pretrained(tmp_path / "bc", device="cpu")
+    cells = np.array([0, 1, 2, 4, 6, 8, 9, 10, 13, 14])
+    np.testing.assert_array_equal(loaded.predict(cells)[0], agent.predict(cells)[0])
+    with pytest.raises(ValueError, match=r"categories 0 \.\. 15"):
+        agent.predict(16)
+    episodes = frozen_lake_episodes(n_episodes=2)
+    episodes[0]["observations"] = episodes[0]["observations"] + 16
+    with pytest.raises(ValueError, match=r"episode 0: the observations must be the categories 0 \.\. 15"):
         BCAgent(env.observation_space, env.action_space, device="cpu").fit(episodes, 1, show_progress=False)
 
 

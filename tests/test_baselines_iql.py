@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from helpers import pendulum_episodes
+from helpers import frozen_lake_episodes, pendulum_episodes
 
 from tt_agents.baselines import IQLAgent, IQLConfig, expectile_loss
 from tt_agents.data_loading import Episode, load_episodes
@@ -167,3 +167,17 @@ def test_iql_training_resumes_from_a_legacy_single_file_run(data, env_spaces, tm
     assert len(resumed.history) == 10 and path.is_dir()
     for a, b in zip(straight.critic.state_dict().values(), resumed.critic.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_iql_reads_discrete_observations_one_hot_in_its_values_and_q_function():
+    import gymnasium as gym
+
+    box = gym.spaces.Box(-1.0, 1.0, (1,))
+    episodes = [dict(e, actions=e["actions"][:, None] / 1.5 - 1.0) for e in frozen_lake_episodes(n_episodes=10)]
+    agent = IQLAgent(gym.spaces.Discrete(16), box, device="cpu").fit(episodes, 50, show_progress=False)
+    cells = np.array([0, 14])
+    as_rows = torch.tensor([[0.0], [14.0]])  # how the planner gives them: one column of categories
+    np.testing.assert_allclose(agent.value(as_rows).numpy(), agent.value(cells), rtol=1e-6)
+    q = agent.q_function()(as_rows, torch.zeros(2, 1))
+    assert q.shape == (2,) and torch.isfinite(q).all()
+    assert agent.predict(cells)[0].shape == (2, 1)

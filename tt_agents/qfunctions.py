@@ -46,7 +46,11 @@ class IQLQFunction:
     @torch.no_grad()
     def __call__(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         iql = self.iql
-        obs = observations.to(iql.device, torch.float32).reshape(-1, iql.observation_dim)  # (R, O)
+        obs = observations.to(iql.device, torch.float32)
+        to_network = getattr(iql, "network_observations", None)  # an IQLAgent's: Discrete categories one-hot
+        if to_network is not None:
+            obs = to_network(obs)
+        obs = obs.reshape(-1, iql.observation_dim)  # (R, O)
         act = actions.to(iql.device, torch.float32).reshape(-1, iql.action_dim)  # (R, A)
         q1, q2 = iql.target_critic(obs, act)  # (R,), (R,)
         return (torch.minimum(q1, q2) / iql.reward_scale).to(observations.device)

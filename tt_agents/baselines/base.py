@@ -12,7 +12,17 @@ import torch
 from gymnasium import spaces
 
 from ..data_loading import Episode, load_episodes
-from ..spaces import check_action_space, check_flat_box, dict_keys, flatten_observation, flatten_space, resolve_device
+from ..spaces import (
+    are_categories,
+    check_action_space,
+    check_flat_box,
+    check_observation_space,
+    dict_keys,
+    discrete_rows,
+    flatten_observation,
+    flatten_space,
+    resolve_device,
+)
 from .checkpoint import read_checkpoint, write_checkpoint
 
 AgentT = TypeVar("AgentT", bound="BaselineAgent")
@@ -62,19 +72,61 @@ class BaselineAgent:
 
     @staticmethod
     def _input_space(observation_space: spaces.Space) -> tuple[spaces.Space, tuple[str, ...] | None]:
-        """The space the networks read and, for a Dict space, its keys in concatenation order."""
+        """The space the networks read and, for a Dict space, its keys in concatenation order. A Discrete(n)
+        space is read one-hot: a Box of n entries in [0, 1]."""
         if isinstance(observation_space, spaces.Dict):
             return flatten_space(observation_space), dict_keys(observation_space)
+        if isinstance(observation_space, spaces.Discrete):
+            check_observation_space(observation_space)  # starts at 0
+            return spaces.Box(0.0, 1.0, (int(observation_space.n),), np.float32), None
         return observation_space, None
 
+    @property
+    def discrete_observations(self) -> bool:
+        """Whether the observation space is ``Discrete`` (read one-hot)."""
+        return isinstance(self.observation_space, spaces.Discrete)
+
     def _episodes(self, dataset: Any) -> list[Episode]:
-        return load_episodes(dataset, observation_key=self.observation_keys)
+        episodes = load_episodes(dataset, observation_key=self.observation_keys)
+        if not self.discrete_observations:
+            return episodes
+        n = int(self.observation_space.n)
+        one_hot = []
+        for index, episode in enumerate(episodes):
+            final = episode.final_observation
+            if not episode.discrete_observations or not are_categories(
+                np.concatenate([episode.observations[:, 0], [] if final is None else final]), n
+            ):
+                raise ValueError(
+                    f"episode {index}: the observations must be the categories 0 .. {n - 1} of "
+                    f"{self.observation_space!r}, as integers of shape (T,) or (T + 1,)"
+                )
+            one_hot.append(
+                episode.replaced(
+                    observations=np.eye(n, dtype=np.float32)[episode.observations[:, 0].astype(np.int64)],
+                    final_observation=None if final is None else np.eye(n, dtype=np.float32)[int(final[0])],
+                )
+            )
+        return one_hot
 
     def _flat_observations(self, observation: Any) -> Any:
-        """The observation as the rows the networks read (before the shape check)."""
+        """The observation as the rows the networks read (before the shape check): a Dict's entries concatenated,
+        a Discrete space's categories one-hot."""
         if self.observation_keys is not None:
             return flatten_observation(observation, self.observation_keys)
+        if self.discrete_observations:
+            rows, single = discrete_rows(observation, self.observation_space)  # (B, 1)
+            one_hot = np.eye(self.observation_dim, dtype=np.float32)[rows[:, 0].astype(np.int64)]  # (B, n)
+            return one_hot[0] if single else one_hot
         return observation
+
+    def network_observations(self, observations: torch.Tensor) -> torch.Tensor:
+        """Observation rows as the environment gives them, (R, O) on any device, as the networks read them (R, O'):
+        a Discrete space's categories (R, 1) one-hot, anything else unchanged."""
+        if not self.discrete_observations:
+            return observations
+        categories = observations.reshape(-1).round().long()  # (R,)
+        return torch.nn.functional.one_hot(categories, self.observation_dim).to(observations.dtype)  # (R, n)
 
     def _observations(self, observation: Any) -> tuple[torch.Tensor, bool]:
         """(B, O) float32 tensor on the device and whether the input was a single observation."""

@@ -36,8 +36,8 @@ class BCAgent(BaselineAgent):
     most likely action. Observations are standardised with the dataset's mean/std (stored in the model).
 
     Args:
-        observation_space: the environment's flat Box, or a Dict of flat Boxes (entries concatenated in key
-            order, like ``gymnasium.wrappers.FlattenObservation``).
+        observation_space: the environment's flat Box, a Discrete (read one-hot), or a Dict of flat Boxes
+            (entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
         action_space: flat Box action space with finite bounds, or a ``Discrete(n)``.
         hidden: hidden layer widths.
         learning_rate: Adam learning rate.

@@ -107,8 +107,8 @@ class IQLAgent(BaselineAgent):
     last step); only true terminals stop the bootstrap.
 
     Args:
-        observation_space: the environment's flat Box, or a Dict of flat Boxes (entries concatenated in key
-            order, like ``gymnasium.wrappers.FlattenObservation``).
+        observation_space: the environment's flat Box, a Discrete (read one-hot), or a Dict of flat Boxes
+            (entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
         action_space: flat Box action space with finite bounds (the policy works in ``[-1, 1]``).
         config: hyperparameters.
         seed: seed of the weight initialisation and of stochastic actions.
@@ -356,7 +356,7 @@ class IQLAgent(BaselineAgent):
         back (on its device), anything else a numpy array."""
         if isinstance(observation, torch.Tensor):
             device = observation.device
-            obs = observation.to(self.device, torch.float32)
+            obs = self.network_observations(observation.to(self.device, torch.float32))
             values = self.value_net(obs.reshape(-1, self.observation_dim)) / self.reward_scale
             return values.reshape(observation.shape[:-1]).to(device)
         observations, single = self._observations(observation)
