@@ -16,7 +16,7 @@
 # a private folder on PYTHONPATH (torch, nvidia-* and triton wheels are skipped: the machine's CUDA torch is the
 # one to test), and the package is used from this checkout.
 set -uo pipefail
-out_dir=$(realpath -m "${1:-benchmarks/results/gpu}")
+out_dir=$(realpath -m "${1:-$(dirname "$0")/results/gpu}")
 wheel_dir=${WHEEL_DIR:+$(realpath -m "$WHEEL_DIR")}
 cd "$(dirname "$0")/.."
 mkdir -p "$out_dir"

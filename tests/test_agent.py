@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from helpers import ENV_ID, pendulum_episodes, tiny_config
+from helpers import (
+    CARTPOLE_ID,
+    ENV_ID,
+    FROZEN_LAKE_ID,
+    cartpole_episodes,
+    frozen_lake_episodes,
+    pendulum_episodes,
+    tiny_config,
+)
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -221,6 +229,29 @@ def test_data_that_trains_but_not_as_meant_is_warned_about(episodes, env_spaces)
     ]
     with pytest.warns(UserWarning, match="3 of 3 episodes have a single step"):
         agent.fit(one_step, show_progress=False)
+
+
+def test_data_whose_termination_is_a_success_is_warned_about_the_termination_penalty(episodes, env_spaces) -> None:
+    lake = gym.make(FROZEN_LAKE_ID, is_slippery=False)
+    lake_agent = TTAgent(lake.observation_space, lake.action_space, config=tiny_config(), device="cpu")
+    with pytest.warns(UserWarning, match=r"terminal steps are rewarded above every other.*termination_penalty=None"):
+        lake_agent.fit(frozen_lake_episodes(n_episodes=10), 2, show_progress=False)  # the goal's +1 is terminal
+    costs = [{**e, "rewards": -np.ones(len(e["rewards"])), "terminated": True} for e in episodes]
+    with pytest.warns(UserWarning, match="no step of the data has a positive reward"):
+        TTAgent(*env_spaces, config=tiny_config(), device="cpu").fit(costs, 2, show_progress=False)
+    no_penalty = tiny_config()
+    no_penalty.data.termination_penalty = None
+    cartpole = gym.make(CARTPOLE_ID)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        TTAgent(lake.observation_space, lake.action_space, config=no_penalty, device="cpu").fit(
+            frozen_lake_episodes(n_episodes=10), 2, show_progress=False
+        )
+        TTAgent(cartpole.observation_space, cartpole.action_space, config=tiny_config(), device="cpu").fit(
+            cartpole_episodes(n_episodes=3),
+            2,
+            show_progress=False,  # a fall ends a reward of 1 per step: a failure
+        )
 
 
 def test_a_default_budget_of_few_passes_is_warned_about_and_an_asked_one_is_not(episodes, env_spaces) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import cartpole_episodes, pendulum_episodes, tiny_config
+from helpers import FROZEN_LAKE_ID, cartpole_episodes, frozen_lake_episodes, pendulum_episodes, tiny_config
 
 from tt_agents import TTAgent
 from tt_agents.analysis import (
@@ -180,3 +180,19 @@ def test_partially_observed_keeps_discrete_actions_and_refuses_bad_settings() ->
         partially_observed(episodes, probability=1.5)
     with pytest.raises(ValueError, match="per must be"):
         partially_observed(episodes, per="step")
+
+
+def test_rollouts_never_draw_a_category_a_discrete_space_does_not_have() -> None:
+    import gymnasium as gym
+
+    lake = gym.make(FROZEN_LAKE_ID, is_slippery=False)
+    agent = TTAgent(lake.observation_space, lake.action_space, config=tiny_config(n_steps=20), device="cpu")
+    episodes = frozen_lake_episodes(n_episodes=10)
+    agent.fit(episodes, show_progress=False)
+    episode = load_episodes(episodes)[0]
+    for actions in ("recorded", "model"):
+        rollouts = sample_rollouts(agent, episode, 0, 3, 300, actions=actions)
+        assert rollouts.observation_tokens.max() < 16 and rollouts.actions.max() <= 3  # 20 bins, 16 cells, 4 moves
+        assert set(np.unique(rollouts.observations)) <= set(range(16))
+    with pytest.raises(ValueError, match="0 is a real one"):
+        partially_observed([episode])

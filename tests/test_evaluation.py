@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -144,3 +145,15 @@ def test_an_environment_without_a_time_limit_is_warned_about_unless_one_is_given
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert evaluate(CliffWalker(), "CliffWalking-v1", 1, show_progress=False, max_episode_steps=5).lengths == [5]
+
+
+def test_an_environment_with_another_number_of_states_is_refused_before_it_runs() -> None:
+    import gymnasium as gym
+
+    from tt_agents.evaluation import check_spaces_match
+
+    lake = gym.make("FrozenLake-v1")
+    agent = SimpleNamespace(observation_space=lake.observation_space, action_space=lake.action_space)
+    check_spaces_match(agent, make_vec_env("FrozenLake-v1", 1))
+    with pytest.raises(ValueError, match=r"observation space Discrete\(48\) is not the agent's Discrete\(16\)"):
+        check_spaces_match(agent, make_vec_env("CliffWalking-v1", 1))

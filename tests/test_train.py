@@ -139,6 +139,8 @@ def test_a_resumed_run_uses_the_optimizer_kernel_of_its_own_device(episodes, tmp
     resumed = make_trainer(episodes, tmp_path, n_steps=20)
     assert resumed.load_checkpoint() and resumed.step == 10
     assert all(group["fused"] is None for group in resumed.optimizer.param_groups)
+    steps = [state["step"] for state in resumed.optimizer.state.values()]
+    assert steps and all(s.device.type == "cpu" and s.dtype == torch.float32 for s in steps)
     resumed.train()
     assert resumed.step == 20
 

@@ -32,6 +32,7 @@ from .inputs import (
     episode_starts,
     steps_for,
     warn_about_data,
+    warn_about_terminal_rewards,
     with_map_shape,
 )
 from .layout import TransitionLayout
@@ -203,6 +204,7 @@ class TrajectoryTransformerAgent:
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
+        warn_about_terminal_rewards(episodes, self.config.data.termination_penalty)
         self.dataset_info = dataset_info(dataset, data)
 
         tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns(), self._categories())

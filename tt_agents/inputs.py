@@ -63,6 +63,32 @@ def warn_about_data(episodes: list[Episode], action_space: spaces.Space) -> None
         warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
 
 
+def warn_about_terminal_rewards(episodes: list[Episode], termination_penalty: float | None) -> None:
+    """Warn when the data looks like a task whose termination is a success, which ``termination_penalty`` (made
+    for tasks where termination is a fall) would turn into a penalty: a terminal step rewarded above every
+    non-terminal step of the data (a goal bonus, e.g. FrozenLake's), or no positive reward at all (step costs that
+    termination ends, e.g. CliffWalking's or MountainCar's)."""
+    terminal = [float(e.rewards[-1]) for e in episodes if e.terminated]
+    if termination_penalty is None or not terminal:
+        return
+    others = np.concatenate([e.rewards[:-1] if e.terminated else e.rewards for e in episodes])
+    best_other = float(others.max()) if len(others) else -math.inf
+    bonus = sum(r > best_other for r in terminal)
+    costs_only = max(terminal) <= 0.0 and best_other <= 0.0
+    if bonus or costs_only:
+        why = (
+            f"{bonus} of {len(terminal)} terminal steps are rewarded above every other step"
+            if bonus
+            else "no step of the data has a positive reward"
+        )
+        warnings.warn(
+            f"{why}: termination here looks like a success, but DataConfig.termination_penalty "
+            f"({termination_penalty:g}, for tasks where termination is a fall) replaces the reward of every terminal "
+            "step. Where reaching a terminal state is the goal, use DataConfig(termination_penalty=None).",
+            stacklevel=3,
+        )
+
+
 def _warn_about_actions_outside(actions: np.ndarray, action_space: spaces.Box) -> None:
     outside = (actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6)  # (N, A)
     if outside.any():

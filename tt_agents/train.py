@@ -277,8 +277,13 @@ class Trainer:
                 groups[prefix][rest] = tensor
             self.model.load_state_dict(groups["model"])
             self.optimizer.load_state_dict(optimizer_state_from_flat(groups["optimizer"], meta["optimizer"]))
+            fused = self.device.type == "cuda"
             for group in self.optimizer.param_groups:  # the kernel of this device, not the one the run was saved on
-                group["fused"] = self.device.type == "cuda" or None
+                group["fused"] = fused or None
+                for p in group["params"]:  # the fused kernel reads its step counts on the parameter's device
+                    state = self.optimizer.state.get(p, {})
+                    if "step" in state:
+                        state["step"] = state["step"].to(p.device if fused else "cpu", torch.float32)
         except Exception as exc:  # a torn or foreign file: say which, keep the cause
             raise RuntimeError(f"Trainer: cannot resume from {path}: {exc}") from exc
         self.step = int(meta["step"])

@@ -29,6 +29,11 @@ def partially_observed(
         raise ValueError(f"probability must be in [0, 1], got {probability}")
     if per not in MASK_UNITS:
         raise ValueError(f"per must be one of {MASK_UNITS}, got {per!r}")
+    if any(episode.discrete_observations for episode in episodes):
+        raise ValueError(
+            "partially_observed masks observation dimensions with 0; a Discrete space's state is one category, "
+            "and 0 is a real one"
+        )
     rng = np.random.default_rng(seed)
     masked = []
     for episode in episodes:

@@ -77,8 +77,11 @@ def sample_rollouts(
     act_tokens = torch.zeros(N, horizon, A, dtype=torch.long, device=device)
     reward_tokens = torch.zeros(N, horizon, dtype=torch.long, device=device)
 
-    def draw(logits: torch.Tensor) -> torch.Tensor:
-        return torch.multinomial(logits[:, :n_bins].float().softmax(-1), 1, generator=generator).squeeze(-1)
+    valid = torch.as_tensor(tokenizer.valid_tokens(), device=device)  # (D, n_bins): past a category's are not
+
+    def draw(logits: torch.Tensor, column: int) -> torch.Tensor:
+        scores = logits[:, :n_bins].float().masked_fill(~valid[column], float("-inf"))  # (N, n_bins)
+        return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(-1)
 
     def step(token: torch.Tensor) -> torch.Tensor:
         return model.decode(cache, token[:, None], keep_transitions=keep)[:, -1]
@@ -88,16 +91,20 @@ def sample_rollouts(
         if actions == "recorded"
         else None
     )
+    first_action = lay.action_slice.start
     for t in range(horizon):
         for j in range(A):
-            token = torch.full((N,), int(recorded[t, j]), device=device) if recorded is not None else draw(next_logits)
+            if recorded is not None:
+                token = torch.full((N,), int(recorded[t, j]), device=device)
+            else:
+                token = draw(next_logits, first_action + j)
             act_tokens[:, t, j] = token
             next_logits = step(token)
-        reward_tokens[:, t] = draw(next_logits)
+        reward_tokens[:, t] = draw(next_logits, lay.reward_index)
         value_logits = step(reward_tokens[:, t])
-        next_logits = step(draw(value_logits))
+        next_logits = step(draw(value_logits, lay.value_index))
         for i in range(O):
-            obs_tokens[:, t + 1, i] = draw(next_logits)
+            obs_tokens[:, t + 1, i] = draw(next_logits, lay.observation_slice.start + i)
             if t < horizon - 1 or i < O - 1:
                 next_logits = step(obs_tokens[:, t + 1, i])
     obs_np = obs_tokens.cpu().numpy()
