@@ -252,6 +252,19 @@ def test_data_whose_termination_is_a_success_is_warned_about_the_termination_pen
             2,
             show_progress=False,  # a fall ends a reward of 1 per step: a failure
         )
+        box = spaces.Box(-1.0, 1.0, (2,))
+        goal_space = spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
+        rng = np.random.default_rng(0)
+        reached = [  # a goal bonus at the terminal step, which goal mode (likelihood only) never scores
+            {
+                "observations": {key: rng.uniform(-1, 1, (9, 2)) for key in goal_space.spaces},
+                "actions": rng.uniform(-1, 1, (8, 2)),
+                "rewards": np.r_[np.zeros(7), 1.0],
+                "terminated": True,
+            }
+            for _ in range(4)
+        ]
+        TTAgent(goal_space, box, config=tiny_config(mode="goal"), device="cpu").fit(reached, 2, show_progress=False)
 
 
 def test_a_default_budget_of_few_passes_is_warned_about_and_an_asked_one_is_not(episodes, env_spaces) -> None:

@@ -204,7 +204,8 @@ class TrajectoryTransformerAgent:
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
-        warn_about_terminal_rewards(episodes, self.config.data.termination_penalty)
+        if not goal:  # goal mode plans by likelihood alone: the rewards are never scored
+            warn_about_terminal_rewards(episodes, self.config.data.termination_penalty)
         self.dataset_info = dataset_info(dataset, data)
 
         tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns(), self._categories())
