@@ -71,3 +71,24 @@ def test_discrete_data_and_box_agents_do_not_mix() -> None:
         discrete_agent.fit(episodes, show_progress=False)
     with pytest.raises(TypeError, match="only Box and Discrete"):
         TTAgent(env.observation_space, gym.spaces.MultiDiscrete([2, 3]), device="cpu")
+
+
+def test_q_mode_plans_discrete_actions_with_a_trained_iql_and_with_any_q_function(tmp_path) -> None:
+    env = gym.make(CARTPOLE_ID)
+    agent = TTAgent(env.observation_space, env.action_space, config=tiny_config(n_steps=40), device="cpu")
+    agent.fit(cartpole_episodes(n_episodes=6), q_function="iql", q_steps=30, show_progress=False)
+    agent.configure_planner(mode="q")
+    observations = np.random.default_rng(0).normal(scale=0.05, size=(3, 4))
+    actions, _ = agent.predict(observations)
+    assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1}
+    agent.save_pretrained(tmp_path / "tt")
+    loaded = TTAgent.from_pretrained(tmp_path / "tt", device="cpu")
+    assert loaded.iql.action_space == env.action_space
+    np.testing.assert_array_equal(loaded.predict(observations)[0], actions)
+
+    def pays_for_the_left_push(obs: np.ndarray, act: np.ndarray) -> np.ndarray:
+        return 1000.0 * (act[:, 0] == 0)
+
+    agent.q_function = pays_for_the_left_push
+    agent.configure_planner(mode="q", horizon=1, cdf_act=None, beam_width=16)  # both actions sampled
+    assert agent.predict(observations)[0].tolist() == [0, 0, 0]

@@ -181,3 +181,41 @@ def test_iql_reads_discrete_observations_one_hot_in_its_values_and_q_function():
     q = agent.q_function()(as_rows, torch.zeros(2, 1))
     assert q.shape == (2,) and torch.isfinite(q).all()
     assert agent.predict(cells)[0].shape == (2, 1)
+
+
+def _bandit_episodes(n_episodes: int = 60, steps: int = 5, seed: int = 0) -> list[dict]:
+    """Random actions in 3 arms on 4 contexts (Discrete observations); reward 1 for arm ``context % 3``."""
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for _ in range(n_episodes):
+        contexts = rng.integers(0, 4, steps + 1)
+        actions = rng.integers(0, 3, steps)
+        rewards = (actions == contexts[:-1] % 3).astype(np.float64)
+        episodes.append({"observations": contexts, "actions": actions, "rewards": rewards, "terminated": True})
+    return episodes
+
+
+def test_iql_on_discrete_actions_picks_the_rewarding_arm_that_random_data_hides(tmp_path):
+    import gymnasium as gym
+
+    spaces = gym.spaces.Discrete(4), gym.spaces.Discrete(3)
+    config = IQLConfig(hidden=TINY, critic_lr=3e-3, value_lr=3e-3, actor_lr=3e-3)
+    agent = IQLAgent(*spaces, config, device="cpu").fit(_bandit_episodes(), 400, batch_size=64, show_progress=False)
+    contexts = np.arange(4)
+    actions, _ = agent.predict(contexts)
+    assert actions.shape == (4,) and actions.dtype == spaces[1].dtype
+    np.testing.assert_array_equal(actions, contexts % 3)  # the data's actions are uniform: BC would not know
+    single, _ = agent.predict(2)
+    assert single.shape == () and int(single) == 2
+    q = agent.q_function()(torch.zeros(3, 1), torch.tensor([[0.0], [1.0], [2.0]]))  # context 0, each arm
+    assert q.shape == (3,) and int(q.argmax()) == 0
+    sampled = agent.predict(np.zeros(200, np.int64), deterministic=False)[0]
+    assert set(sampled.tolist()) <= {0, 1, 2} and np.mean(sampled == 0) > 0.5
+
+    agent.save_pretrained(tmp_path / "iql")
+    loaded = IQLAgent.from_pretrained(tmp_path / "iql", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(contexts)[0], actions)
+    bad = _bandit_episodes(2)
+    bad[0]["actions"] = bad[0]["actions"] + 3
+    with pytest.raises(ValueError, match=r"categories 0 \.\. 2"):
+        IQLAgent(*spaces, config, device="cpu").fit(bad, 1, show_progress=False)

@@ -52,6 +52,9 @@ class IQLQFunction:
             obs = to_network(obs)
         obs = obs.reshape(-1, iql.observation_dim)  # (R, O)
         act = actions.to(iql.device, torch.float32).reshape(-1, iql.action_dim)  # (R, A)
+        to_network_actions = getattr(iql, "network_actions", None)  # an IQLAgent's: Discrete categories one-hot
+        if to_network_actions is not None:
+            act = to_network_actions(act)
         q1, q2 = iql.target_critic(obs, act)  # (R,), (R,)
         return (torch.minimum(q1, q2) / iql.reward_scale).to(observations.device)
 

@@ -23,13 +23,23 @@ from .base import BaselineAgent
 from .bc import BCAgent, GoalBCAgent
 from .ensemble import GaussianEnsemble
 from .iql import IQLAgent, IQLConfig, expectile_loss
-from .networks import ActionScaler, GaussianActor, Normalizer, SquashedPolicy, TwinQ, ValueNetwork, mlp
+from .networks import (
+    ActionScaler,
+    CategoricalActor,
+    GaussianActor,
+    Normalizer,
+    SquashedPolicy,
+    TwinQ,
+    ValueNetwork,
+    mlp,
+)
 from .transitions import Transitions, transitions_from_episodes
 
 __all__ = [
     "ActionScaler",
     "BCAgent",
     "BaselineAgent",
+    "CategoricalActor",
     "GaussianActor",
     "GaussianEnsemble",
     "GoalBCAgent",

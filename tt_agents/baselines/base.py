@@ -15,6 +15,7 @@ from ..data_loading import Episode, load_episodes
 from ..spaces import (
     are_categories,
     check_action_space,
+    check_discrete_actions,
     check_flat_box,
     check_observation_space,
     dict_keys,
@@ -140,6 +141,13 @@ class BaselineAgent:
                 f"got {np.shape(observation)}"
             )
         return torch.as_tensor(array, device=self.device), single
+
+    def _training_actions(self, actions: np.ndarray) -> np.ndarray:
+        """The data's actions (N, A) clipped to a Box space, or checked to be a Discrete space's categories."""
+        if not self.discrete_actions:
+            return np.clip(actions, self.action_space.low, self.action_space.high)
+        check_discrete_actions(actions, self.action_space)
+        return actions
 
     def _finish_actions(self, actions: torch.Tensor, single: bool) -> np.ndarray:
         """(B, A) Box actions, or (B,) Discrete ones, as numpy in the action space's dtype (and bounds); one

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from .._io import make_progress
 from ..data_loading import Episode, load_episodes
-from ..spaces import check_discrete_actions, check_flat_box, space_from_dict, space_to_dict
+from ..spaces import check_flat_box, space_from_dict, space_to_dict
 from .base import BaselineAgent, seeded_init
 from .networks import CategoricalPolicy, SquashedPolicy
 from .transitions import transitions_from_episodes
@@ -123,13 +123,6 @@ class BCAgent(BaselineAgent):
         self.history += [{"loss": value} for value in torch.stack(losses).cpu().tolist()]
         self.policy.eval()
         return self
-
-    def _training_actions(self, actions: np.ndarray) -> np.ndarray:
-        """The data's actions (N, A) clipped to a Box space, or checked to be a Discrete space's categories."""
-        if not self.discrete_actions:
-            return np.clip(actions, self.action_space.low, self.action_space.high)
-        check_discrete_actions(actions, self.action_space)
-        return actions
 
     @torch.no_grad()
     def predict(

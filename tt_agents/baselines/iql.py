@@ -19,7 +19,7 @@ from ..qfunctions import IQLQFunction
 from ..spaces import space_from_dict, space_to_dict
 from .base import BaselineAgent, seeded_init
 from .checkpoint import read_checkpoint, write_checkpoint
-from .networks import ActionScaler, GaussianActor, Normalizer, TwinQ, ValueNetwork
+from .networks import ActionScaler, CategoricalActor, GaussianActor, Normalizer, TwinQ, ValueNetwork
 from .transitions import Transitions, transitions_from_episodes
 
 
@@ -106,10 +106,14 @@ class IQLAgent(BaselineAgent):
     ``observations[t + 1]`` and each episode's ``final_observation`` (a truncated episode without one loses its
     last step); only true terminals stop the bootstrap.
 
+    With a ``Discrete(n)`` action space the critic reads actions one-hot and the policy is a softmax over ``n``
+    logits, trained with the same advantage weights; deterministic actions are the most likely ones.
+
     Args:
         observation_space: the environment's flat Box, a Discrete (read one-hot), or a Dict of flat Boxes
             (entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
-        action_space: flat Box action space with finite bounds (the policy works in ``[-1, 1]``).
+        action_space: a flat Box with finite bounds (the Gaussian policy works in ``[-1, 1]``), or a
+            ``Discrete(n)`` (a categorical policy).
         config: hyperparameters.
         seed: seed of the weight initialisation and of stochastic actions.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
@@ -120,32 +124,37 @@ class IQLAgent(BaselineAgent):
     def __init__(
         self,
         observation_space: spaces.Space,
-        action_space: spaces.Box,
+        action_space: spaces.Box | spaces.Discrete,
         config: IQLConfig | None = None,
         *,
         seed: int = 0,
         device: str | torch.device = "auto",
     ) -> None:
         super().__init__(observation_space, action_space, device)
-        if self.discrete_actions:
-            raise TypeError(f"IQLAgent takes Box action spaces, got {action_space!r}")
         self.config = config or IQLConfig()
         self.seed = seed
-        o, a, hidden = self.observation_dim, self.action_dim, self.config.hidden
-        low, high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
+        o, hidden = self.observation_dim, self.config.hidden
+        a = int(action_space.n) if self.discrete_actions else self.action_dim  # the critic's action input
 
         def build() -> tuple[nn.Module, ...]:
             normalizer = Normalizer(o)
             critic = TwinQ(o, a, hidden, normalizer)
             value = ValueNetwork(o, hidden, normalizer)
-            actor = GaussianActor(o, a, hidden, normalizer)
+            actor = (
+                CategoricalActor(o, a, hidden, normalizer)
+                if self.discrete_actions
+                else GaussianActor(o, a, hidden, normalizer)
+            )
             return normalizer, critic, value, actor
 
         self.normalizer, self.critic, self.value_net, self.actor = (m.to(self.device) for m in seeded_init(seed, build))
         self.target_critic = TwinQ(o, a, hidden, self.normalizer).to(self.device)
         self.target_critic.load_state_dict(self.critic.state_dict())
         self.target_critic.requires_grad_(False)
-        self.scaler = ActionScaler(low, high).to(self.device)
+        self.scaler = None if self.discrete_actions else ActionScaler(action_space.low, action_space.high)
+        if self.scaler is not None:
+            self.scaler.to(self.device)
+        """Maps Box actions to the Gaussian policy's ``[-1, 1]`` (None for Discrete actions)."""
         self.critic_optimizer = torch.optim.Adam(self._own(self.critic), lr=self.config.critic_lr)
         self.value_optimizer = torch.optim.Adam(self._own(self.value_net), lr=self.config.value_lr)
         self.actor_optimizer = torch.optim.Adam(self._own(self.actor), lr=self.config.actor_lr)
@@ -173,7 +182,8 @@ class IQLAgent(BaselineAgent):
         self._fitted_data = True
 
     def update(self, batch: Mapping[str, torch.Tensor], actor_lr: float | None = None) -> dict[str, torch.Tensor]:
-        """One IQL gradient step on ``batch`` (keys ``observations`` (B, O), ``actions`` (B, A), ``rewards``
+        """One IQL gradient step on ``batch`` (keys ``observations`` (B, O), ``actions`` (B, A) in the environment's
+        units (for Discrete actions (B, 1), the categories), ``rewards``
         (B,) already scaled by :attr:`reward_scale` and shifted by ``config.reward_shift``,
         ``next_observations`` (B, O), ``terminals`` (B,)).
 
@@ -183,8 +193,9 @@ class IQLAgent(BaselineAgent):
         """
         cfg = self.config
         obs, act = batch["observations"], batch["actions"]
+        critic_act = self.network_actions(act)  # (B, A'): one-hot for Discrete actions
         with torch.no_grad():
-            target_q = torch.minimum(*self.target_critic(obs, act))  # (B,)
+            target_q = torch.minimum(*self.target_critic(obs, critic_act))  # (B,)
 
         value = self.value_net(obs)  # (B,)
         value_loss = expectile_loss(target_q - value, cfg.expectile)
@@ -195,7 +206,8 @@ class IQLAgent(BaselineAgent):
         with torch.no_grad():
             advantage = target_q - self.value_net(obs)  # (B,)
             weight = torch.exp(cfg.temperature * advantage).clamp(max=cfg.max_weight)
-        actor_loss = -(weight * self.actor.log_prob(obs, self.scaler.normalize(act))).mean()
+        policy_act = act if self.scaler is None else self.scaler.normalize(act)
+        actor_loss = -(weight * self.actor.log_prob(obs, policy_act)).mean()
         if actor_lr is not None:
             for group in self.actor_optimizer.param_groups:
                 group["lr"] = actor_lr
@@ -206,7 +218,7 @@ class IQLAgent(BaselineAgent):
         with torch.no_grad():
             next_value = self.value_net(batch["next_observations"])  # (B,)
             target = batch["rewards"] + cfg.discount * (1.0 - batch["terminals"]) * next_value
-        q1, q2 = self.critic(obs, act)
+        q1, q2 = self.critic(obs, critic_act)
         critic_loss = (q1 - target).square().mean() + (q2 - target).square().mean()
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -258,7 +270,7 @@ class IQLAgent(BaselineAgent):
         self._prepare(data)
         tensors = {
             "observations": data.observations,
-            "actions": np.clip(data.actions, self.action_space.low, self.action_space.high),
+            "actions": self._training_actions(data.actions),
             "rewards": data.rewards * np.float32(self.reward_scale) + np.float32(self.config.reward_shift),
             "next_observations": data.next_observations,
             "terminals": data.terminals,
@@ -333,17 +345,33 @@ class IQLAgent(BaselineAgent):
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, None]:
-        """SB3 ``predict``: (O,) → (A,) or (n_envs, O) → (n_envs, A) actions inside the action space.
+        """SB3 ``predict``: (O,) → (A,) or (n_envs, O) → (n_envs, A) actions inside the action space (for a
+        Discrete space, () or (n_envs,) ints).
 
-        Deterministic actions are the policy mean (how IQL is evaluated); otherwise a Gaussian sample from the
-        agent's seeded generator, clipped. ``state``/``episode_start`` are ignored (memoryless policy).
+        Deterministic actions are the policy mean, or the most likely category (how IQL is evaluated); otherwise
+        a sample from the policy with the agent's seeded generator (Gaussian actions clipped).
+        ``state``/``episode_start`` are ignored (memoryless policy).
         """
         observations, single = self._observations(observation)
+        if self.scaler is None:
+            logits = self.actor(observations)  # (B, n)
+            if deterministic:
+                return self._finish_actions(logits.argmax(-1), single), None
+            sampled = torch.multinomial(logits.softmax(-1), 1, generator=self._generator)  # (B, 1)
+            return self._finish_actions(sampled[:, 0], single), None
         mean, std = self.actor(observations)
         if not deterministic:
             noise = torch.randn(mean.shape, generator=self._generator, device=self.device)
             mean = mean + std * noise
         return self._finish_actions(self.scaler.unnormalize(mean), single), None
+
+    def network_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Actions in the environment's units, (R, A) on the agent's device, as the critic reads them: a Discrete
+        space's categories (R, 1) one-hot (R, n), Box actions unchanged."""
+        if self.scaler is not None:
+            return actions
+        categories = actions.reshape(-1).round().long()  # (R,)
+        return torch.nn.functional.one_hot(categories, int(self.action_space.n)).to(torch.float32)  # (R, n)
 
     def q_function(self) -> IQLQFunction:
         """The planner's :class:`~tt_agents.qfunctions.QFunction`: min of the twin (target) Q networks, original

@@ -126,3 +126,22 @@ class GaussianActor(nn.Module):
         """(B,) log-density of ``normalized_actions`` (B, A)."""
         mean, std = self(observations)
         return torch.distributions.Normal(mean, std).log_prob(normalized_actions).sum(-1)
+
+
+class CategoricalActor(nn.Module):
+    """IQL's policy over ``n`` discrete actions: a softmax over ``MLP(s)`` logits, reading observations through
+    the critic's shared normalizer. Acting deterministically takes the most likely action."""
+
+    def __init__(self, observation_dim: int, n_actions: int, hidden: Sequence[int], normalizer: Normalizer) -> None:
+        super().__init__()
+        self.normalizer = normalizer
+        self.net = mlp(observation_dim, n_actions, hidden)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """(B, O) → (B, n) logits."""
+        return self.net(self.normalizer(observations))
+
+    def log_prob(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(B,) log-probability of ``actions`` (B, 1), the categories."""
+        log_probs = torch.log_softmax(self(observations), dim=-1)  # (B, n)
+        return log_probs.gather(-1, actions.long()).squeeze(-1)
