@@ -36,6 +36,19 @@ class PointGoalEnv(gymnasium.Env):
         return self._obs(), -float(np.linalg.norm(self.pos - self.target)), False, self.t >= 4, {}
 
 
+class KitchenLikeEnv(PointGoalEnv):
+    """FrankaKitchen's layout: goals are Dicts nested in the observation, one entry per task object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        box = gymnasium.spaces.Box(-10.0, 10.0, (2,), np.float32)
+        goal = gymnasium.spaces.Dict([("microwave", box), ("kettle", box)])  # a Sequence keeps this order
+        self.observation_space = gymnasium.spaces.Dict([("observation", box), ("desired_goal", goal)])
+
+    def _obs(self) -> dict:
+        return {"observation": self.pos.copy(), "desired_goal": {"microwave": self.target, "kettle": -self.target}}
+
+
 @pytest.fixture
 def minari_home(tmp_path, monkeypatch):
     """A private, offline Minari datasets directory."""
@@ -80,6 +93,33 @@ def test_load_episodes_from_minari_dict_observations(minari_home):
         )
         np.testing.assert_allclose(episode.observations, expected[:-1])
         np.testing.assert_allclose(episode.final_observation, expected[-1])
+
+
+@pytest.mark.filterwarnings("ignore:env_spec is None")
+def test_an_agent_reads_a_minari_dataset_of_nested_dict_observations_flattened_like_gymnasium(minari_home):
+    from tt_agents.baselines import BCAgent
+
+    env = KitchenLikeEnv()
+    dataset = record_dataset(env, None, "test/kitchen-like/random-v0", n_episodes=2, show_progress=False)
+    agent = BCAgent(dataset.observation_space, dataset.action_space, (8,), device="cpu")
+    # Minari keeps the space with its keys sorted: the flattened row follows the dataset's space
+    assert agent.observation_keys == (("desired_goal", "kettle"), ("desired_goal", "microwave"), "observation")
+    episodes = load_episodes(dataset, observation_key=agent.observation_keys)
+    minari_episode = next(dataset.iterate_episodes())
+    flat = [
+        gymnasium.spaces.flatten(
+            dataset.observation_space,
+            {
+                "observation": minari_episode.observations["observation"][t],
+                "desired_goal": {k: v[t] for k, v in minari_episode.observations["desired_goal"].items()},
+            },
+        )
+        for t in range(len(minari_episode.rewards))
+    ]
+    np.testing.assert_allclose(episodes[0].observations, np.stack(flat))
+    agent.fit(dataset, 5, show_progress=False)
+    with pytest.raises(ValueError, match=r"without key\(s\) \['desired_goal/oven'\]"):
+        load_episodes(dataset, observation_key=("observation", ("desired_goal", "oven")))
 
 
 class MultiBinaryActions(gymnasium.Env):

@@ -49,6 +49,76 @@ def test_flattening_errors_name_the_problem() -> None:
         dict_keys(spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "b": spaces.Discrete(3)}))
 
 
+KITCHEN_LIKE = spaces.Dict(  # FrankaKitchen's layout; a Sequence keeps this (unsorted) order
+    [
+        ("observation", spaces.Box(-1.0, 1.0, (3,))),
+        (
+            "desired_goal",
+            spaces.Dict([("microwave", spaces.Box(-1.0, 1.0, (1,))), ("kettle", spaces.Box(-2, 2, (2,)))]),
+        ),
+        (
+            "achieved_goal",
+            spaces.Dict([("microwave", spaces.Box(-1.0, 1.0, (1,))), ("kettle", spaces.Box(-2, 2, (2,)))]),
+        ),
+    ]
+)
+
+
+def test_nested_dicts_flatten_depth_first_in_the_spaces_order_like_gymnasium() -> None:
+    keys = dict_keys(KITCHEN_LIKE)
+    assert keys[:3] == ("observation", ("desired_goal", "microwave"), ("desired_goal", "kettle"))
+    observation = KITCHEN_LIKE.sample()
+    np.testing.assert_allclose(flatten_observation(observation, keys), spaces.flatten(KITCHEN_LIKE, observation))
+    assert flatten_space(KITCHEN_LIKE) == spaces.flatten_space(KITCHEN_LIKE)
+    assert space_from_dict(space_to_dict(KITCHEN_LIKE)) == KITCHEN_LIKE
+    flat = spaces.flatten(KITCHEN_LIKE, observation)
+    np.testing.assert_array_equal(flatten_observation(flat, keys, width=9), flat)  # a FlattenObservation's
+    del observation["achieved_goal"]["kettle"]
+    with pytest.raises(ValueError, match=r"missing \['achieved_goal/kettle'\]"):
+        flatten_observation(observation, keys)
+    with pytest.raises(TypeError, match=r"or its flattened array of 9 values"):
+        flatten_observation(np.zeros(8), keys, width=9)
+    with pytest.raises(TypeError, match=r"observation_space\['goal'\]\['door'\]"):
+        dict_keys(spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "goal": spaces.Dict({"door": spaces.Discrete(2)})}))
+
+
+def test_agents_on_nested_dict_observations_act_on_them_and_on_their_flattened_form(tmp_path) -> None:
+    from helpers import tiny_config
+
+    from tt_agents import TTAgent
+
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(4):
+        steps = [KITCHEN_LIKE.sample() for _ in range(13)]
+        stacked = {
+            "observation": np.stack([s["observation"] for s in steps]),
+            **{
+                g: {k: np.stack([s[g][k] for s in steps]) for k in ("microwave", "kettle")}
+                for g in ("desired_goal", "achieved_goal")
+            },
+        }
+        episodes.append(
+            {"observations": stacked, "actions": rng.uniform(-1, 1, (12, 2)), "rewards": rng.normal(size=12)}
+        )
+    action_space = spaces.Box(-1.0, 1.0, (2,))
+    observation = KITCHEN_LIKE.sample()
+    flat = spaces.flatten(KITCHEN_LIKE, observation)
+    bc = BCAgent(KITCHEN_LIKE, action_space, (8,), device="cpu").fit(episodes, 5, show_progress=False)
+    np.testing.assert_array_equal(bc.predict(observation)[0], bc.predict(flat)[0])
+    tt = TTAgent(KITCHEN_LIKE, action_space, config=tiny_config(n_steps=5), device="cpu").fit(
+        episodes, show_progress=False
+    )
+    tt.reset()
+    from_dict = tt.act(observation)
+    tt.reset()
+    np.testing.assert_array_equal(tt.act(flat), from_dict)
+    tt.save_pretrained(tmp_path / "tt")
+    loaded = TTAgent.from_pretrained(tmp_path / "tt", device="cpu")
+    assert loaded.observation_keys == tt.observation_keys
+    np.testing.assert_array_equal(loaded.act(observation), from_dict)
+
+
 def test_space_json_round_trip_keeps_key_order() -> None:
     box = spaces.Box(-np.ones(2), np.ones(2), dtype=np.float64)
     space = spaces.Dict({"observation": box, "desired_goal": spaces.Box(-2, 2, (3,))})

@@ -41,6 +41,7 @@ from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
     MAP_KEY,
+    DictKey,
     check_action_space,
     check_flat_box,
     check_observation_space,
@@ -65,10 +66,11 @@ class TrajectoryTransformerAgent:
 
     Args:
         observation_space: a flat ``Box``, a ``Discrete(n)`` (one observation token holding the state's number,
-            ``n <= config.tokenizer.n_bins``), or a ``Dict`` of flat Boxes. In goal mode (``config.planner.mode ==
-            "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and ``achieved_goal`` in the data) and
-            the goal is prepended to the sequence; in the other modes a Dict observation is used whole, its
-            entries concatenated in key order (as ``gymnasium.wrappers.FlattenObservation`` does). A ``map``
+            ``n <= config.tokenizer.n_bins``), or a ``Dict`` of flat Boxes (Dicts nested in it too). In goal mode
+            (``config.planner.mode == "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and
+            ``achieved_goal`` in the data) and the goal is prepended to the sequence; in the other modes a Dict
+            observation is used whole, its entries concatenated in key order, depth first (as
+            ``gymnasium.wrappers.FlattenObservation`` does; the agent also acts on that flat row). A ``map``
             entry (a 2-D Box of integer cells) is read by the map encoder instead (paper Appendix F).
         action_space: a flat ``Box``, or a ``Discrete(n)``: one action token holding the category (not
             discretized), acted on with its most likely value in ``imitation`` mode.
@@ -96,7 +98,7 @@ class TrajectoryTransformerAgent:
         self.observation_space = observation_space
         self.action_space = action_space
         self.device = resolve_device(device)
-        self.observation_keys: tuple[str, ...] | None = None
+        self.observation_keys: tuple[DictKey, ...] | None = None
         """Outside goal mode, the keys of a Dict observation space, concatenated in this order (else None)."""
         self.layout = self._layout_from_spaces(without_map(observation_space), action_space)
         self._check_categories_fit_the_bins()
@@ -389,7 +391,7 @@ class TrajectoryTransformerAgent:
             goals = as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
             observation = observation["observation"]
         elif self.observation_keys is not None:
-            observation = flatten_observation(observation, self.observation_keys)
+            observation = flatten_observation(observation, self.observation_keys, self.layout.observation_dim)
         elif isinstance(observation, dict):
             raise TypeError(f"this agent expects an array observation of {self.observation_space!r}, got a dict")
         if self.discrete_observations:

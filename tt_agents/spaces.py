@@ -2,9 +2,10 @@
 and the JSON form of spaces kept in checkpoints.
 
 Observations are flat ``Box`` es, or ``Dict`` s of flat Boxes (goal environments such as gymnasium-robotics'
-mazes). Outside goal mode a Dict observation is used whole: its entries are concatenated in the space's key
-order, exactly as ``gymnasium.spaces.flatten`` and ``gymnasium.wrappers.FlattenObservation`` do, so an agent
-trained on Dict data also acts on a flattened environment.
+mazes), Dicts nested in them included (FrankaKitchen's goals). Outside goal mode a Dict observation is used whole:
+its entries are concatenated in the space's key order, depth first, exactly as ``gymnasium.spaces.flatten`` and
+``gymnasium.wrappers.FlattenObservation`` do, so an agent trained on Dict data also acts on a flattened
+environment.
 """
 
 from __future__ import annotations
@@ -147,32 +148,81 @@ def map_rows(observation: Any, shape: tuple[int, int]) -> np.ndarray:
     return grid.astype(np.int64)
 
 
-def dict_keys(space: spaces.Dict) -> tuple[str, ...]:
-    """The keys of a Dict of flat Boxes, in the space's order (the order of the flattened row)."""
-    for key, sub in space.spaces.items():
-        check_flat_box(sub, f"observation_space[{key!r}]")
-    return tuple(space.spaces)
+DictKey = str | tuple[str, ...]
+"""An entry of a Dict observation: its key, or for an entry of a Dict nested in it the path of keys
+(``("achieved_goal", "kettle")``)."""
+
+
+def dict_key_name(key: DictKey) -> str:
+    """How errors name an entry: ``observation``, or a nested one's path ``achieved_goal/kettle``."""
+    return key if isinstance(key, str) else "/".join(key)
+
+
+def has_dict_entry(container: Any, key: DictKey) -> bool:
+    """Whether a Dict observation (or a ``Dict`` space) has the entry ``key``."""
+    for part in (key,) if isinstance(key, str) else key:
+        entries = container.spaces if isinstance(container, spaces.Dict) else container
+        if not isinstance(entries, Mapping) or part not in entries:
+            return False
+        container = entries[part]
+    return True
+
+
+def dict_entry(container: Any, key: DictKey) -> Any:
+    """The entry ``key`` of a Dict observation (or a ``Dict`` space), walking down the path of a nested one."""
+    for part in (key,) if isinstance(key, str) else key:
+        container = container[part]
+    return container
+
+
+def dict_keys(space: spaces.Dict) -> tuple[DictKey, ...]:
+    """The entries of a Dict of flat Boxes, and of Dicts of them nested in it, in the space's order: the order of
+    the flattened row, as ``gymnasium.spaces.flatten`` (and so ``FlattenObservation``) concatenates them."""
+    keys: list[DictKey] = []
+
+    def visit(sub: spaces.Space, path: tuple[str, ...]) -> None:
+        if isinstance(sub, spaces.Dict):
+            for key, inner in sub.spaces.items():
+                visit(inner, (*path, key))
+        else:
+            check_flat_box(sub, "observation_space" + "".join(f"[{part!r}]" for part in path))
+            keys.append(path[0] if len(path) == 1 else path)
+
+    visit(space, ())
+    return tuple(keys)
 
 
 def flatten_space(space: spaces.Dict) -> spaces.Box:
     """The Box of the concatenated entries of a Dict of flat Boxes (``gymnasium.spaces.flatten_space``)."""
-    parts = [space[key] for key in dict_keys(space)]
+    parts = [dict_entry(space, key) for key in dict_keys(space)]
     dtype = np.result_type(*(p.dtype for p in parts))
     low = np.concatenate([p.low for p in parts]).astype(dtype)
     high = np.concatenate([p.high for p in parts]).astype(dtype)
     return spaces.Box(low=low, high=high, dtype=dtype)
 
 
-def flatten_observation(observation: Mapping[str, Any], keys: tuple[str, ...]) -> np.ndarray:
+def flatten_observation(observation: Any, keys: tuple[DictKey, ...], width: int | None = None) -> np.ndarray:
     """Concatenate the ``keys`` entries of a Dict observation along the last axis: one observation
-    ``(D,)``, a batch ``(n, D)`` or an episode ``(T, D)``, float64."""
+    ``(D,)``, a batch ``(n, D)`` or an episode ``(T, D)``, float64.
+
+    With ``width`` (the flattened size ``D``), an array of that last size is taken as flattened already (what a
+    ``FlattenObservation``-wrapped environment gives) and returned as it is.
+    """
+    if width is not None and not isinstance(observation, Mapping):
+        array = np.asarray(observation)
+        if array.ndim in (1, 2) and array.shape[-1] == width and array.dtype.kind in "biuf":
+            return array.astype(np.float64)
     if not isinstance(observation, Mapping):
-        raise TypeError(f"expected a Dict observation with keys {list(keys)}, got {type(observation).__name__}")
-    missing = [key for key in keys if key not in observation]
+        flat = "" if width is None else f" or its flattened array of {width} values"
+        raise TypeError(
+            f"expected a Dict observation with entries {[dict_key_name(k) for k in keys]}{flat}, "
+            f"got {type(observation).__name__}"
+        )
+    missing = [dict_key_name(key) for key in keys if not has_dict_entry(observation, key)]
     if missing:
         raise ValueError(f"Dict observation is missing {missing}; it has {sorted(observation)}")
-    parts = [np.asarray(observation[key], dtype=np.float64) for key in keys]
-    shapes = {key: part.shape for key, part in zip(keys, parts, strict=True)}
+    parts = [np.asarray(dict_entry(observation, key), dtype=np.float64) for key in keys]
+    shapes = {dict_key_name(key): part.shape for key, part in zip(keys, parts, strict=True)}
     if len({p.ndim for p in parts}) != 1 or parts[0].ndim not in (1, 2) or len({p.shape[:-1] for p in parts}) != 1:
         raise ValueError(f"Dict observation entries must all be (D,) or all (n, D) with the same n; got {shapes}")
     return np.concatenate(parts, axis=-1)

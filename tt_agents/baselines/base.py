@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from ..data_loading import Episode, load_episodes
 from ..spaces import (
+    DictKey,
     are_categories,
     check_action_space,
     check_discrete_actions,
@@ -72,7 +73,7 @@ class BaselineAgent:
     # ------------------------------------------------------------------ observations and actions
 
     @staticmethod
-    def _input_space(observation_space: spaces.Space) -> tuple[spaces.Space, tuple[str, ...] | None]:
+    def _input_space(observation_space: spaces.Space) -> tuple[spaces.Space, tuple[DictKey, ...] | None]:
         """The space the networks read and, for a Dict space, its keys in concatenation order. A Discrete(n)
         space is read one-hot: a Box of n entries in [0, 1]."""
         if isinstance(observation_space, spaces.Dict):
@@ -114,7 +115,7 @@ class BaselineAgent:
         """The observation as the rows the networks read (before the shape check): a Dict's entries concatenated,
         a Discrete space's categories one-hot."""
         if self.observation_keys is not None:
-            return flatten_observation(observation, self.observation_keys)
+            return flatten_observation(observation, self.observation_keys, self.observation_dim)
         if self.discrete_observations:
             rows, single = discrete_rows(observation, self.observation_space)  # (B, 1)
             one_hot = np.eye(self.observation_dim, dtype=np.float32)[rows[:, 0].astype(np.int64)]  # (B, n)

@@ -37,7 +37,7 @@ class BCAgent(BaselineAgent):
 
     Args:
         observation_space: the environment's flat Box, a Discrete (read one-hot), or a Dict of flat Boxes
-            (entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
+            (nested Dicts too; entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
         action_space: flat Box action space with finite bounds, or a ``Discrete(n)``.
         hidden: hidden layer widths.
         learning_rate: Adam learning rate.

@@ -111,7 +111,7 @@ class IQLAgent(BaselineAgent):
 
     Args:
         observation_space: the environment's flat Box, a Discrete (read one-hot), or a Dict of flat Boxes
-            (entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
+            (nested Dicts too; entries concatenated in key order, like ``gymnasium.wrappers.FlattenObservation``).
         action_space: a flat Box with finite bounds (the Gaussian policy works in ``[-1, 1]``), or a
             ``Discrete(n)`` (a categorical policy).
         config: hyperparameters.

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..spaces import flatten_observation
+from ..spaces import DictKey, dict_key_name, flatten_observation, has_dict_entry
 
-ObservationKey = str | Sequence[str] | None
+ObservationKey = str | Sequence[DictKey] | None
 """A Dict observation's key, or several keys whose entries are concatenated in that order."""
 
 
@@ -193,14 +193,15 @@ def _select_observations(
         return np.asarray(observations), None
     keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else tuple(observation_key)
     for role, wanted in [*(("observation_key", k) for k in keys), ("goal_key", goal_key)]:
-        if wanted is not None and wanted not in observations:
+        if wanted is not None and not has_dict_entry(observations, wanted):
             raise ValueError(
-                f"Dict observations have no key {wanted!r} ({role}); available keys: {sorted(observations)}"
+                f"Dict observations have no key {dict_key_name(wanted)!r} ({role}); available keys: "
+                f"{sorted(observations)}"
             )
     goal = None
     if goal_key is not None:
         goal = np.asarray(observations[goal_key])[-1]  # (G,): reached at the episode's final observation
-    if len(keys) == 1:
+    if len(keys) == 1 and isinstance(keys[0], str):
         return np.asarray(observations[keys[0]]), goal
     return flatten_observation(observations, keys), goal
 

@@ -30,8 +30,9 @@ def load_episodes(
             truncated.
         observation_key: the key of a Dict observation that holds the observation (default
             ``"observation"``), or a sequence of keys whose entries are concatenated in that order (a whole
-            Dict observation as one flat row, like ``gymnasium.wrappers.FlattenObservation``). Applies to
-            Minari datasets and dicts.
+            Dict observation as one flat row, like ``gymnasium.wrappers.FlattenObservation``); an entry of a
+            nested Dict is named by its path of keys, e.g. ``("desired_goal", "kettle")``. Applies to Minari
+            datasets and dicts.
         goal_key: the key of a Dict observation whose value at the episode's final observation becomes
             :attr:`Episode.goal` (hindsight relabelling), e.g. ``"achieved_goal"``.
         map_key: the key of a Dict observation that holds the episode's map (H, W) of integer cells, the same at

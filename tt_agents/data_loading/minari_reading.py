@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..spaces import check_flat_box, check_observation_space
+from ..spaces import check_flat_box, check_observation_space, dict_entry, dict_key_name, has_dict_entry
 from .episodes import ObservationKey
 
 if TYPE_CHECKING:
@@ -95,13 +95,13 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
     parts = [observation_space]
     if isinstance(observation_space, spaces.Dict):
         keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else observation_key
-        missing = [key for key in keys if key not in observation_space.spaces]
+        missing = [dict_key_name(key) for key in keys if not has_dict_entry(observation_space, key)]
         if missing:
             raise ValueError(
                 f"dataset {dataset.id!r} has Dict observations without key(s) {missing}; available keys: "
                 f"{sorted(observation_space.spaces)} (pass observation_key=...)"
             )
-        parts = [observation_space[key] for key in keys]
+        parts = [dict_entry(observation_space, key) for key in keys]
     try:
         if isinstance(observation_space, spaces.Dict):
             for part in parts:
