@@ -47,6 +47,7 @@ def train_or_load(level: str, dataset: Any, args: argparse.Namespace) -> tuple[T
     # uniform bins ranked by density)
     config.tokenizer = replace(config.tokenizer, strategy="quantile")
     config.planner = replace(config.planner, bin_ranking="probability")
+    config.model = replace(config.model, ordinal_embedding=False)  # and token embeddings alone
     settings = config.to_dict()
     settings.pop("planner")
     check_settings(cell.dir, {"dataset_id": dataset_id, "seed": args.seed, "config": settings})

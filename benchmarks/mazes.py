@@ -139,6 +139,7 @@ def tt_config(args: argparse.Namespace, key: str) -> AgentConfig:
     # uniform bins ranked by density)
     config.tokenizer = replace(config.tokenizer, strategy="quantile")
     config.planner = replace(config.planner, mode="reward", bin_ranking="probability")
+    config.model = replace(config.model, ordinal_embedding=False)  # and token embeddings alone
     return config
 
 

@@ -59,6 +59,7 @@ def train_tt(name: str, train: list[Episode], space_source, args: argparse.Names
     if (folder / "agent" / "model.safetensors").is_file():
         return TTAgent.from_pretrained(folder / "agent", device=args.device)
     config = cpu_preset()
+    config.model = replace(config.model, ordinal_embedding=False)  # results/prediction_error was measured so
     changes = TT_VARIANTS[name]
     config.tokenizer = replace(config.tokenizer, **changes.get("tokenizer", {}))
     config.model = replace(config.model, **changes.get("model", {}))

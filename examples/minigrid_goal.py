@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     env = make_env(args.view, args.goal_in_view)
     config = cpu_preset()
     config.tokenizer = replace(config.tokenizer, strategy="quantile")  # the bins results/minigrid was measured with
+    config.model = replace(config.model, ordinal_embedding=False)  # and its token embeddings alone
     config.planner = replace(config.planner, mode="goal", beam_width=16, horizon=4, seed=args.seed)
     config.train = replace(config.train, n_steps=args.steps, min_epochs=None, seed=args.seed)
     tick = time.perf_counter()

@@ -18,11 +18,16 @@ N_BINS = 10
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
-def make_model(goal_dim: int = 0, sequence_length: int = 4, seed: int = 0, device: str = "cpu") -> TrajectoryGPT:
+def make_model(
+    goal_dim: int = 0, sequence_length: int = 4, seed: int = 0, device: str = "cpu", ordinal: bool = False
+) -> TrajectoryGPT:
     torch.manual_seed(seed)
     layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=goal_dim)
-    config = ModelConfig(n_layer=2, n_head=2, n_embd=32, sequence_length=sequence_length)
-    return TrajectoryGPT(layout, N_BINS, config).to(device).eval()
+    config = ModelConfig(n_layer=2, n_head=2, n_embd=32, sequence_length=sequence_length, ordinal_embedding=ordinal)
+    model = TrajectoryGPT(layout, N_BINS, config)
+    if ordinal:  # trained directions, not the zeros a new network starts from
+        torch.nn.init.normal_(model.ordinal_emb)
+    return model.to(device).eval()
 
 
 class UncachedWindow:
@@ -44,8 +49,11 @@ class UncachedWindow:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("goal_dim", [0, 2])
-def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(goal_dim: int, device: str) -> None:
-    model = make_model(goal_dim, device=device)
+@pytest.mark.parametrize("ordinal", [False, True], ids=["token embeddings", "ordinal embedding"])
+def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(
+    goal_dim: int, device: str, ordinal: bool
+) -> None:
+    model = make_model(goal_dim, device=device, ordinal=ordinal)
     D = model.layout.transition_dim
     keep = 2
     torch.manual_seed(1)
@@ -188,6 +196,24 @@ def test_untrained_model_predicts_near_uniform_and_stop_token_is_a_class() -> No
     logits, loss = model(tokens[:, :-1], tokens[:, 1:])
     assert logits.shape == (4, 11, N_BINS + 1)
     assert abs(loss.item() / 2 - math.log(N_BINS + 1)) < 2.0  # weighted but of the right scale
+
+
+def test_the_ordinal_embedding_places_each_bin_along_its_slots_direction_and_is_off_by_default() -> None:
+    assert make_model().ordinal_emb is None and "ordinal_emb" not in make_model().state_dict()
+    model = make_model(ordinal=True)
+    slots = torch.arange(model.n_slots)
+    zeros = torch.zeros(model.block_size, model.config.n_embd)[: model.n_slots]
+
+    def embedded(tokens: torch.Tensor) -> torch.Tensor:
+        return model._embed(tokens[None], slots, zeros)[0]  # (n_slots, C)
+
+    for token in (0, 4, N_BINS - 1):
+        tokens = torch.full((model.n_slots,), token)
+        place = (2 * token + 1) / N_BINS - 1  # -0.9 for the first bin, +0.9 for the last
+        plain = model.tok_emb(tokens + slots * N_BINS)
+        torch.testing.assert_close(embedded(tokens), plain + place * model.ordinal_emb)
+    stop = torch.full((model.n_slots,), model.stop_token)
+    torch.testing.assert_close(embedded(stop), model.tok_emb.weight[-1].expand(model.n_slots, -1))
 
 
 def test_attention_dropout_defaults_to_dropout_and_can_be_set_apart() -> None:

@@ -149,6 +149,7 @@ class TrajectoryGPT(nn.Module):
         self.block_size = layout.goal_dim + c.sequence_length * layout.transition_dim - 1
         self.tok_emb = nn.Embedding(self.n_slots * n_bins + 1, c.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(self.block_size, c.n_embd))
+        self.ordinal_emb = nn.Parameter(torch.zeros(self.n_slots, c.n_embd)) if c.ordinal_embedding else None
         self.drop = nn.Dropout(c.dropout)
         self.map_encoder = MapEncoder(c) if c.map_shape is not None else None
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
@@ -199,8 +200,12 @@ class TrajectoryGPT(nn.Module):
         self, tokens: torch.Tensor, slots: torch.Tensor, pos_emb: torch.Tensor, map_emb: torch.Tensor | None = None
     ) -> torch.Tensor:
         """tokens (B, T), slots (T,), position embeddings (T, C) or (B, T, C), map embeddings (B, 1, C) -> (B, T, C)."""
-        ids = torch.where(tokens == self.stop_token, self.n_slots * self.n_bins, tokens + slots * self.n_bins)
+        stop = tokens == self.stop_token
+        ids = torch.where(stop, self.n_slots * self.n_bins, tokens + slots * self.n_bins)
         x = self.tok_emb(ids) + pos_emb
+        if self.ordinal_emb is not None:  # the bin's place in [-1, 1] along its slot's direction (0 for stop)
+            place = ((2 * tokens + 1).to(x.dtype) / self.n_bins - 1).masked_fill(stop, 0.0)  # (B, T)
+            x = x + place[..., None] * self.ordinal_emb[slots]
         return self.drop(x if map_emb is None else x + map_emb)
 
     def embed_maps(self, maps: torch.Tensor | None, rows: int, check_cells: bool = False) -> torch.Tensor | None:
