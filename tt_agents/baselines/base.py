@@ -31,6 +31,12 @@ AgentT = TypeVar("AgentT", bound="BaselineAgent")
 BuiltT = TypeVar("BuiltT")
 
 
+def one_hot_categories(values: torch.Tensor, n: int) -> torch.Tensor:
+    """Categories ``0 .. n - 1`` held as floats, (R, 1) or (R,), as (R, n) one-hot rows in their dtype."""
+    categories = values.reshape(-1).round().long()  # (R,)
+    return torch.nn.functional.one_hot(categories, n).to(values.dtype)  # (R, n)
+
+
 def seeded_init(seed: int, build: Callable[[], BuiltT]) -> BuiltT:
     """Run ``build()`` with torch's global generator seeded, leaving the caller's generator state untouched."""
     with torch.random.fork_rng(devices=[]):
@@ -127,8 +133,7 @@ class BaselineAgent:
         a Discrete space's categories (R, 1) one-hot, anything else unchanged."""
         if not self.discrete_observations:
             return observations
-        categories = observations.reshape(-1).round().long()  # (R,)
-        return torch.nn.functional.one_hot(categories, self.observation_dim).to(observations.dtype)  # (R, n)
+        return one_hot_categories(observations, self.observation_dim)  # (R, n)
 
     def _observations(self, observation: Any) -> tuple[torch.Tensor, bool]:
         """(B, O) float32 tensor on the device and whether the input was a single observation."""

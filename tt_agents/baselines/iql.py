@@ -17,7 +17,7 @@ from torch import nn
 from .._io import make_progress
 from ..qfunctions import IQLQFunction
 from ..spaces import space_from_dict, space_to_dict
-from .base import BaselineAgent, seeded_init
+from .base import BaselineAgent, one_hot_categories, seeded_init
 from .checkpoint import read_checkpoint, write_checkpoint
 from .networks import ActionScaler, CategoricalActor, GaussianActor, Normalizer, TwinQ, ValueNetwork
 from .transitions import Transitions, transitions_from_episodes
@@ -353,7 +353,7 @@ class IQLAgent(BaselineAgent):
         ``state``/``episode_start`` are ignored (memoryless policy).
         """
         observations, single = self._observations(observation)
-        if self.scaler is None:
+        if self.discrete_actions:
             logits = self.actor(observations)  # (B, n)
             if deterministic:
                 return self._finish_actions(logits.argmax(-1), single), None
@@ -368,10 +368,9 @@ class IQLAgent(BaselineAgent):
     def network_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """Actions in the environment's units, (R, A) on the agent's device, as the critic reads them: a Discrete
         space's categories (R, 1) one-hot (R, n), Box actions unchanged."""
-        if self.scaler is not None:
+        if not self.discrete_actions:
             return actions
-        categories = actions.reshape(-1).round().long()  # (R,)
-        return torch.nn.functional.one_hot(categories, int(self.action_space.n)).to(torch.float32)  # (R, n)
+        return one_hot_categories(actions, int(self.action_space.n))  # (R, n)
 
     def q_function(self) -> IQLQFunction:
         """The planner's :class:`~tt_agents.qfunctions.QFunction`: min of the twin (target) Q networks, original
