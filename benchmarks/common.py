@@ -68,6 +68,8 @@ class DatasetEntry:
     unavailable: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     """What the dataset's metadata says about where it came from (written into the report)."""
+    measured_elsewhere: bool = False
+    """Not on this machine, but known from merged results (``--merge``): its cells come from there, none runs here."""
 
     @property
     def slug(self) -> str:
@@ -107,6 +109,13 @@ class Cell:
         }
 
 
+PROVENANCE_KEYS = frozenset(
+    "dataset_id description algorithm_name author total_episodes total_steps data_mean_return data_score "
+    "ref_min_score ref_max_score env_id env_kwargs".split()
+)
+"""What :func:`dataset_provenance` tells of a dataset."""
+
+
 def dataset_provenance(dataset: Any, env_spec: EnvSpec) -> dict[str, Any]:
     """What a Minari dataset's metadata says about where it came from, its size, its own (behaviour) score and
     reference scores, and the environment it is evaluated in."""
@@ -117,7 +126,7 @@ def dataset_provenance(dataset: Any, env_spec: EnvSpec) -> dict[str, Any]:
         "dataset_id": dataset.spec.dataset_id,
         "description": meta.get("description"),
         "algorithm_name": meta.get("algorithm_name"),
-        "author": meta.get("author"),
+        "author": sorted(author) if isinstance(author := meta.get("author"), set) else author,  # Minari: a set
         "total_episodes": summary.total_episodes,
         "total_steps": summary.total_steps,
         "data_mean_return": summary.mean_return,
@@ -132,14 +141,14 @@ def dataset_provenance(dataset: Any, env_spec: EnvSpec) -> dict[str, Any]:
 def make_cells(
     entries: list[DatasetEntry], methods: list[str], n_seeds: int, workdir: Path, only_seeds: list[int] | None = None
 ) -> list[Cell]:
-    """The cells of the available datasets, seed-major: an interrupted run already has every dataset and method
-    for its first seeds. ``only_seeds`` keeps those of the ``n_seeds`` seeds."""
+    """The cells of the datasets on this machine, seed-major: an interrupted run already has every dataset and
+    method for its first seeds. ``only_seeds`` keeps those of the ``n_seeds`` seeds."""
     return [
         Cell(entry, method, seed, workdir)
         for seed in range(n_seeds)
         if only_seeds is None or seed in only_seeds
         for entry in entries
-        if not entry.unavailable
+        if not entry.unavailable and not entry.measured_elsewhere
         for method in methods
     ]
 
@@ -407,6 +416,121 @@ def run_cells(
     return rows, failures
 
 
+# ---------------------------------------------------------------------------------------------- merging
+
+RESULTS_FORMAT = 1
+"""The version of the results JSON a benchmark writes beside its report (``locomotion.json``)."""
+
+
+def results_record(entries: list[DatasetEntry], rows: list[Row]) -> dict[str, Any]:
+    """What a benchmark's results JSON holds: each dataset's provenance and every scored cell's row, so that
+    another machine, or a later run from a fresh checkout, merges them (:func:`read_merged_results`)."""
+    datasets = {
+        e.key: {"requested": e.requested, "dataset_id": e.dataset_id, "provenance": e.provenance}
+        for e in entries
+        if e.provenance
+    }
+    scored = [row for row in rows if row.get("score") is not None]
+    return json_safe({"format": RESULTS_FORMAT, "datasets": datasets, "rows": scored})
+
+
+@dataclass
+class MergedResults:
+    """Results of other runs (their results JSON files) that a report includes."""
+
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Dataset key -> ``requested``, ``dataset_id`` and ``provenance`` of the data its cells were measured on."""
+    rows: dict[tuple[str, str, int], Row] = field(default_factory=dict)
+    """(dataset key, method, seed) -> the cell's row."""
+
+
+def read_merged_results(paths: list[Path]) -> MergedResults:
+    """The datasets and scored cells of results JSON files (read as JSON, never unpickled). A later file's cell
+    replaces an earlier one's; a later file that measured a dataset on another recording replaces that dataset
+    with all its cells. A file that is not such a record is refused with its name."""
+    merged = MergedResults()
+    for path in paths:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--merge {path}: not a readable results JSON ({exc})") from exc
+        if not isinstance(record, dict) or record.get("format") != RESULTS_FORMAT:
+            raise ValueError(f"--merge {path}: not a results file of format {RESULTS_FORMAT} (a benchmark's .json)")
+        for key, dataset in record.get("datasets", {}).items():
+            missing = sorted(PROVENANCE_KEYS - set(dataset.get("provenance", {})))
+            if missing:
+                raise ValueError(f"--merge {path}: {key}'s provenance lacks {', '.join(missing)}")
+            known = merged.datasets.get(key)
+            if known is not None and not same_data(known["provenance"], dataset["provenance"]):
+                merged.rows = {cell: row for cell, row in merged.rows.items() if cell[0] != key}
+            merged.datasets[key] = dataset
+        for row in record.get("rows", []):
+            if row.get("dataset") not in record.get("datasets", {}) or row.get("score") is None:
+                raise ValueError(
+                    f"--merge {path}: a row without its dataset's provenance or score: {row.get('dataset')}"
+                )
+            merged.rows[(row["dataset"], row["method"], int(row["seed"]))] = row
+    return merged
+
+
+def same_data(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two provenances describe the same recording: same id, environment, episodes and steps, and the same
+    mean return to the report's precision (one decimal). Another CPU records other episodes of the same level."""
+    fields = ("dataset_id", "env_id", "total_episodes", "total_steps")
+    return all(a.get(f) == b.get(f) for f in fields) and round(a["data_mean_return"], 1) == round(
+        b["data_mean_return"], 1
+    )
+
+
+def merge_entries(entries: list[DatasetEntry], merged: MergedResults) -> tuple[list[DatasetEntry], list[str]]:
+    """The entries as the report shows them, and a warning for each that this machine recorded otherwise.
+
+    A dataset the merged results measured is shown with their provenance and cells, and none of its cells runs
+    here, unless this machine holds the same recording: then its cells run here too, filling what the merged
+    results lack. Another CPU records other episodes of the same level, and cells of two recordings never mix."""
+    shown, warnings = [], []
+    for entry in entries:
+        known = merged.datasets.get(entry.key)
+        if known is not None and not (entry.dataset is not None and same_data(entry.provenance, known["provenance"])):
+            if entry.dataset is not None:
+                p, here = known["provenance"], entry.provenance
+                warnings.append(
+                    f"{entry.key}: this machine's recording ({here['total_episodes']} episodes, mean return "
+                    f"{here['data_mean_return']:.1f}) is not the merged one ({p['total_episodes']} episodes, "
+                    f"{p['data_mean_return']:.1f}): the merged cells are shown and none runs here"
+                )
+            entry = replace(
+                entry,
+                dataset=None,
+                dataset_id=known["dataset_id"],
+                provenance=known["provenance"],
+                unavailable=None,
+                measured_elsewhere=True,
+            )
+        shown.append(entry)
+    return shown, warnings
+
+
+def grid_rows(
+    entries: list[DatasetEntry], methods: list[str], n_seeds: int, rows: list[Row], merged: MergedResults
+) -> list[Row]:
+    """Every cell's row in grid order (seed-major): this run's, else the merged one (status ``merged``), else a
+    ``not run`` row."""
+    here = {(r["dataset"], r["method"], r["seed"]): r for r in rows}
+    grid = []
+    for seed in range(n_seeds):
+        for entry in entries:
+            if entry.unavailable:
+                continue
+            for method in methods:
+                key = (entry.key, method, seed)
+                row = here.get(key)
+                if (row is None or row["status"] == "not run") and key in merged.rows:
+                    row = {**merged.rows[key], "status": "merged"}
+                grid.append(row or {**Cell(entry, method, seed, Path()).row, "status": "not run"})
+    return grid
+
+
 # ---------------------------------------------------------------------------------------------- summaries
 
 
@@ -459,9 +583,11 @@ def parse_benchmark_args(
     methods: tuple[str, ...],
     datasets: dict[str, tuple[str, ...]],
     workdir: str,
+    mergeable: bool = False,
 ) -> argparse.Namespace:
     """The command line every cell benchmark takes, parsed: the preset's seeds, episodes and ``datasets`` where not
-    given, ``methods`` in table order, counts checked."""
+    given, ``methods`` in table order, counts checked; ``--merge`` where the benchmark writes a results JSON
+    (``mergeable``)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=tuple(PRESET_DEFAULTS), default="cpu")
     parser.add_argument("--datasets", nargs="+", help="Minari ids (default: the preset's)")
@@ -486,6 +612,17 @@ def parse_benchmark_args(
         help="write the report from the cells evaluated so far; train and evaluate nothing (the others are listed "
         "as not run)",
     )
+    if mergeable:
+        parser.add_argument(
+            "--merge",
+            type=Path,
+            nargs="+",
+            default=[],
+            metavar="JSON",
+            help="include the cells of earlier results files (this benchmark's .json from another machine or "
+            "checkout): they are not run here; a dataset this machine lacks is shown with their provenance, and "
+            "their cells of a dataset this machine recorded otherwise are left out",
+        )
     grid = parser.add_argument_group("the cells as Ray tasks (pip install 'tt-agents[ray]'; default: one by one)")
     grid.add_argument("--ray", action="store_true", help="run the cells on a local Ray, one per core")
     grid.add_argument(

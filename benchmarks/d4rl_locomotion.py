@@ -35,12 +35,21 @@ existing cluster): see ``grid.py``; a ``tt-imitation`` cell starts once its ``tt
 fails without running when that cell failed).
 
 Outputs in ``--out``: ``locomotion.md`` (table with the paper's numbers, dataset provenance, command, machine,
-wall times), ``locomotion.csv`` (one row per dataset, method and seed) and ``locomotion.png`` (bar plot).
+wall times), ``locomotion.csv`` (one row per dataset, method and seed), ``locomotion.json`` (every dataset's
+provenance and every scored cell) and ``locomotion.png`` (bar plot).
+
+Grids shared between machines or checkouts without a shared work folder: ``--merge`` takes earlier
+``locomotion.json`` files; their cells are shown (status *merged*) and not run again, a dataset only they know is
+shown with their provenance, and a later file's cells of another recording of a dataset replace the earlier
+file's. Another CPU records other episodes of the same level (``datasets.md``), so a dataset this machine recorded
+otherwise is shown as the merged files measured it, and none of its cells runs here: cells of two recordings never
+share a row.
 
     tt-agents make-dataset hopper medium --cpu              # the cpu preset's data (once)
     python benchmarks/d4rl_locomotion.py                    # cpu preset on tt-agents/hopper/medium-v0
     python benchmarks/d4rl_locomotion.py --preset paper     # the 9 mujoco/* datasets, on a GPU
     python benchmarks/d4rl_locomotion.py --preset paper --ray-address auto   # ... as tasks on a Ray cluster
+    python benchmarks/d4rl_locomotion.py --report-only --merge benchmarks/results/locomotion.json other/locomotion.json
     python benchmarks/d4rl_locomotion.py --datasets smoke/invertedpendulum/medium-v0 --tt-steps 20 \\
         --baseline-steps 20 --seeds 1 --episodes 1 --max-episode-steps 20 --out /tmp/out --workdir /tmp/work
 """
@@ -64,9 +73,13 @@ from common import (
     dataset_provenance,
     evaluate_cell,
     evaluation_seed,
+    grid_rows,
     make_cells,
+    merge_entries,
     parse_benchmark_args,
     planner_settings,
+    read_merged_results,
+    results_record,
     run_cell,
     run_cells,
     train_or_load_baseline,
@@ -82,11 +95,12 @@ from paper_numbers import (
     authors_tt_steps,
     locomotion_paper_scores,
 )
-from reports import BenchmarkReport, fmt, fmt_paper, override_lines, write_locomotion_report
+from reports import BenchmarkReport, fmt, fmt_paper, machine, override_lines, write_locomotion_report
 from rich import get_console
 from rich.table import Table
 
 from tt_agents import AgentConfig, DatasetNotAvailableError, cpu_preset, paper_preset
+from tt_agents._io import write_json_atomic
 from tt_agents.baselines import BCAgent, IQLAgent
 from tt_agents.config import TrainConfig
 from tt_agents.data_loading import load_minari_dataset
@@ -246,7 +260,8 @@ def evaluate_locomotion(cell: Cell, agent: Any, args: argparse.Namespace) -> dic
     result = evaluate_cell(cell, agent, args.episodes, args.n_envs, args.max_episode_steps)
     normalized = result["normalized"]
     score = np.mean(normalized if normalized is not None else result["returns"])
-    return {**result, "score": float(score), "score_kind": "return" if normalized is None else "normalized"}
+    kind = "return" if normalized is None else "normalized"
+    return {**result, "score": float(score), "score_kind": kind, "machine": machine()}
 
 
 def run_locomotion_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
@@ -347,7 +362,10 @@ def preset_lines(args: argparse.Namespace, key: str) -> list[str]:
 
 
 def write_results(args: argparse.Namespace, entries: list[DatasetEntry], rows: list[Row], wall_s: float) -> Summaries:
-    """Write locomotion.md, .csv and .png for the rows so far; returns their summary over seeds."""
+    """Write locomotion.md, .csv, .json (what ``--merge`` reads) and .png for the rows so far; returns their
+    summary over seeds."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out / "locomotion.json", results_record(entries, rows))
     summary = aggregate(rows, "score")
     key = next((e.key for e in entries if not e.unavailable), "hopper-medium")
     report = BenchmarkReport(args, entries, rows, {"score": summary}, wall_s, LABELS, preset_lines(args, key))
@@ -360,7 +378,7 @@ def write_results(args: argparse.Namespace, entries: list[DatasetEntry], rows: l
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring), with the preset's defaults filled in."""
-    return parse_benchmark_args(argv, __doc__, METHODS, DATASETS, "runs/locomotion")
+    return parse_benchmark_args(argv, __doc__, METHODS, DATASETS, "runs/locomotion", mergeable=True)
 
 
 def print_summary(args: argparse.Namespace, entries: list[DatasetEntry], summary: Summaries) -> None:
@@ -385,7 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = get_console()  # the one the trainers' and evaluate()'s progress bars use
     started = time.perf_counter()
-    entries = [resolve_dataset(requested) for requested in args.datasets]
+    try:
+        merged = read_merged_results(args.merge)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 2
+    entries, warnings = merge_entries([resolve_dataset(requested) for requested in args.datasets], merged)
     for entry in entries:
         if entry.unavailable:
             console.print(f"[yellow]{entry.requested}: not available[/] ({entry.unavailable})")
@@ -394,14 +417,21 @@ def main(argv: list[str] | None = None) -> int:
         console.print(
             f"{entry.key}: {entry.dataset_id} ({p['total_episodes']} episodes, {p['total_steps']:,} steps, "
             f"env {p['env_id']}, data score {fmt(p['data_score'])})"
+            + (", measured elsewhere: its cells come from --merge" if entry.measured_elsewhere else "")
         )
+    for warning in warnings:
+        console.print(f"[yellow]{warning}[/]")
     cells = make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds)
+    cells = [c for c in cells if (c.entry.key, c.method, c.seed) not in merged.rows]
 
     def describe(row: dict[str, Any]) -> str:
         return f"score {row['score']:.1f}"
 
-    def after_each(rows: list[dict[str, Any]]) -> None:  # the report is current after every cell
-        write_results(args, entries, rows, time.perf_counter() - started)
+    def every_cell(rows: list[Row]) -> list[Row]:
+        return grid_rows(entries, args.methods, args.seeds, rows, merged)
+
+    def after_each(rows: list[Row]) -> None:  # the report is current after every cell
+        write_results(args, entries, every_cell(rows), time.perf_counter() - started)
 
     if args.ray and not args.report_only:
         options = RayOptions(args.ray_address, args.cpus_per_cell, args.cells_per_gpu, args.retries)
@@ -419,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows, failures = run_cells(cells, lambda cell: run_locomotion_cell(cell, args), describe, after_each, console)
     wall_s = time.perf_counter() - started
-    print_summary(args, entries, write_results(args, entries, rows, wall_s))
+    print_summary(args, entries, write_results(args, entries, every_cell(rows), wall_s))
     console.print(
         f"wrote {args.out / 'locomotion.md'} and .csv (.png once a cell has a score) in {wall_s / 60:.1f} min"
         + (f"; [red]{failures} cell(s) failed[/]" if failures else "")

@@ -196,7 +196,7 @@ def write_paper_bar_plot(
 LOCOMOTION_CSV_COLUMNS = (
     "dataset dataset_id method seed status score score_kind mean_return episodes episode_returns episode_lengths "
     "train_steps "
-    "train_s eval_s ms_per_action paper_score"
+    "train_s eval_s ms_per_action paper_score machine"
 ).split()
 
 
@@ -213,7 +213,7 @@ def _locomotion_results(report: BenchmarkReport, paper: dict[str, dict[str, Numb
         "",
         f"Preset **`{args.preset}`**" + (" (reduced for a CPU; see Settings)" if args.preset == "cpu" else "") + ".",
         f"Command: `{command_line()}`",
-        f"Machine: {machine()}.",
+        f"Machine (this invocation): {machine()}.",
         f"Wall time: this invocation {report.wall_s / 60:.1f} min; all cells below (train + evaluate, including "
         f"earlier resumed invocations) {total_s / 60:.1f} min"
         + (
@@ -263,6 +263,8 @@ def _locomotion_provenance(entries: list[DatasetEntry]) -> list[str]:
             continue
         p = entry.provenance
         fallback = f" (fallback for `{entry.requested}`)" if entry.dataset_id != entry.requested else ""
+        if entry.measured_elsewhere:
+            fallback += " (measured elsewhere: not on the machine that wrote this report)"
         refs = (
             f"reference scores {p['ref_min_score']:.1f} (random) / {p['ref_max_score']:.1f} (expert)"
             if p["ref_min_score"] is not None
@@ -282,6 +284,11 @@ def _lengths(lengths: list[int]) -> str:
     return " ".join(f"**{n}**" if n <= 50 else str(n) for n in ordered)
 
 
+def _cpu(machine_line: str | None) -> str:
+    """The CPU model of a :func:`machine` line; a dash when there is none."""
+    return "—" if not machine_line else machine_line.split(",")[0]
+
+
 def _shown(path: Path) -> Path:
     """``path`` relative to the working directory when it lies under it (reports name no machine's folders)."""
     try:
@@ -294,7 +301,7 @@ def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
     table = []
     for row in rows:
         if row.get("score") is None:
-            table.append([row["dataset"], row["method"], str(row["seed"]), "—", "—", "—", "—", "—", "—", row["status"]])
+            table.append([row["dataset"], row["method"], str(row["seed"]), *["—"] * 7, row["status"]])
             continue
         train, ms = row["train"], row.get("ms_per_action")
         steps = train.get("n_steps")
@@ -302,7 +309,7 @@ def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
             [row["dataset"], row["method"], str(row["seed"]), f"{row['score']:.1f}", _lengths(row["lengths"])]
             + ["—" if steps is None else f"{steps:,}"]
             + [f"{train['train_s']:.0f}" + (" (resumed)" if train.get("resumed") else ""), f"{row['eval_s']:.0f}"]
-            + ["—" if ms is None else f"{ms:.0f}", row["status"]]
+            + ["—" if ms is None else f"{ms:.0f}", _cpu(row.get("machine")), row["status"]]
         )
     header = [
         "dataset",
@@ -314,13 +321,16 @@ def _locomotion_cells(rows: list[Row], workdir: Path) -> list[str]:
         "train (s)",
         "evaluate (s)",
         "ms/action",
+        "CPU",
         "status",
     ]
     return ["## Every cell: episode lengths and wall time", "", *table_lines(header, table)] + [
         "",
         "Train time is that of the invocation that finished training (a resumed TT run counts only its last part); "
-        "*cached* cells were finished by an earlier invocation. Per-seed and per-episode values: `locomotion.csv` "
-        f"and `result.json` in each cell folder under `{_shown(workdir)}`.",
+        "*cached* cells were finished by an earlier invocation; *merged* cells come from the results files given "
+        "with `--merge` (another machine's or an earlier checkout's `locomotion.json`). CPU: the machine that "
+        "evaluated the cell (— where it was not recorded). Per-seed and per-episode values: `locomotion.csv`, "
+        f"`locomotion.json` and `result.json` in each cell folder under `{_shown(workdir)}`.",
         "",
     ]
 
@@ -344,6 +354,7 @@ def _locomotion_csv_row(row: Row, paper: dict[str, dict[str, Number]]) -> dict[s
         "train_s": f"{row['train']['train_s']:.1f}",
         "eval_s": f"{row['eval_s']:.1f}",
         "ms_per_action": None if ms is None else f"{ms:.1f}",
+        "machine": row.get("machine"),
     }
 
 

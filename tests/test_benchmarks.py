@@ -3,6 +3,7 @@ seeds, and evaluation seeds that give every seed its own starting states. Nothin
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import replace
@@ -268,6 +269,141 @@ def test_the_locomotion_report_states_the_budget_as_trained_and_each_cells_steps
 def test_only_seeds_picks_a_share_of_the_grid(tmp_path) -> None:
     cells = common.make_cells([_entry()], ["bc", "iql"], n_seeds=3, workdir=tmp_path, only_seeds=[1])
     assert [(c.method, c.seed) for c in cells] == [("bc", 1), ("iql", 1)]
+
+
+def _provenance(episodes: int = 40, mean_return: float = 812.34) -> dict:
+    return {
+        "dataset_id": "tt-agents/hopper/medium-v0",
+        "env_id": "Hopper-v5",
+        "total_episodes": episodes,
+        "total_steps": 10_000,
+        "data_mean_return": mean_return,
+        "data_score": 25.0,
+        "ref_min_score": 0.0,
+        "ref_max_score": 3000.0,
+        "description": "a test's",
+        "algorithm_name": "none",
+        "author": None,
+        "env_kwargs": {},
+    }
+
+
+def _scored_row(key: str, method: str, seed: int, score: float) -> dict:
+    row = {"dataset": key, "dataset_id": f"tt-agents/{key}", "method": method, "seed": seed, "score": score}
+    row["score_kind"] = "normalized"
+    return row | {"returns": [1.0], "lengths": [10], "train": {"train_s": 1.0, "n_steps": 5}, "eval_s": 1.0}
+
+
+def _results_file(path: Path, entries: list, rows: list) -> Path:
+    path.write_text(json.dumps(common.results_record(entries, rows)))
+    return path
+
+
+def test_merged_results_fill_the_cells_of_a_dataset_measured_elsewhere_and_run_none_of_them(tmp_path) -> None:
+    there = _entry(provenance=_provenance())
+    rows = [_scored_row("hopper-medium", "bc", 0, 20.0), _scored_row("hopper-medium", "bc", 1, 22.0)]
+    merged = common.read_merged_results([_results_file(tmp_path / "a.json", [there], rows)])
+    here = _entry(unavailable="not on this machine")  # a fresh machine without the dataset
+    entries, warnings = common.merge_entries([here], merged)
+    assert warnings == [] and entries[0].measured_elsewhere and entries[0].unavailable is None
+    assert entries[0].provenance == _provenance()
+    assert common.make_cells(entries, ["bc", "iql"], 2, tmp_path) == []  # no dataset here: nothing runs
+    grid = common.grid_rows(entries, ["bc", "iql"], 2, [], merged)
+    assert [(r["method"], r["seed"], r["status"], r.get("score")) for r in grid] == [
+        ("bc", 0, "merged", 20.0),
+        ("iql", 0, "not run", None),
+        ("bc", 1, "merged", 22.0),
+        ("iql", 1, "not run", None),
+    ]
+
+
+def test_cells_run_beside_merged_ones_only_on_the_same_recording(tmp_path) -> None:
+    rows = [_scored_row("hopper-medium", "bc", 0, 20.0)]
+    merged = common.read_merged_results([_results_file(tmp_path / "a.json", [_entry(provenance=_provenance())], rows)])
+    dataset = object()
+    same = _entry(dataset=dataset, provenance=_provenance(mean_return=812.31))  # the report's precision: one decimal
+    entries, warnings = common.merge_entries([same], merged)
+    assert warnings == [] and not entries[0].measured_elsewhere
+    assert [c.method for c in common.make_cells(entries, ["bc", "iql"], 1, tmp_path)] == ["bc", "iql"]
+    ran_here = [{**_scored_row("hopper-medium", "iql", 0, 30.0), "status": "done"}]
+    grid = common.grid_rows(entries, ["bc", "iql"], 1, ran_here, merged)
+    assert [(r["method"], r["status"]) for r in grid] == [("bc", "merged"), ("iql", "done")]
+
+    other = _entry(dataset=dataset, provenance=_provenance(episodes=41))  # another CPU recorded other episodes
+    entries, warnings = common.merge_entries([other], merged)
+    assert len(warnings) == 1 and "(41 episodes, mean return 812.3) is not the merged one (40 episodes" in warnings[0]
+    assert entries[0].measured_elsewhere and entries[0].provenance == _provenance()
+    assert common.make_cells(entries, ["bc", "iql"], 1, tmp_path) == []  # no cell of two recordings mixes
+    assert [r["status"] for r in common.grid_rows(entries, ["bc", "iql"], 1, [], merged)] == ["merged", "not run"]
+
+
+def test_a_later_results_file_replaces_a_dataset_it_measured_on_another_recording(tmp_path) -> None:
+    first = [_scored_row("hopper-medium", "bc", 0, 20.0), _scored_row("hopper-medium", "iql", 0, 25.0)]
+    second = [_scored_row("hopper-medium", "iql", 0, 30.0)]
+    files = [
+        _results_file(tmp_path / "xeon.json", [_entry(provenance=_provenance())], first),
+        _results_file(tmp_path / "epyc.json", [_entry(provenance=_provenance(episodes=41))], second),
+    ]
+    merged = common.read_merged_results(files)
+    assert merged.datasets["hopper-medium"]["provenance"]["total_episodes"] == 41
+    assert {cell: row["score"] for cell, row in merged.rows.items()} == {("hopper-medium", "iql", 0): 30.0}
+    same = common.read_merged_results(
+        [files[0], _results_file(tmp_path / "more.json", [_entry(provenance=_provenance())], second)]
+    )
+    assert {cell: row["score"] for cell, row in same.rows.items()} == {
+        ("hopper-medium", "bc", 0): 20.0,
+        ("hopper-medium", "iql", 0): 30.0,
+    }
+
+
+def test_a_merge_file_that_is_not_a_results_record_is_refused_by_name(tmp_path) -> None:
+    pickled = tmp_path / "results.pkl"
+    pickled.write_bytes(b"\x80\x04\x95")
+    with pytest.raises(ValueError, match="results.pkl: not a readable results JSON"):
+        common.read_merged_results([pickled])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match="other.json: not a results file of format 1"):
+        common.read_merged_results([other])
+    partial = _results_file(tmp_path / "partial.json", [_entry(provenance={"dataset_id": "x"})], [])
+    lacks = "partial.json: hopper-medium.s provenance lacks algorithm_name, author, data_mean_return"
+    with pytest.raises(ValueError, match=lacks):
+        common.read_merged_results([partial])
+
+
+def test_the_locomotion_report_merges_another_machines_results_file(tmp_path, monkeypatch) -> None:
+    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    record_dataset(
+        ENV_ID,
+        inverted_pendulum_policy(0.3),
+        "smoke/ip/medium-v0",
+        n_episodes=2,
+        max_episode_steps=20,
+        ref_min_score=0.0,
+        ref_max_score=20.0,
+        show_progress=False,
+    )
+    import d4rl_locomotion
+
+    local = d4rl_locomotion.resolve_dataset("smoke/ip/medium-v0")
+    elsewhere = _entry("hopper-medium", "tt-agents/hopper/medium-v0", provenance=_provenance())
+    rows = [_scored_row("ip-medium", "bc", 0, 11.0), _scored_row("hopper-medium", "bc", 0, 22.0)]
+    rows[0]["dataset_id"] = "smoke/ip/medium-v0"
+    merge = _results_file(tmp_path / "other_machine.json", [local, elsewhere], rows)
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = ["--datasets", "smoke/ip/medium-v0", "tt-agents/hopper/medium-v0", "--methods", "bc", "--seeds", "1"]
+    args += ["--workdir", str(work), "--out", str(out), "--merge", str(merge)]
+    assert d4rl_locomotion.main(args) == 0  # not --report-only: every cell is merged, so nothing trains
+    assert not work.exists() or not list(work.rglob("result.json"))
+    report = (out / "locomotion.md").read_text()
+    assert report.count("| merged |") == 2 and "(measured elsewhere: not on the machine" in report
+    assert "| hopper-medium | 25.0 | 22.0 |" in report
+    again = json.loads((out / "locomotion.json").read_text())
+    assert sorted(r["score"] for r in again["rows"]) == [11.0, 22.0]  # the report's own file merges in turn
+    assert set(again["datasets"]) == {"ip-medium", "hopper-medium"}
 
 
 def test_the_candidate_ranking_puts_the_environment_in_the_observed_state() -> None:
