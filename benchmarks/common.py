@@ -211,12 +211,17 @@ def _filled(settings: Any) -> Any:
     return filled
 
 
+def same_settings(recorded: Any, wanted: Any) -> bool:
+    """Whether recorded settings (from JSON) are ``wanted``, fields added since the recording at their defaults."""
+    return _filled(json_safe(recorded)) == _filled(json_safe(wanted))
+
+
 def check_settings(directory: Path, settings: dict[str, Any]) -> None:
     """Record ``settings`` (what determines the trained agent) in ``directory/settings.json``; raise
     :class:`SettingsMismatch` naming the changed keys when the folder already records other ones."""
     settings = json_safe(settings)
     saved = read_json(directory / "settings.json")
-    if saved is not None and _filled(saved) != _filled(settings):
+    if saved is not None and not same_settings(saved, settings):
         raise SettingsMismatch(
             f"{directory} holds an agent trained with other settings (changed: "
             f"{', '.join(changed_keys(saved, settings))}); use another --workdir or delete that folder"
@@ -355,13 +360,13 @@ def run_cell(
     fields (status ``not run``)."""
     eval_settings = json_safe(eval_settings)
     cached = read_json(cell.dir / "result.json")
-    if cached is not None and _filled(cached.get("eval_settings")) == _filled(eval_settings):
-        if _filled(read_json(cell.dir / "settings.json")) == _filled(json_safe(settings)):
+    if cached is not None and same_settings(cached.get("eval_settings"), eval_settings):
+        if same_settings(read_json(cell.dir / "settings.json"), settings):
             return {**cell.row, **cached, "status": "cached"}
     if not train:
         return {**cell.row, "status": "not run"}
     agent, record = trained_agent()
-    result = {"eval_settings": eval_settings, **evaluate_agent(agent), "train": record}
+    result = {"eval_settings": eval_settings, "settings": json_safe(settings), **evaluate_agent(agent), "train": record}
     write_json_atomic(cell.dir / "result.json", result)
     return {**cell.row, **result, "status": "done"}
 
@@ -420,18 +425,19 @@ def run_cells(
 
 RESULTS_FORMAT = 1
 """The version of the results JSON a benchmark writes beside its report (``locomotion.json``)."""
-
-
-def results_record(entries: list[DatasetEntry], rows: list[Row]) -> dict[str, Any]:
-    """What a benchmark's results JSON holds: each dataset's provenance and every scored cell's row, so that
-    another machine, or a later run from a fresh checkout, merges them (:func:`read_merged_results`)."""
-    datasets = {
-        e.key: {"requested": e.requested, "dataset_id": e.dataset_id, "provenance": e.provenance}
-        for e in entries
-        if e.provenance
-    }
-    scored = [row for row in rows if row.get("score") is not None]
-    return json_safe({"format": RESULTS_FORMAT, "datasets": datasets, "rows": scored})
+ROW_FIELDS = {
+    "dataset": (str, "a string"),
+    "dataset_id": (str, "a string"),
+    "method": (str, "a string"),
+    "seed": (int, "an integer"),
+    "score": ((int, float), "a number"),
+    "score_kind": (str, "a string"),
+    "returns": (list, "a list"),
+    "lengths": (list, "a list"),
+    "train": (dict, "an object"),
+    "eval_s": ((int, float), "a number"),
+}
+"""The fields (and their JSON types) every scored row of a results JSON has: what a report is written from."""
 
 
 @dataclass
@@ -444,32 +450,72 @@ class MergedResults:
     """(dataset key, method, seed) -> the cell's row."""
 
 
+def results_record(entries: list[DatasetEntry], rows: list[Row], merged: MergedResults) -> dict[str, Any]:
+    """What a benchmark's results JSON holds: every merged dataset and cell, with this run's scored cells (and
+    their datasets' provenance) over them, so that another machine, or a later run from a fresh checkout, merges
+    them (:func:`read_merged_results`) and a run that shows part of a grid keeps the rest."""
+    datasets, cells = dict(merged.datasets), dict(merged.rows)
+    scored = [row for row in rows if row.get("score") is not None]
+    measured = {row["dataset"] for row in scored}
+    for e in entries:
+        if e.key in measured and not e.measured_elsewhere:  # a dataset of another recording is measured elsewhere
+            datasets[e.key] = {"requested": e.requested, "dataset_id": e.dataset_id, "provenance": e.provenance}
+    cells |= {(row["dataset"], row["method"], row["seed"]): row for row in scored}
+    return json_safe({"format": RESULTS_FORMAT, "datasets": datasets, "rows": list(cells.values())})
+
+
+def _check_record(path: Path, record: Any) -> None:
+    """A ValueError naming what of a results JSON is not as :func:`results_record` writes it."""
+    if not isinstance(record, dict) or record.get("format") != RESULTS_FORMAT:
+        raise ValueError(f"--merge {path}: not a results file of format {RESULTS_FORMAT} (a benchmark's .json)")
+    datasets, rows = record.get("datasets"), record.get("rows")
+    if not isinstance(datasets, dict) or not isinstance(rows, list):
+        raise ValueError(f"--merge {path}: 'datasets' must be an object and 'rows' a list")
+    for key, dataset in datasets.items():
+        _check_dataset(path, key, dataset)
+    for i, row in enumerate(rows):
+        _check_row(path, i, row)
+        if row["dataset"] not in datasets:
+            raise ValueError(f"--merge {path}: row {i}: dataset {row['dataset']!r} has no provenance in the file")
+
+
+def _check_dataset(path: Path, key: str, dataset: Any) -> None:
+    provenance = dataset.get("provenance") if isinstance(dataset, dict) else None
+    if not isinstance(provenance, dict):
+        raise ValueError(f"--merge {path}: dataset {key!r} has no provenance object")
+    missing = sorted(PROVENANCE_KEYS - set(provenance))
+    if missing:
+        raise ValueError(f"--merge {path}: {key}'s provenance lacks {', '.join(missing)}")
+    if not isinstance(provenance["data_mean_return"], int | float):
+        raise ValueError(f"--merge {path}: {key}'s data_mean_return is not a number")
+
+
+def _check_row(path: Path, i: int, row: Any) -> None:
+    if not isinstance(row, dict):
+        raise ValueError(f"--merge {path}: row {i} is not an object")
+    for name, (kind, text) in ROW_FIELDS.items():
+        value = row.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"--merge {path}: row {i} ({row.get('dataset')}): {name!r} is missing or not {text}")
+
+
 def read_merged_results(paths: list[Path]) -> MergedResults:
     """The datasets and scored cells of results JSON files (read as JSON, never unpickled). A later file's cell
     replaces an earlier one's; a later file that measured a dataset on another recording replaces that dataset
-    with all its cells. A file that is not such a record is refused with its name."""
+    with all its cells. A file that is not such a record is refused with its name and what is wrong."""
     merged = MergedResults()
     for path in paths:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"--merge {path}: not a readable results JSON ({exc})") from exc
-        if not isinstance(record, dict) or record.get("format") != RESULTS_FORMAT:
-            raise ValueError(f"--merge {path}: not a results file of format {RESULTS_FORMAT} (a benchmark's .json)")
-        for key, dataset in record.get("datasets", {}).items():
-            missing = sorted(PROVENANCE_KEYS - set(dataset.get("provenance", {})))
-            if missing:
-                raise ValueError(f"--merge {path}: {key}'s provenance lacks {', '.join(missing)}")
+        _check_record(path, record)
+        for key, dataset in record["datasets"].items():
             known = merged.datasets.get(key)
             if known is not None and not same_data(known["provenance"], dataset["provenance"]):
                 merged.rows = {cell: row for cell, row in merged.rows.items() if cell[0] != key}
             merged.datasets[key] = dataset
-        for row in record.get("rows", []):
-            if row.get("dataset") not in record.get("datasets", {}) or row.get("score") is None:
-                raise ValueError(
-                    f"--merge {path}: a row without its dataset's provenance or score: {row.get('dataset')}"
-                )
-            merged.rows[(row["dataset"], row["method"], int(row["seed"]))] = row
+        merged.rows |= {(row["dataset"], row["method"], row["seed"]): row for row in record["rows"]}
     return merged
 
 
@@ -482,6 +528,12 @@ def same_data(a: dict[str, Any], b: dict[str, Any]) -> bool:
     )
 
 
+def _recording(p: dict[str, Any]) -> str:
+    return f"{p['dataset_id']}: {p['total_episodes']} episodes, {p['total_steps']:,} steps, mean return " + (
+        f"{p['data_mean_return']:.1f}"
+    )
+
+
 def merge_entries(entries: list[DatasetEntry], merged: MergedResults) -> tuple[list[DatasetEntry], list[str]]:
     """The entries as the report shows them, and a warning for each that this machine recorded otherwise.
 
@@ -491,13 +543,12 @@ def merge_entries(entries: list[DatasetEntry], merged: MergedResults) -> tuple[l
     shown, warnings = [], []
     for entry in entries:
         known = merged.datasets.get(entry.key)
-        if known is not None and not (entry.dataset is not None and same_data(entry.provenance, known["provenance"])):
-            if entry.dataset is not None:
-                p, here = known["provenance"], entry.provenance
+        recorded_here = entry.dataset is not None
+        if known is not None and not (recorded_here and same_data(entry.provenance, known["provenance"])):
+            if recorded_here:
                 warnings.append(
-                    f"{entry.key}: this machine's recording ({here['total_episodes']} episodes, mean return "
-                    f"{here['data_mean_return']:.1f}) is not the merged one ({p['total_episodes']} episodes, "
-                    f"{p['data_mean_return']:.1f}): the merged cells are shown and none runs here"
+                    f"{entry.key}: this machine's recording ({_recording(entry.provenance)}) is not the merged one "
+                    f"({_recording(known['provenance'])}): the merged cells are shown and none runs here"
                 )
             entry = replace(
                 entry,
@@ -512,22 +563,28 @@ def merge_entries(entries: list[DatasetEntry], merged: MergedResults) -> tuple[l
 
 
 def grid_rows(
-    entries: list[DatasetEntry], methods: list[str], n_seeds: int, rows: list[Row], merged: MergedResults
+    entries: list[DatasetEntry],
+    methods: list[str],
+    seeds: list[int],
+    rows: list[Row],
+    merged: MergedResults,
+    not_run_seeds: list[int] | None = None,
 ) -> list[Row]:
-    """Every cell's row in grid order (seed-major): this run's, else the merged one (status ``merged``), else a
-    ``not run`` row."""
+    """Every cell's row in grid order (seed-major): this run's, else the merged one (status ``merged``), else,
+    for the seeds of ``not_run_seeds`` (all when None), a ``not run`` row."""
     here = {(r["dataset"], r["method"], r["seed"]): r for r in rows}
     grid = []
-    for seed in range(n_seeds):
-        for entry in entries:
-            if entry.unavailable:
-                continue
+    for seed in seeds:
+        for entry in (e for e in entries if not e.unavailable):
             for method in methods:
                 key = (entry.key, method, seed)
-                row = here.get(key)
-                if (row is None or row["status"] == "not run") and key in merged.rows:
-                    row = {**merged.rows[key], "status": "merged"}
-                grid.append(row or {**Cell(entry, method, seed, Path()).row, "status": "not run"})
+                if key in here:
+                    grid.append(here[key])
+                elif key in merged.rows:
+                    grid.append({**merged.rows[key], "status": "merged"})
+                elif not_run_seeds is None or seed in not_run_seeds:
+                    name = {"dataset": entry.key, "dataset_id": entry.dataset_id, "method": method, "seed": seed}
+                    grid.append({**name, "status": "not run"})
     return grid
 
 
@@ -620,8 +677,8 @@ def parse_benchmark_args(
             default=[],
             metavar="JSON",
             help="include the cells of earlier results files (this benchmark's .json from another machine or "
-            "checkout): they are not run here; a dataset this machine lacks is shown with their provenance, and "
-            "their cells of a dataset this machine recorded otherwise are left out",
+            "checkout): they are shown and not run here; a dataset this machine lacks, or recorded otherwise (another "
+            "CPU records other episodes), is shown as those files measured it and none of its cells runs here",
         )
     grid = parser.add_argument_group("the cells as Ray tasks (pip install 'tt-agents[ray]'; default: one by one)")
     grid.add_argument("--ray", action="store_true", help="run the cells on a local Ray, one per core")

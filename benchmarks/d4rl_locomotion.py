@@ -49,7 +49,8 @@ share a row.
     python benchmarks/d4rl_locomotion.py                    # cpu preset on tt-agents/hopper/medium-v0
     python benchmarks/d4rl_locomotion.py --preset paper     # the 9 mujoco/* datasets, on a GPU
     python benchmarks/d4rl_locomotion.py --preset paper --ray-address auto   # ... as tasks on a Ray cluster
-    python benchmarks/d4rl_locomotion.py --report-only --merge benchmarks/results/locomotion.json other/locomotion.json
+    python benchmarks/d4rl_locomotion.py --datasets tt-agents/hopper/medium-v0 tt-agents/walker2d/medium-v0 \\
+        --report-only --merge benchmarks/results/locomotion.json other/locomotion.json   # two machines' cells
     python benchmarks/d4rl_locomotion.py --datasets smoke/invertedpendulum/medium-v0 --tt-steps 20 \\
         --baseline-steps 20 --seeds 1 --episodes 1 --max-episode-steps 20 --out /tmp/out --workdir /tmp/work
 """
@@ -66,6 +67,7 @@ import numpy as np
 from common import (
     Cell,
     DatasetEntry,
+    MergedResults,
     Row,
     Summaries,
     aggregate,
@@ -82,6 +84,7 @@ from common import (
     results_record,
     run_cell,
     run_cells,
+    same_settings,
     train_or_load_baseline,
     train_or_load_tt,
     with_train_steps,
@@ -361,11 +364,13 @@ def preset_lines(args: argparse.Namespace, key: str) -> list[str]:
     return lines + override_lines(args)
 
 
-def write_results(args: argparse.Namespace, entries: list[DatasetEntry], rows: list[Row], wall_s: float) -> Summaries:
-    """Write locomotion.md, .csv, .json (what ``--merge`` reads) and .png for the rows so far; returns their
-    summary over seeds."""
+def write_results(
+    args: argparse.Namespace, entries: list[DatasetEntry], rows: list[Row], merged: MergedResults, wall_s: float
+) -> Summaries:
+    """Write locomotion.md, .csv and .png for the rows so far, and locomotion.json (what ``--merge`` reads: these
+    rows over all the ``merged`` ones, shown or not); returns the rows' summary over seeds."""
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "locomotion.json", results_record(entries, rows))
+    write_json_atomic(args.out / "locomotion.json", results_record(entries, rows, merged))
     summary = aggregate(rows, "score")
     key = next((e.key for e in entries if not e.unavailable), "hopper-medium")
     report = BenchmarkReport(args, entries, rows, {"score": summary}, wall_s, LABELS, preset_lines(args, key))
@@ -398,6 +403,44 @@ def print_summary(args: argparse.Namespace, entries: list[DatasetEntry], summary
     get_console().print(table)
 
 
+def shown_merged_cells(
+    entries: list[DatasetEntry], merged: MergedResults, args: argparse.Namespace
+) -> tuple[MergedResults, list[str]]:
+    """The merged cells this run shows instead of running them, and a warning for each one left out because it was
+    recorded with other training or evaluation settings than this run's (rows from before cells recorded their
+    settings are taken as they are)."""
+    by_key = {e.key: e for e in entries}
+    shown, warnings = {}, []
+    for (key, method, seed), row in merged.rows.items():
+        if key not in by_key or method not in args.methods:
+            continue
+        cell = Cell(by_key[key], method, seed, args.workdir)
+        wanted = {"settings": train_settings(cell, args), "eval_settings": eval_settings(cell, args)}
+        other = [name for name, value in wanted.items() if name in row and not same_settings(row[name], value)]
+        if other:
+            warnings.append(f"{cell.name}: the merged cell was measured with other {' and '.join(other)}")
+            continue
+        shown[(key, method, seed)] = row
+    return MergedResults(merged.datasets, shown), warnings
+
+
+def cells_to_run(cells: list[Cell], shown: MergedResults) -> tuple[list[Cell], list[str]]:
+    """The cells not shown from merged results, and a warning for each left out because the agent it reuses
+    (``TRAINED_WITH``) was trained elsewhere and is not in the work folder: it would be trained again here, and the
+    row would not be the merged agent's."""
+    kept, warnings = [], []
+    for cell in cells:
+        if (cell.entry.key, cell.method, cell.seed) in shown.rows:
+            continue
+        base = TRAINED_WITH.get(cell.method)
+        if base is not None and (cell.entry.key, base, cell.seed) in shown.rows:
+            if not any((cell.dir_of(base) / name).exists() for name in ("agent", "agent.pt")):
+                warnings.append(f"{cell.name}: not run, its {base} agent was trained elsewhere (a merged cell)")
+                continue
+        kept.append(cell)
+    return kept, warnings
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every cell (resuming earlier runs), rewrite the report after each, print the summary; 1 if a cell failed."""
     args = parse_args(argv)
@@ -409,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]{exc}[/]")
         return 2
     entries, warnings = merge_entries([resolve_dataset(requested) for requested in args.datasets], merged)
+    shown, other_settings = shown_merged_cells(entries, merged, args)
     for entry in entries:
         if entry.unavailable:
             console.print(f"[yellow]{entry.requested}: not available[/] ({entry.unavailable})")
@@ -419,19 +463,20 @@ def main(argv: list[str] | None = None) -> int:
             f"env {p['env_id']}, data score {fmt(p['data_score'])})"
             + (", measured elsewhere: its cells come from --merge" if entry.measured_elsewhere else "")
         )
-    for warning in warnings:
+    cells, not_runnable = cells_to_run(
+        make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds), shown
+    )
+    for warning in warnings + other_settings + not_runnable:
         console.print(f"[yellow]{warning}[/]")
-    cells = make_cells(entries, args.methods, args.seeds, args.workdir, args.only_seeds)
-    cells = [c for c in cells if (c.entry.key, c.method, c.seed) not in merged.rows]
 
     def describe(row: dict[str, Any]) -> str:
         return f"score {row['score']:.1f}"
 
     def every_cell(rows: list[Row]) -> list[Row]:
-        return grid_rows(entries, args.methods, args.seeds, rows, merged)
+        return grid_rows(entries, args.methods, list(range(args.seeds)), rows, shown, args.only_seeds)
 
     def after_each(rows: list[Row]) -> None:  # the report is current after every cell
-        write_results(args, entries, every_cell(rows), time.perf_counter() - started)
+        write_results(args, entries, every_cell(rows), merged, time.perf_counter() - started)
 
     if args.ray and not args.report_only:
         options = RayOptions(args.ray_address, args.cpus_per_cell, args.cells_per_gpu, args.retries)
@@ -449,9 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows, failures = run_cells(cells, lambda cell: run_locomotion_cell(cell, args), describe, after_each, console)
     wall_s = time.perf_counter() - started
-    print_summary(args, entries, write_results(args, entries, every_cell(rows), wall_s))
+    print_summary(args, entries, write_results(args, entries, every_cell(rows), merged, wall_s))
     console.print(
-        f"wrote {args.out / 'locomotion.md'} and .csv (.png once a cell has a score) in {wall_s / 60:.1f} min"
+        f"wrote {args.out / 'locomotion.md'}, .csv and .json (.png once a cell has a score) in {wall_s / 60:.1f} min"
         + (f"; [red]{failures} cell(s) failed[/]" if failures else "")
     )
     return 1 if failures else 0

@@ -207,20 +207,28 @@ def _locomotion_results(report: BenchmarkReport, paper: dict[str, dict[str, Numb
     unit = (
         "normalized score" if kinds <= {"normalized"} else "score (normalized where the dataset has reference scores)"
     )
-    total_s = sum(r["train"]["train_s"] + r["eval_s"] for s in summary.values() for r in s.rows)
+    cells_s = {status: 0.0 for status in ("here", "merged")}
+    for r in (r for s in summary.values() for r in s.rows):
+        cells_s["merged" if r["status"] == "merged" else "here"] += r["train"]["train_s"] + r["eval_s"]
+    total_s = cells_s["here"]
     lines = [
         "# D4RL locomotion: Trajectory Transformer, BC and IQL beside the paper (Table 1, Figure 5)",
         "",
         f"Preset **`{args.preset}`**" + (" (reduced for a CPU; see Settings)" if args.preset == "cpu" else "") + ".",
         f"Command: `{command_line()}`",
         f"Machine (this invocation): {machine()}.",
-        f"Wall time: this invocation {report.wall_s / 60:.1f} min; all cells below (train + evaluate, including "
-        f"earlier resumed invocations) {total_s / 60:.1f} min"
+        f"Wall time: this invocation {report.wall_s / 60:.1f} min; the cells of its work folder (train + evaluate, "
+        f"including earlier resumed invocations) {total_s / 60:.1f} min"
         + (
             f", run as Ray tasks of {args.cpus_per_cell:g} core(s) each: {total_s / report.wall_s:.1f} cells at a "
             "time on average (where every cell ran in this invocation)."
             if getattr(args, "ray", False)
             else ", summed over the cells (an invocation without --ray runs its cells one at a time)."
+        )
+        + (
+            f" Merged cells: {cells_s['merged'] / 60:.1f} min (train + evaluate, on the machines that ran them)."
+            if cells_s["merged"]
+            else ""
         ),
         "",
         f"## Results: {unit}, mean ± standard error over seeds",

@@ -295,8 +295,13 @@ def _scored_row(key: str, method: str, seed: int, score: float) -> dict:
 
 
 def _results_file(path: Path, entries: list, rows: list) -> Path:
-    path.write_text(json.dumps(common.results_record(entries, rows)))
+    """A results JSON as a run with these datasets and scored cells writes it."""
+    path.write_text(json.dumps(common.results_record(entries, rows, common.MergedResults())))
     return path
+
+
+def _record(datasets: dict, rows: list) -> dict:
+    return {"format": 1, "datasets": datasets, "rows": rows}
 
 
 def test_merged_results_fill_the_cells_of_a_dataset_measured_elsewhere_and_run_none_of_them(tmp_path) -> None:
@@ -308,12 +313,18 @@ def test_merged_results_fill_the_cells_of_a_dataset_measured_elsewhere_and_run_n
     assert warnings == [] and entries[0].measured_elsewhere and entries[0].unavailable is None
     assert entries[0].provenance == _provenance()
     assert common.make_cells(entries, ["bc", "iql"], 2, tmp_path) == []  # no dataset here: nothing runs
-    grid = common.grid_rows(entries, ["bc", "iql"], 2, [], merged)
+    grid = common.grid_rows(entries, ["bc", "iql"], [0, 1], [], merged)
     assert [(r["method"], r["seed"], r["status"], r.get("score")) for r in grid] == [
         ("bc", 0, "merged", 20.0),
         ("iql", 0, "not run", None),
         ("bc", 1, "merged", 22.0),
         ("iql", 1, "not run", None),
+    ]
+    only_seed_1 = common.grid_rows(entries, ["bc", "iql"], [0, 1], [], merged, not_run_seeds=[1])
+    assert [(r["method"], r["seed"], r["status"]) for r in only_seed_1] == [
+        ("bc", 0, "merged"),
+        ("bc", 1, "merged"),
+        ("iql", 1, "not run"),
     ]
 
 
@@ -326,15 +337,15 @@ def test_cells_run_beside_merged_ones_only_on_the_same_recording(tmp_path) -> No
     assert warnings == [] and not entries[0].measured_elsewhere
     assert [c.method for c in common.make_cells(entries, ["bc", "iql"], 1, tmp_path)] == ["bc", "iql"]
     ran_here = [{**_scored_row("hopper-medium", "iql", 0, 30.0), "status": "done"}]
-    grid = common.grid_rows(entries, ["bc", "iql"], 1, ran_here, merged)
+    grid = common.grid_rows(entries, ["bc", "iql"], [0], ran_here, merged)
     assert [(r["method"], r["status"]) for r in grid] == [("bc", "merged"), ("iql", "done")]
 
     other = _entry(dataset=dataset, provenance=_provenance(episodes=41))  # another CPU recorded other episodes
     entries, warnings = common.merge_entries([other], merged)
-    assert len(warnings) == 1 and "(41 episodes, mean return 812.3) is not the merged one (40 episodes" in warnings[0]
+    assert len(warnings) == 1 and "41 episodes, 10,000 steps, mean return 812.3) is not the merged one" in warnings[0]
     assert entries[0].measured_elsewhere and entries[0].provenance == _provenance()
     assert common.make_cells(entries, ["bc", "iql"], 1, tmp_path) == []  # no cell of two recordings mixes
-    assert [r["status"] for r in common.grid_rows(entries, ["bc", "iql"], 1, [], merged)] == ["merged", "not run"]
+    assert [r["status"] for r in common.grid_rows(entries, ["bc", "iql"], [0], [], merged)] == ["merged", "not run"]
 
 
 def test_a_later_results_file_replaces_a_dataset_it_measured_on_another_recording(tmp_path) -> None:
@@ -347,28 +358,53 @@ def test_a_later_results_file_replaces_a_dataset_it_measured_on_another_recordin
     merged = common.read_merged_results(files)
     assert merged.datasets["hopper-medium"]["provenance"]["total_episodes"] == 41
     assert {cell: row["score"] for cell, row in merged.rows.items()} == {("hopper-medium", "iql", 0): 30.0}
-    same = common.read_merged_results(
-        [files[0], _results_file(tmp_path / "more.json", [_entry(provenance=_provenance())], second)]
-    )
+    more = _results_file(tmp_path / "more.json", [_entry(provenance=_provenance())], second)
+    same = common.read_merged_results([files[0], more])
     assert {cell: row["score"] for cell, row in same.rows.items()} == {
         ("hopper-medium", "bc", 0): 20.0,
         ("hopper-medium", "iql", 0): 30.0,
     }
+    unmeasured = _results_file(tmp_path / "started.json", [_entry(provenance=_provenance(episodes=41))], [])
+    assert json.loads(unmeasured.read_text())["datasets"] == {}  # a dataset without a scored cell is not written
+    assert common.read_merged_results([files[0], unmeasured]).rows.keys() == {
+        ("hopper-medium", "bc", 0),
+        ("hopper-medium", "iql", 0),
+    }
+
+
+def test_a_results_file_keeps_the_merged_cells_a_run_does_not_show(tmp_path) -> None:
+    rows = [_scored_row("hopper-medium", "bc", 0, 20.0), _scored_row("hopper-medium", "bc", 4, 21.0)]
+    merged = common.read_merged_results([_results_file(tmp_path / "a.json", [_entry(provenance=_provenance())], rows)])
+    walker = _entry("walker2d-medium", "tt-agents/walker2d/medium-v0", dataset=object(), provenance=_provenance(7))
+    ran = {**_scored_row("walker2d-medium", "bc", 0, 17.0), "status": "done"}
+    record = common.results_record([walker], [ran, {"dataset": "walker2d-medium", "status": "not run"}], merged)
+    assert set(record["datasets"]) == {"hopper-medium", "walker2d-medium"}
+    assert sorted((r["dataset"], r["seed"]) for r in record["rows"]) == [
+        ("hopper-medium", 0),
+        ("hopper-medium", 4),
+        ("walker2d-medium", 0),
+    ]
 
 
 def test_a_merge_file_that_is_not_a_results_record_is_refused_by_name(tmp_path) -> None:
-    pickled = tmp_path / "results.pkl"
-    pickled.write_bytes(b"\x80\x04\x95")
-    with pytest.raises(ValueError, match="results.pkl: not a readable results JSON"):
-        common.read_merged_results([pickled])
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps({"rows": []}))
-    with pytest.raises(ValueError, match="other.json: not a results file of format 1"):
-        common.read_merged_results([other])
-    partial = _results_file(tmp_path / "partial.json", [_entry(provenance={"dataset_id": "x"})], [])
-    lacks = "partial.json: hopper-medium.s provenance lacks algorithm_name, author, data_mean_return"
-    with pytest.raises(ValueError, match=lacks):
-        common.read_merged_results([partial])
+    def refused(name: str, content: bytes | dict, message: str) -> None:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+        with pytest.raises(ValueError, match=message):
+            common.read_merged_results([path])
+
+    refused("results.pkl", b"\x80\x04\x95", "results.pkl: not a readable results JSON")
+    refused("other.json", {"rows": []}, "other.json: not a results file of format 1")
+    refused("lists.json", _record([], []), "lists.json: 'datasets' must be an object and 'rows' a list")
+    partial = {"hopper-medium": {"provenance": {"dataset_id": "x"}}}
+    refused("partial.json", _record(partial, []), "partial.json: hopper-medium.s provenance lacks algorithm_name, ")
+    datasets = {"hopper-medium": {"dataset_id": "x", "provenance": _provenance()}}
+    no_method = {k: v for k, v in _scored_row("hopper-medium", "bc", 0, 1.0).items() if k != "method"}
+    refused("row.json", _record(datasets, [no_method]), r"row.json: row 0 \(hopper-medium\): 'method' is missing")
+    text_seed = _scored_row("hopper-medium", "bc", "1", 1.0)
+    refused("seed.json", _record(datasets, [text_seed]), "'seed' is missing or not an integer")
+    orphan = _scored_row("walker2d-medium", "bc", 0, 1.0)
+    refused("orphan.json", _record(datasets, [orphan]), "dataset 'walker2d-medium' has no provenance in the file")
 
 
 def test_the_locomotion_report_merges_another_machines_results_file(tmp_path, monkeypatch) -> None:
@@ -389,21 +425,29 @@ def test_the_locomotion_report_merges_another_machines_results_file(tmp_path, mo
     import d4rl_locomotion
 
     local = d4rl_locomotion.resolve_dataset("smoke/ip/medium-v0")
+    assert set(local.provenance) == common.PROVENANCE_KEYS
     elsewhere = _entry("hopper-medium", "tt-agents/hopper/medium-v0", provenance=_provenance())
-    rows = [_scored_row("ip-medium", "bc", 0, 11.0), _scored_row("hopper-medium", "bc", 0, 22.0)]
-    rows[0]["dataset_id"] = "smoke/ip/medium-v0"
+    rows = [_scored_row("ip-medium", m, 0, 11.0) for m in ("tt-quantile", "bc", "iql")]
+    rows += [_scored_row("hopper-medium", "bc", 0, 22.0)]
+    for row in rows[:3]:
+        row["dataset_id"] = "smoke/ip/medium-v0"
+    rows[2]["eval_settings"] = {"episodes": 99}  # evaluated otherwise than this run asks: not shown, run here
     merge = _results_file(tmp_path / "other_machine.json", [local, elsewhere], rows)
     work, out = tmp_path / "work", tmp_path / "out"
-    args = ["--datasets", "smoke/ip/medium-v0", "tt-agents/hopper/medium-v0", "--methods", "bc", "--seeds", "1"]
+    args = ["--datasets", "smoke/ip/medium-v0", "tt-agents/hopper/medium-v0", "--seeds", "1"]
+    args += ["--methods", "tt-quantile", "tt-imitation", "bc", "iql", "--baseline-steps", "20", "--episodes", "1"]
     args += ["--workdir", str(work), "--out", str(out), "--merge", str(merge)]
-    assert d4rl_locomotion.main(args) == 0  # not --report-only: every cell is merged, so nothing trains
-    assert not work.exists() or not list(work.rglob("result.json"))
+    assert d4rl_locomotion.main(args) == 0
+    # only the iql cell ran: tt-imitation reuses a tt-quantile agent trained elsewhere, so it is not run
+    assert [p.parent.parent.name for p in work.rglob("result.json")] == ["iql"]
     report = (out / "locomotion.md").read_text()
-    assert report.count("| merged |") == 2 and "(measured elsewhere: not on the machine" in report
-    assert "| hopper-medium | 25.0 | 22.0 |" in report
-    again = json.loads((out / "locomotion.json").read_text())
-    assert sorted(r["score"] for r in again["rows"]) == [11.0, 22.0]  # the report's own file merges in turn
-    assert set(again["datasets"]) == {"ip-medium", "hopper-medium"}
+    assert report.count("| merged |") == 3 and "(measured elsewhere: not on the machine" in report
+    assert "| hopper-medium | 25.0 | — | — | 22.0 | — |" in report
+    assert "| ip-medium | tt-imitation | 0 | — |" in report and "| ip-medium | iql | 0 | " in report
+    again = json.loads((out / "locomotion.json").read_text())  # the report's own file merges in turn
+    scores = {(r["dataset"], r["method"]): r["score"] for r in again["rows"]}
+    assert scores.keys() == {("ip-medium", m) for m in ("tt-quantile", "bc", "iql")} | {("hopper-medium", "bc")}
+    assert scores[("ip-medium", "iql")] != 11.0 and set(again["datasets"]) == {"ip-medium", "hopper-medium"}
 
 
 def test_the_candidate_ranking_puts_the_environment_in_the_observed_state() -> None:
