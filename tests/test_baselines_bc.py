@@ -66,10 +66,13 @@ def test_baselines_reject_mismatched_data_and_spaces(data, env_spaces):
         BCAgent(small, env_spaces[1], device="cpu").fit(data, 1, show_progress=False)
     with pytest.raises(ValueError, match="finite bounds"):
         IQLAgent(env_spaces[0], gym.spaces.Box(-np.inf, np.inf, (1,)), device="cpu")
-    with pytest.raises(TypeError, match="only Box and Discrete"):
+    with pytest.raises(TypeError, match="composite action space is not supported: map its combinations onto one"):
         BCAgent(env_spaces[0], gym.spaces.MultiDiscrete([2, 2]), device="cpu")
-    with pytest.raises(TypeError, match="only Box and Discrete"):
+    with pytest.raises(TypeError, match=r"action_space must be a flat \(1-D\) gymnasium Box or a Discrete"):
         IQLAgent(env_spaces[0], gym.spaces.MultiBinary(2), device="cpu")
+    blackjack = gym.spaces.Tuple((gym.spaces.Discrete(32), gym.spaces.Discrete(11), gym.spaces.Discrete(2)))
+    with pytest.raises(TypeError, match=r"Tuple\(Discrete\(32\).*FlattenObservation\(env\) gives a flat"):
+        BCAgent(blackjack, env_spaces[1], device="cpu")
     with pytest.raises(TypeError, match=r"observation_space must be a flat \(1-D\) gymnasium Box"):
         BCAgent(gym.spaces.Box(-1.0, 1.0, (2, 2)), env_spaces[1], device="cpu")
 

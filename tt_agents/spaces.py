@@ -50,10 +50,27 @@ def device_memory(device: torch.device) -> int | None:
         return None
 
 
+COMPOSITE_SPACES = (spaces.Tuple, spaces.MultiDiscrete, spaces.MultiBinary)
+"""Spaces tt_agents does not take as they are, but which flatten into a Box."""
+
+
+def _flatten_hint(space: spaces.Space, name: str) -> str:
+    """What to do about a composite ``space`` (empty for any other): a flattened observation space is a Box this
+    package takes; a composite action space has no such wrapper."""
+    if not isinstance(space, COMPOSITE_SPACES):
+        return ""
+    if name.startswith("observation_space"):
+        return (
+            "; flatten it: gymnasium.wrappers.FlattenObservation(env) gives a flat (one-hot) Box, and "
+            "gymnasium.spaces.flatten(space, x) flattens a dataset's observations the same way"
+        )
+    return "; a composite action space is not supported: map its combinations onto one Discrete (an ActionWrapper)"
+
+
 def check_flat_box(space: spaces.Space, name: str) -> int:
     """The size of ``space``, a 1-D ``Box``; a TypeError naming ``name`` otherwise."""
     if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box, got {space!r}")
+        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box, got {space!r}{_flatten_hint(space, name)}")
     return int(space.shape[0])
 
 
@@ -74,10 +91,9 @@ def _box_or_discrete_size(space: spaces.Space, name: str) -> int:
         if int(space.start) != 0:
             raise TypeError(f"{name} {space!r}: Discrete spaces must start at 0")
         return 1
-    if isinstance(space, spaces.MultiDiscrete | spaces.MultiBinary):
-        raise TypeError(f"{name} {space!r}: only Box and Discrete spaces are supported")
     if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box or a Discrete, got {space!r}")
+        hint = _flatten_hint(space, name)
+        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box or a Discrete, got {space!r}{hint}")
     return int(space.shape[0])
 
 
