@@ -132,7 +132,9 @@ def test_a_cell_run_for_the_report_only_is_read_when_cached_and_never_trained(tm
     assert cached["status"] == "cached" and cached["score"] == 7.0
 
 
-def test_the_locomotion_report_only_lists_the_cells_not_run_and_trains_nothing(tmp_path, monkeypatch) -> None:
+def _locomotion_benchmark_with_a_smoke_dataset(tmp_path, monkeypatch):
+    """The locomotion benchmark module, imported as its script is run, with ``smoke/ip/medium-v0`` (two short
+    InvertedPendulum episodes with reference scores) recorded under ``tmp_path``."""
     from tt_agents.data_making import inverted_pendulum_policy, record_dataset
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -148,6 +150,12 @@ def test_the_locomotion_report_only_lists_the_cells_not_run_and_trains_nothing(t
         show_progress=False,
     )
     import d4rl_locomotion
+
+    return d4rl_locomotion
+
+
+def test_the_locomotion_report_only_lists_the_cells_not_run_and_trains_nothing(tmp_path, monkeypatch) -> None:
+    d4rl_locomotion = _locomotion_benchmark_with_a_smoke_dataset(tmp_path, monkeypatch)
 
     work, out = tmp_path / "work", tmp_path / "out"
     args = ["--datasets", "smoke/ip/medium-v0", "--methods", "tt-quantile", "bc", "--seeds", "2"]
@@ -408,21 +416,7 @@ def test_a_merge_file_that_is_not_a_results_record_is_refused_by_name(tmp_path) 
 
 
 def test_the_locomotion_report_merges_another_machines_results_file(tmp_path, monkeypatch) -> None:
-    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
-
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
-    record_dataset(
-        ENV_ID,
-        inverted_pendulum_policy(0.3),
-        "smoke/ip/medium-v0",
-        n_episodes=2,
-        max_episode_steps=20,
-        ref_min_score=0.0,
-        ref_max_score=20.0,
-        show_progress=False,
-    )
-    import d4rl_locomotion
+    d4rl_locomotion = _locomotion_benchmark_with_a_smoke_dataset(tmp_path, monkeypatch)
 
     local = d4rl_locomotion.resolve_dataset("smoke/ip/medium-v0")
     assert set(local.provenance) == common.PROVENANCE_KEYS
