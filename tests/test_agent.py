@@ -290,7 +290,7 @@ def test_a_default_budget_of_few_passes_is_warned_about_and_an_asked_one_is_not(
                     "terminations": [0, 1],
                 }
             ],
-            "terminations has 2 flags for 3 steps",
+            "terminations has 2 flags for 3 steps: give one per step .* one bool under 'terminated'",
         ),
         (
             [

@@ -238,7 +238,10 @@ def _episode_from_mapping(
     n_steps = len(np.asarray(item["rewards"]).reshape(-1))
     for flags in ("terminations", "truncations"):
         if flags in item and np.asarray(item[flags]).reshape(-1).shape != (n_steps,):
-            raise ValueError(f"{flags} has {np.asarray(item[flags]).size} flags for {n_steps} steps")
+            raise ValueError(
+                f"{flags} has {np.asarray(item[flags]).size} flags for {n_steps} steps: give one per step (as Minari "
+                f"stores them), or the episode's end as one bool under 'terminated'"
+            )
     if "terminated" in item:
         terminated = bool(item["terminated"])
     elif "terminations" in item:
