@@ -9,7 +9,9 @@
 #   STEPS="environment tests demo" bash benchmarks/gpu_check.sh OUT_DIR     # some steps only, in this order
 #
 # Steps, in the default order (most telling first): environment tests demo planning_cached planning_static
-# training_speed planning_compiled decoders. STEP_TIMEOUT (seconds, default 300) bounds each step.
+# training_speed planning_compiled decoders. STEP_TIMEOUT (seconds, default 300) bounds each step but the two that
+# compile many graphs (planning_compiled, decoders), which COMPILE_STEP_TIMEOUT (default 600) bounds. Where one
+# command may run only so long, run the steps in parts with STEPS, e.g. "environment tests demo" and then the rest.
 #
 # The package and its dependencies must be importable. On an offline machine that has only torch, give a folder
 # of wheels (the package's dependencies, built for that machine's Python) in WHEEL_DIR: they are installed into
@@ -30,10 +32,10 @@ if [[ -n "$wheel_dir" ]]; then
     done
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "${wheels[@]}" || exit 1
     export PYTHONPATH="$PWD:$site${PYTHONPATH:+:$PYTHONPATH}"
-    tt_agents_cli=(python3 -c "from tt_agents.cli import main; raise SystemExit(main())")
 else
-    tt_agents_cli=(tt-agents)
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's package, installed or not
 fi
+tt_agents_cli=(python3 -c "from tt_agents.cli import main; raise SystemExit(main())")
 
 if ! python3 -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "gpu_check: torch sees no CUDA device here ($(python3 -c 'import torch; print(torch.__version__)'))" >&2
@@ -42,12 +44,13 @@ fi
 
 summary="$out_dir/summary.txt"
 : >"$summary"
-step() {  # step NAME COMMAND...: run it (at most STEP_TIMEOUT s), log to OUT_DIR/NAME.log, note its exit code and time
-    local name=$1 start rc
+step() {  # step NAME COMMAND...: run it (at most its timeout), log to OUT_DIR/NAME.log, note its exit code and time
+    local name=$1 start rc limit=${STEP_TIMEOUT:-300}
     shift
+    [[ $name == planning_compiled || $name == decoders ]] && limit=${COMPILE_STEP_TIMEOUT:-600}
     start=$(date +%s)
     echo "+ $*" | tee "$out_dir/$name.log"
-    timeout "${STEP_TIMEOUT:-300}" "$@" 2>&1 | tee -a "$out_dir/$name.log"
+    timeout "$limit" "$@" 2>&1 | tee -a "$out_dir/$name.log"
     rc=${PIPESTATUS[0]}
     echo "$name: exit $rc$([[ $rc == 124 ]] && echo ' (timed out)'), $(($(date +%s) - start)) s" | tee -a "$summary"
 }
@@ -55,11 +58,14 @@ step() {  # step NAME COMMAND...: run it (at most STEP_TIMEOUT s), log to OUT_DI
 run_step() {
     case $1 in
         environment) step environment python3 -c "import torch, platform; print(platform.python_version(),
-torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))" ;;
+torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0)); import shutil
+print('C compiler (torch.compile needs one):', shutil.which('gcc') or shutil.which('cc'))" ;;
         tests) step tests python3 -m pytest -q -m "not slow" -p no:cacheprovider tests ;;
         demo) step demo "${tt_agents_cli[@]}" demo --device cuda ;;
-        planning_cached | planning_static | planning_compiled) step "$1" python3 benchmarks/planning_speed.py \
+        planning_cached | planning_static) step "$1" python3 benchmarks/planning_speed.py \
             --device cuda --quick --repeats 5 --envs 1 5 15 --decodings "${1#planning_}" ;;
+        planning_compiled) step "$1" python3 benchmarks/planning_speed.py \
+            --device cuda --quick --repeats 5 --envs 1 15 --decodings compiled ;;  # a graph per row count: fewer
         training_speed) step training_speed python3 benchmarks/training_speed.py --device cuda --steps 50 --warmup 10 ;;
         decoders) step decoders python3 -m pytest -q -p no:cacheprovider tests/test_decoders.py ;;  # slow ones too
         *) echo "gpu_check: unknown step '$1'" | tee -a "$summary" ;;

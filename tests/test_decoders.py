@@ -110,11 +110,12 @@ def test_static_logits_equal_the_cached_logits_token_by_token(device, compiled, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("device", ["cpu", CUDA])  # on CUDA the compiled step is replayed as a CUDA graph
 @pytest.mark.parametrize("mode", ["reward", "imitation"])
-def test_the_compiled_step_plans_the_same_and_compiles_once_over_two_episodes(mode) -> None:
+def test_the_compiled_step_plans_the_same_and_compiles_once_over_two_episodes(mode, device) -> None:
     from torch._dynamo.utils import counters
 
-    model, tokenizer = network(LAYOUT)
+    model, tokenizer = network(LAYOUT, device=device)
     config = PlannerConfig(mode=mode, beam_width=3, n_expand=2, horizon=6, max_context_transitions=2, seed=3)
     torch._dynamo.reset()
     counters.clear()
