@@ -79,10 +79,11 @@ def make_optimizer(model: nn.Module, config: TrainConfig, fused: bool = False) -
 
 def is_compiler_error(exc: BaseException) -> bool:
     """Whether ``exc`` comes from torch's compiler stack failing to compile (Dynamo, Inductor, a backend: missing
-    Triton or C compiler), not from the compiled code or the data."""
+    Triton or C compiler), not from the compiled code or the data. The backward graph is compiled lazily, inside
+    ``loss.backward()``, where some torch releases raise Inductor's or Triton's own errors unwrapped."""
     from torch._dynamo.exc import TorchDynamoException  # imported here: torch._dynamo is slow to import
 
-    return isinstance(exc, TorchDynamoException)
+    return isinstance(exc, TorchDynamoException) or type(exc).__module__.startswith(("torch._inductor", "triton"))
 
 
 def should_compile(setting: bool | str, device: torch.device) -> bool:
