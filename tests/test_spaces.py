@@ -142,6 +142,14 @@ def test_observation_spaces_are_flat_boxes_or_discrete_from_zero() -> None:
             check_observation_space(bad)
 
 
+def test_boxes_of_several_axes_are_refused_with_the_way_to_flatten_them() -> None:
+    image = spaces.Box(0, 255, (7, 7, 3), dtype=np.uint8)  # e.g. MiniGrid's partial view
+    with pytest.raises(TypeError, match=r"FlattenObservation\(env\).*\(T, 147\)\): each of its 147 values"):
+        check_observation_space(image)
+    with pytest.raises(TypeError, match=r"into a Box of shape \(4,\) \(an ActionWrapper"):
+        check_action_space(spaces.Box(-1, 1, (2, 2)))
+
+
 def test_discrete_observations_become_rows_of_one_category() -> None:
     space = spaces.Discrete(5)
     rows, single = discrete_rows(np.int64(3), space)

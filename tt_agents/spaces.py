@@ -55,8 +55,16 @@ COMPOSITE_SPACES = (spaces.Tuple, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
 def _flatten_hint(space: spaces.Space, name: str) -> str:
-    """What to do about a composite ``space`` (empty for any other): a flattened observation space is a Box this
-    package takes; a composite action space has no such wrapper."""
+    """What to do about a composite ``space`` or a Box of several axes (empty for any other): a flattened
+    observation space is a Box this package takes; a composite action space has no such wrapper."""
+    if isinstance(space, spaces.Box) and len(space.shape) > 1:
+        values = int(np.prod(space.shape))
+        if name.startswith("observation_space"):
+            return (
+                f"; flatten it (gymnasium.wrappers.FlattenObservation(env), and reshape a dataset's observations to "
+                f"(T, {values})): each of its {values} values then becomes one token per step"
+            )
+        return f"; flatten it into a Box of shape ({values},) (an ActionWrapper, and the dataset's actions alike)"
     if not isinstance(space, COMPOSITE_SPACES):
         return ""
     if name.startswith("observation_space"):
