@@ -9,9 +9,9 @@
 #   STEPS="environment tests demo" bash benchmarks/gpu_check.sh OUT_DIR     # some steps only, in this order
 #
 # Steps, in the default order (most telling first): environment tests demo planning_cached planning_static
-# training_speed planning_compiled decoders. STEP_TIMEOUT (seconds, default 300) bounds each step but the two that
-# compile many graphs (planning_compiled, decoders), which COMPILE_STEP_TIMEOUT (default 600) bounds. Where one
-# command may run only so long, run the steps in parts with STEPS, e.g. "environment tests demo" and then the rest.
+# training_speed planning_compiled decoders acceptance. STEP_TIMEOUT (seconds, default 300) bounds each step but
+# the two that compile many graphs (planning_compiled, decoders), which COMPILE_STEP_TIMEOUT (default 600) bounds.
+# Where one command may run only so long, run the steps in parts with STEPS, e.g. "environment tests demo" first.
 #
 # The package and its dependencies must be importable. On an offline machine that has only torch, give a folder
 # of wheels (the package's dependencies, built for that machine's Python) in WHEEL_DIR: they are installed into
@@ -68,11 +68,14 @@ print('C compiler (torch.compile needs one):', shutil.which('gcc') or shutil.whi
             --device cuda --quick --repeats 5 --envs 1 15 --decodings compiled ;;  # a graph per row count: fewer
         training_speed) step training_speed python3 benchmarks/training_speed.py --device cuda --steps 50 --warmup 10 ;;
         decoders) step decoders python3 -m pytest -q -p no:cacheprovider tests/test_decoders.py ;;  # slow ones too
+        acceptance) step acceptance python3 -m pytest -q -p no:cacheprovider -m slow -k cuda \
+            tests/test_slow_acceptance.py ;;  # the README's quick start trained on the GPU, then evaluated
         *) echo "gpu_check: unknown step '$1'" | tee -a "$summary" ;;
     esac
 }
 
-for name in ${STEPS:-environment tests demo planning_cached planning_static training_speed planning_compiled decoders}; do
+default_steps="environment tests demo planning_cached planning_static training_speed planning_compiled decoders acceptance"
+for name in ${STEPS:-$default_steps}; do
     run_step "$name"
 done
 cat "$summary"

@@ -20,7 +20,7 @@ SCRIPT = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
 
 
 def default_steps() -> list[str]:
-    return re.search(r"\$\{STEPS:-([^}]*)\}", SCRIPT).group(1).split()
+    return re.search(r'^default_steps="([^"]*)"', SCRIPT, re.MULTILINE).group(1).split()
 
 
 def step_command(name: str) -> list[str]:
@@ -49,7 +49,7 @@ def test_every_benchmark_step_parses(name: str) -> None:
         assert args.decodings == [name.removeprefix("planning_")]
 
 
-@pytest.mark.parametrize("name", [n for n in default_steps() if n in ("tests", "decoders")])
+@pytest.mark.parametrize("name", [n for n in default_steps() if n in ("tests", "decoders", "acceptance")])
 def test_the_test_steps_name_existing_tests(name: str) -> None:
     command = step_command(name)
     assert command[:3] == ["python3", "-m", "pytest"]

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import gymnasium as gym
 import pytest
+import torch
 from helpers import ENV_ID
 
 from tt_agents import AgentConfig, TTAgent, cpu_preset, evaluate
@@ -16,19 +17,21 @@ from tt_agents.config import TokenizerConfig
 from tt_agents.data_making import make_inverted_pendulum_dataset
 
 pytestmark = pytest.mark.slow
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))
 
 
-def train(level: str, steps: int, config: AgentConfig, tmp_path, monkeypatch) -> TTAgent:
+def train(level: str, steps: int, config: AgentConfig, tmp_path, monkeypatch, device: str = "cpu") -> TTAgent:
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     dataset = make_inverted_pendulum_dataset(level, show_progress=False)
     env = gym.make(ENV_ID)
-    return TTAgent(env.observation_space, env.action_space, config=config, device="cpu").fit(
+    return TTAgent(env.observation_space, env.action_space, config=config, device=device).fit(
         dataset, steps, show_progress=False
     )
 
 
-def test_imitation_on_expert_data_reaches_90_percent_of_the_expert(tmp_path, monkeypatch) -> None:
-    agent = train("expert", 1500, cpu_preset(), tmp_path, monkeypatch)  # the README's quick start
+@pytest.mark.parametrize("device", ["cpu", CUDA])  # on CUDA as a GPU user trains: bf16 autocast, compiled
+def test_imitation_on_expert_data_reaches_90_percent_of_the_expert(tmp_path, monkeypatch, device) -> None:
+    agent = train("expert", 1500, cpu_preset(), tmp_path, monkeypatch, device)  # the README's quick start
     agent.configure_planner(mode="imitation")
     result = evaluate(agent, ENV_ID, n_episodes=3, n_envs=3, show_progress=False)
     assert result.mean_return >= 900, result.summary()
