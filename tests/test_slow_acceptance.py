@@ -29,7 +29,7 @@ def train(level: str, steps: int, config: AgentConfig, tmp_path, monkeypatch, de
     )
 
 
-@pytest.mark.parametrize("device", ["cpu", CUDA])  # on CUDA as a GPU user trains: bf16 autocast, compiled
+@pytest.mark.parametrize("device", ["cpu", CUDA])  # on CUDA as a GPU user trains: bf16 autocast
 def test_imitation_on_expert_data_reaches_90_percent_of_the_expert(tmp_path, monkeypatch, device) -> None:
     agent = train("expert", 1500, cpu_preset(), tmp_path, monkeypatch, device)  # the README's quick start
     agent.configure_planner(mode="imitation")

@@ -181,7 +181,7 @@ def test_a_compiler_that_fails_under_auto_falls_back_to_eager_training(episodes,
         return compiled
 
     eager_curve = [loss for _, loss in make_trainer(episodes, n_steps=20, dropout=0.0).train().train_loss]
-    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device: True)  # as on CUDA
+    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device, n_steps=None: True)  # as on CUDA
     monkeypatch.setattr(torch, "compile", failing_compile)
     trainer = make_trainer(episodes, n_steps=20, dropout=0.0, compile="auto")
     assert trainer.compiled
@@ -200,18 +200,21 @@ def test_under_compile_auto_errors_that_are_not_the_compilers_are_raised(episode
 
         return compiled
 
-    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device: True)
+    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device, n_steps=None: True)
     monkeypatch.setattr(torch, "compile", out_of_memory)
     trainer = make_trainer(episodes, n_steps=5, compile="auto")
     with pytest.raises(torch.OutOfMemoryError):
         trainer.train()
 
 
-def test_compile_auto_means_cuda_only() -> None:
-    from tt_agents.train import should_compile
+def test_compile_auto_means_cuda_only_and_runs_long_enough_to_pay() -> None:
+    from tt_agents.train import AUTO_COMPILE_MIN_STEPS, should_compile
 
-    assert should_compile("auto", torch.device("cuda")) and not should_compile("auto", torch.device("cpu"))
-    assert should_compile(True, torch.device("cpu")) and not should_compile(False, torch.device("cuda"))
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert should_compile("auto", cuda) and not should_compile("auto", cpu)
+    assert should_compile("auto", cuda, AUTO_COMPILE_MIN_STEPS) and not should_compile("auto", cpu, 10**6)
+    assert not should_compile("auto", cuda, 1500)  # the quick start: compiling would cost more than it saves
+    assert should_compile(True, cpu, 10) and not should_compile(False, cuda, 10**6)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
