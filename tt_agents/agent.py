@@ -163,6 +163,10 @@ class TrajectoryTransformerAgent:
     ) -> TrajectoryTransformerAgent:
         """Train on ``dataset``: a Minari dataset id, a ``minari.MinariDataset``, or a list of episodes.
 
+        Every call fits the tokenizer and trains a new network on ``dataset``. To train an interrupted or finished run
+        longer, call again with the same data, settings and ``checkpoint_dir`` and a larger budget: it continues from
+        the last checkpoint (the learning-rate schedule then follows the new budget).
+
         Under ``torchrun --nproc_per_node N`` the run is data-parallel (DistributedDataParallel: the batch split
         across the processes, the first one alone writing checkpoints and logs); save the agent from that process
         only (``tt_agents.distributed.distributed_rank_and_size()[0] == 0``).
