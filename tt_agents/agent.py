@@ -24,6 +24,7 @@ from .distributed import init_distributed
 from .inputs import (
     as_rows,
     check_budget,
+    check_categories_fit_the_bins,
     check_data_actions,
     check_data_maps,
     check_data_observations,
@@ -101,7 +102,7 @@ class TrajectoryTransformerAgent:
         self.observation_keys: tuple[DictKey, ...] | None = None
         """Outside goal mode, the keys of a Dict observation space, concatenated in this order (else None)."""
         self.layout = self._layout_from_spaces(without_map(observation_space), action_space)
-        self._check_categories_fit_the_bins()
+        check_categories_fit_the_bins(self.config.tokenizer.n_bins, self.observation_space, self.action_space)
         self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
         self.iql: Any = None
         """The IQL agent trained by ``fit(..., q_function="iql")`` (saved with the checkpoint)."""
@@ -260,15 +261,6 @@ class TrajectoryTransformerAgent:
         if self.discrete_actions:
             categories[self.layout.action_slice.start] = int(self.action_space.n)
         return categories
-
-    def _check_categories_fit_the_bins(self) -> None:
-        n_bins = self.config.tokenizer.n_bins
-        for name, space in (("observation_space", self.observation_space), ("action_space", self.action_space)):
-            if isinstance(space, spaces.Discrete) and int(space.n) > n_bins:
-                raise ValueError(
-                    f"{name} {space!r} has more categories than the tokenizer's {n_bins} bins (one token each): "
-                    f"use a config with TokenizerConfig(n_bins={int(space.n)}) or more"
-                )
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
         for name in ("observation_dim", "action_dim", "goal_dim"):

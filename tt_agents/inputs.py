@@ -17,6 +17,16 @@ from .data_loading import Episode, TrajectoryData
 from .spaces import are_categories, check_discrete_actions
 
 
+def check_categories_fit_the_bins(n_bins: int, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """A ValueError unless every Discrete space's categories fit the tokenizer's ``n_bins`` (one token each)."""
+    for name, space in (("observation_space", observation_space), ("action_space", action_space)):
+        if isinstance(space, spaces.Discrete) and int(space.n) > n_bins:
+            raise ValueError(
+                f"{name} {space!r} has more categories than the tokenizer's {n_bins} bins (one token each): "
+                f"use a config with TokenizerConfig(n_bins={int(space.n)}) or more"
+            )
+
+
 def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> None:
     """A ValueError unless the data's actions suit ``action_space``: integer (Discrete) actions only for a Discrete
     space, whose categories they must be."""

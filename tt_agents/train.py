@@ -93,11 +93,11 @@ seconds of compiling, which a 1500-step quick start never earns back. An estimat
 package's own step on a GPU."""
 
 
-def should_compile(setting: bool | str, device: torch.device, n_steps: int | None = None) -> bool:
+def should_compile(setting: bool | str, device: torch.device, n_steps: int) -> bool:
     """Whether ``TrainConfig.compile`` means compiling a run of ``n_steps`` steps on ``device``: ``"auto"`` on CUDA
-    for runs of at least :data:`AUTO_COMPILE_MIN_STEPS` steps (any length when ``n_steps`` is None)."""
+    for runs of at least :data:`AUTO_COMPILE_MIN_STEPS` steps."""
     if setting == "auto":
-        return device.type == "cuda" and (n_steps is None or n_steps >= AUTO_COMPILE_MIN_STEPS)
+        return device.type == "cuda" and n_steps >= AUTO_COMPILE_MIN_STEPS
     return bool(setting)
 
 
