@@ -79,8 +79,8 @@ def test_min_epochs_raises_the_configs_step_budget_but_not_an_asked_one(episodes
 
 
 def test_unsupported_spaces_are_rejected_up_front() -> None:
-    with pytest.raises(TypeError, match="action_space"):
-        TTAgent(spaces.Box(-1, 1, (3,)), spaces.MultiBinary(3))
+    with pytest.raises(TypeError, match="action_space MultiBinary.* several axes"):
+        TTAgent(spaces.Box(-1, 1, (3,)), spaces.MultiBinary((2, 3)))
     with pytest.raises(TypeError, match=r"observation_space\['mode'\]"):
         TTAgent(
             spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "mode": spaces.Discrete(2)}), spaces.Box(-1, 1, (2,))

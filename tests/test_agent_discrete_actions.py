@@ -70,7 +70,7 @@ def test_discrete_data_and_box_agents_do_not_mix() -> None:
     with pytest.raises(ValueError, match=r"categories 0 \.\. 1"):
         discrete_agent.fit(episodes, show_progress=False)
     with pytest.raises(TypeError, match="a composite action space is not supported"):
-        TTAgent(env.observation_space, gym.spaces.MultiDiscrete([2, 3]), device="cpu")
+        TTAgent(env.observation_space, gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(3))))
 
 
 def test_q_mode_plans_discrete_actions_with_a_trained_iql_and_with_any_q_function(tmp_path) -> None:

@@ -66,10 +66,12 @@ def test_baselines_reject_mismatched_data_and_spaces(data, env_spaces):
         BCAgent(small, env_spaces[1], device="cpu").fit(data, 1, show_progress=False)
     with pytest.raises(ValueError, match="finite bounds"):
         IQLAgent(env_spaces[0], gym.spaces.Box(-np.inf, np.inf, (1,)), device="cpu")
-    with pytest.raises(TypeError, match="composite action space is not supported: map its combinations onto one"):
+    with pytest.raises(TypeError, match="TTAgent plans MultiDiscrete .* map its combinations onto one Discrete"):
         BCAgent(env_spaces[0], gym.spaces.MultiDiscrete([2, 2]), device="cpu")
-    with pytest.raises(TypeError, match=r"action_space must be a flat \(1-D\) gymnasium Box or a Discrete"):
+    with pytest.raises(TypeError, match=r"MultiBinary\(2\): the baselines take a flat Box or a Discrete"):
         IQLAgent(env_spaces[0], gym.spaces.MultiBinary(2), device="cpu")
+    with pytest.raises(TypeError, match=r"MultiDiscrete\(\[3 3\]\); flatten it: gymnasium.wrappers.FlattenObs"):
+        BCAgent(gym.spaces.MultiDiscrete([3, 3]), env_spaces[1], device="cpu")
     blackjack = gym.spaces.Tuple((gym.spaces.Discrete(32), gym.spaces.Discrete(11), gym.spaces.Discrete(2)))
     with pytest.raises(TypeError, match=r"Tuple\(Discrete\(32\).*FlattenObservation\(env\) gives a flat"):
         BCAgent(blackjack, env_spaces[1], device="cpu")

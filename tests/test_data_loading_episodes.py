@@ -30,8 +30,8 @@ def test_episode_validation_errors():
         Episode(obs, act[:2], rew, False)
     with pytest.raises(ValueError, match="non-flat observations"):
         Episode(np.zeros((4, 2, 2)), act, rew, False)
-    with pytest.raises(ValueError, match="MultiDiscrete action spaces are not supported"):
-        Episode(obs, np.zeros((4, 2), dtype=np.int64), rew, False)
+    multi = Episode(obs, np.array([[0, 2], [1, 0], [1, 1], [0, 0]]), rew, False)  # a MultiDiscrete space's
+    assert not multi.discrete_actions and multi.actions.shape == (4, 2) and multi.actions[0, 1] == 2
     discrete = Episode(obs, np.array([0, 1, 1, 0]), rew, False)  # a Discrete space's (T,) actions
     assert discrete.discrete_actions and discrete.actions.shape == (4, 1) and discrete.actions.dtype == np.float32
     with pytest.raises(ValueError, match=r"goal contain NaN or inf \(1 non-finite"):

@@ -124,7 +124,9 @@ def test_an_agent_reads_a_minari_dataset_of_nested_dict_observations_flattened_l
 
 class MultiBinaryActions(gymnasium.Env):
     observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    action_space = gymnasium.spaces.MultiBinary(2)
+
+    def __init__(self, shape: tuple[int, ...] = (2,)) -> None:
+        self.action_space = gymnasium.spaces.MultiBinary(shape)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -140,11 +142,16 @@ def test_load_episodes_reads_discrete_actions_and_rejects_other_spaces(minari_ho
     for episode, minari_episode in zip(episodes, dataset.iterate_episodes(), strict=True):
         assert episode.discrete_actions and episode.actions.shape == (len(minari_episode.actions), 1)
         np.testing.assert_array_equal(episode.actions[:, 0], minari_episode.actions)
-    boxes = record_dataset(
+    binary = record_dataset(
         gymnasium.wrappers.TimeLimit(MultiBinaryActions(), 3), None, "test/multibinary/random-v0", n_episodes=1
     )
-    with pytest.raises(ValueError, match=r"action space MultiBinary\(2\).*Box\) and Discrete action spaces"):
-        load_episodes(boxes)
+    (episode,) = load_episodes(binary)
+    assert episode.actions.shape == (3, 2) and set(np.unique(episode.actions)) <= {0.0, 1.0}
+    grid = record_dataset(
+        gymnasium.wrappers.TimeLimit(MultiBinaryActions((2, 2)), 3), None, "test/multibinary2d/random-v0", n_episodes=1
+    )
+    with pytest.raises(ValueError, match=r"action space MultiBinary\(\(2, 2\)\).*1-D MultiDiscrete and MultiBinary"):
+        load_episodes(grid)
 
 
 def test_load_episodes_reads_discrete_observations_recorded_from_an_environment(minari_home):

@@ -13,6 +13,7 @@ from helpers import pendulum_episodes
 from tt_agents.baselines import BCAgent
 from tt_agents.envs import FOUR_ROOMS_ID
 from tt_agents.spaces import (
+    categorical_rows,
     check_action_space,
     check_observation_space,
     dict_keys,
@@ -20,6 +21,7 @@ from tt_agents.spaces import (
     flatten_observation,
     flatten_space,
     resolve_device,
+    space_categories,
     space_from_dict,
     space_to_dict,
 )
@@ -128,18 +130,48 @@ def test_space_json_round_trip_keeps_key_order() -> None:
     assert space_from_dict(space_to_dict(spaces.Discrete(5))) == spaces.Discrete(5)
 
 
-def test_action_spaces_are_flat_boxes_or_discrete_from_zero() -> None:
-    assert check_action_space(spaces.Box(-1, 1, (3,))) == 3 and check_action_space(spaces.Discrete(4)) == 1
-    for bad in (spaces.Discrete(4, start=1), spaces.MultiDiscrete([2, 2]), spaces.Box(-1, 1, (2, 2))):
-        with pytest.raises(TypeError, match="action_space"):
-            check_action_space(bad)
+FLAT_SPACES = [
+    (spaces.Box(-1, 1, (3,)), 3, None),
+    (spaces.Discrete(4), 1, (4,)),
+    (spaces.MultiDiscrete([2, 5, 3]), 3, (2, 5, 3)),
+    (spaces.MultiBinary(4), 4, (2, 2, 2, 2)),
+]
+NOT_FLAT_SPACES = [
+    spaces.Discrete(4, start=1),
+    spaces.MultiDiscrete([2, 2], start=[0, 1]),
+    spaces.MultiDiscrete([[2, 2], [2, 2]]),
+    spaces.MultiBinary([2, 2]),
+    spaces.Box(-1, 1, (2, 2)),
+    spaces.Tuple((spaces.Discrete(2), spaces.Discrete(3))),
+]
 
 
-def test_observation_spaces_are_flat_boxes_or_discrete_from_zero() -> None:
-    assert check_observation_space(spaces.Box(-1, 1, (3,))) == 3 and check_observation_space(spaces.Discrete(4)) == 1
-    for bad in (spaces.Discrete(4, start=1), spaces.MultiBinary(3), spaces.Box(-1, 1, (2, 2))):
-        with pytest.raises(TypeError, match="observation_space"):
-            check_observation_space(bad)
+@pytest.mark.parametrize(("space", "size", "categories"), FLAT_SPACES)
+def test_flat_spaces_give_a_token_per_entry_and_categorical_ones_their_categories(space, size, categories) -> None:
+    assert check_action_space(space) == size and check_observation_space(space) == size
+    assert space_categories(space) == categories
+    assert space_from_dict(space_to_dict(space)) == space
+
+
+@pytest.mark.parametrize("space", NOT_FLAT_SPACES)
+def test_other_spaces_are_refused_naming_the_space(space) -> None:
+    with pytest.raises(TypeError, match="action_space"):
+        check_action_space(space)
+    with pytest.raises(TypeError, match="observation_space"):
+        check_observation_space(space)
+
+
+def test_categorical_rows_are_checked_entry_by_entry() -> None:
+    space = spaces.MultiDiscrete([2, 5])
+    rows, single = categorical_rows(np.array([1, 4]), space, "observation")
+    assert single and rows.shape == (1, 2) and rows.dtype == np.float64
+    rows, single = categorical_rows([[0, 0], [1, 3]], space, "observation")
+    assert not single and rows.tolist() == [[0, 0], [1, 3]]
+    for bad in ([2, 0], [0, 5], [0, 1.5], [0, np.nan], [0], [[0, 1, 2]], [], "ab"):
+        with pytest.raises(ValueError, match="observation"):
+            categorical_rows(bad, space, "observation")
+    with pytest.raises(TypeError, match="dict"):
+        categorical_rows({"x": [0, 0]}, space, "observation")
 
 
 def test_boxes_of_several_axes_are_refused_with_the_way_to_flatten_them() -> None:

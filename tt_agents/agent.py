@@ -28,6 +28,7 @@ from .inputs import (
     check_data_actions,
     check_data_maps,
     check_data_observations,
+    check_q_function_request,
     checked_reward,
     dataset_info,
     episode_starts,
@@ -42,7 +43,9 @@ from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
     MAP_KEY,
+    MULTI_CATEGORICAL_SPACES,
     DictKey,
+    categorical_rows,
     check_action_space,
     check_flat_box,
     check_observation_space,
@@ -53,6 +56,7 @@ from .spaces import (
     map_rows,
     map_shape,
     resolve_device,
+    space_categories,
     without_map,
 )
 from .tokenizer import Tokenizer
@@ -67,14 +71,16 @@ class TrajectoryTransformerAgent:
 
     Args:
         observation_space: a flat ``Box``, a ``Discrete(n)`` (one observation token holding the state's number,
-            ``n <= config.tokenizer.n_bins``), or a ``Dict`` of flat Boxes (Dicts nested in it too). In goal mode
+            ``n <= config.tokenizer.n_bins``), a 1-D ``MultiDiscrete`` or ``MultiBinary`` (a token per entry
+            holding its category), or a ``Dict`` of flat Boxes (Dicts nested in it too). In goal mode
             (``config.planner.mode == "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and
             ``achieved_goal`` in the data) and the goal is prepended to the sequence; in the other modes a Dict
             observation is used whole, its entries concatenated in key order, depth first (as
             ``gymnasium.wrappers.FlattenObservation`` does; the agent also acts on that flat row). A ``map``
             entry (a 2-D Box of integer cells) is read by the map encoder instead (paper Appendix F).
-        action_space: a flat ``Box``, or a ``Discrete(n)``: one action token holding the category (not
-            discretized), acted on with its most likely value in ``imitation`` mode.
+        action_space: a flat ``Box``, a ``Discrete(n)`` (one action token holding the category, not
+            discretized, acted on with its most likely value in ``imitation`` mode), or a 1-D ``MultiDiscrete``
+            or ``MultiBinary`` (a token per entry, each like a Discrete's).
         config: all settings (defaults: the paper's); see :func:`tt_agents.config.cpu_preset`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
         q_function: for ``q`` mode: a callable ``q(observations, actions) -> values`` on torch tensors, an SB3
@@ -185,10 +191,7 @@ class TrajectoryTransformerAgent:
                 paper's locomotion ones by default, ``IQLConfig.antmaze()`` for sparse-reward mazes) on the same
                 data for ``q`` mode; anything else is used as given (see the class docstring).
         """
-        if q_function is not None and self.goal_conditioned:
-            raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
-        if isinstance(q_function, str) and q_function != "iql":
-            raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
+        check_q_function_request(q_function, self.goal_conditioned, self.action_space)
         check_budget(n_steps=n_steps, n_epochs=n_epochs)
         self.device = init_distributed(self.device)  # under torchrun: this process's device, the process group
         train_cfg = self.config.train
@@ -254,12 +257,15 @@ class TrajectoryTransformerAgent:
         return isinstance(self.observation_space, spaces.Discrete)
 
     def _categories(self) -> dict[int, int]:
-        """The tokenizer's categorical columns: a Discrete observation's and a Discrete action's."""
+        """The tokenizer's categorical columns: those of a Discrete, MultiDiscrete or MultiBinary observation and
+        action space."""
         categories = {}
-        if self.discrete_observations:
-            categories[self.layout.observation_slice.start] = int(self.observation_space.n)
-        if self.discrete_actions:
-            categories[self.layout.action_slice.start] = int(self.action_space.n)
+        for space, columns in (
+            (self.observation_space, self.layout.observation_slice),
+            (self.action_space, self.layout.action_slice),
+        ):
+            for column, n in enumerate(space_categories(space) or (), start=columns.start):
+                categories[column] = n
         return categories
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
@@ -362,6 +368,8 @@ class TrajectoryTransformerAgent:
         plan = self.planner.plan(context)
         if self.discrete_actions:  # (E,) categories, decoded exactly
             actions = np.rint(plan.actions[:, 0, 0]).astype(self.action_space.dtype)
+        elif isinstance(self.action_space, MULTI_CATEGORICAL_SPACES):  # (E, A) categories, decoded exactly
+            actions = np.rint(plan.actions[:, 0]).astype(self.action_space.dtype)
         else:
             actions = np.clip(plan.actions[:, 0], self.action_space.low, self.action_space.high).astype(
                 self.action_space.dtype
@@ -392,6 +400,8 @@ class TrajectoryTransformerAgent:
             raise TypeError(f"this agent expects an array observation of {self.observation_space!r}, got a dict")
         if self.discrete_observations:
             observations, single = discrete_rows(observation, self.observation_space)
+        elif isinstance(self.observation_space, MULTI_CATEGORICAL_SPACES):
+            observations, single = categorical_rows(observation, self.observation_space, "observation")
         else:
             observations, single = as_rows(observation, self.layout.observation_dim, "observation")
         if goals is not None and goals.shape[0] != observations.shape[0]:

@@ -192,6 +192,8 @@ def _same_space(a: gym.Space, b: gym.Space) -> bool:
         return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[k], b[k]) for k in a.spaces)
     if isinstance(a, gym.spaces.Discrete) and isinstance(b, gym.spaces.Discrete):
         return a.n == b.n and a.start == b.start
+    if isinstance(a, gym.spaces.MultiDiscrete) and isinstance(b, gym.spaces.MultiDiscrete):
+        return np.array_equal(a.nvec, b.nvec) and np.array_equal(a.start, b.start)
     return type(a) is type(b) and a.shape == b.shape
 
 

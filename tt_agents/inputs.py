@@ -14,24 +14,50 @@ from gymnasium import spaces
 
 from .config import AgentConfig, TrainConfig
 from .data_loading import Episode, TrajectoryData
-from .spaces import are_categories, check_discrete_actions
+from .spaces import (
+    MULTI_CATEGORICAL_SPACES,
+    are_categories,
+    check_category_columns,
+    check_discrete_actions,
+    space_categories,
+)
 
 
 def check_categories_fit_the_bins(n_bins: int, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """A ValueError unless every Discrete space's categories fit the tokenizer's ``n_bins`` (one token each)."""
+    """A ValueError unless every categorical space's categories fit the tokenizer's ``n_bins`` (one token each)."""
     for name, space in (("observation_space", observation_space), ("action_space", action_space)):
-        if isinstance(space, spaces.Discrete) and int(space.n) > n_bins:
+        most = max(space_categories(space, name) or (0,))
+        if most > n_bins:
             raise ValueError(
                 f"{name} {space!r} has more categories than the tokenizer's {n_bins} bins (one token each): "
-                f"use a config with TokenizerConfig(n_bins={int(space.n)}) or more"
+                f"use a config with TokenizerConfig(n_bins={most}) or more"
             )
 
 
+def check_q_function_request(q_function: Any, goal_conditioned: bool, action_space: spaces.Space) -> None:
+    """A ValueError or TypeError, before any training, for a ``q_function`` that ``fit`` cannot use: any in goal
+    mode, a name other than ``"iql"``, and ``"iql"`` for action spaces IQL does not take."""
+    if q_function is not None and goal_conditioned:
+        raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
+    if isinstance(q_function, str) and q_function != "iql":
+        raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
+    if isinstance(q_function, str) and isinstance(action_space, MULTI_CATEGORICAL_SPACES):
+        raise TypeError(
+            f"q_function='iql': IQL takes Box and Discrete action spaces, not {action_space!r} (pass a Q-function "
+            "of your own, or map the action combinations onto one Discrete)"
+        )
+
+
 def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> None:
-    """A ValueError unless the data's actions suit ``action_space``: integer (Discrete) actions only for a Discrete
-    space, whose categories they must be."""
+    """A ValueError unless the data's actions suit ``action_space``: integer actions of shape (T,) only for a
+    Discrete space, whose categories they must be, as each entry of a MultiDiscrete or MultiBinary space's must."""
     if isinstance(action_space, spaces.Discrete):
         check_discrete_actions(np.concatenate([e.actions[:, 0] for e in episodes]), action_space)
+    elif isinstance(action_space, MULTI_CATEGORICAL_SPACES):
+        actions = np.concatenate([e.actions for e in episodes])  # (N, A): the layout check has the width
+        if actions.shape[1] == action_space.shape[0]:
+            name = f"the data's actions for {action_space!r}"
+            check_category_columns(actions, space_categories(action_space), name)
     elif any(e.discrete_actions for e in episodes):
         raise ValueError(
             f"the data's actions are integers (a Discrete action space) but the agent's action space is "
@@ -41,7 +67,8 @@ def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> N
 
 def check_data_observations(episodes: list[Episode], observation_space: spaces.Space) -> None:
     """A ValueError unless the data's observations suit ``observation_space``: integer observations of shape (T,)
-    (or T + 1) only for a Discrete space, whose categories they must be (final observations included)."""
+    (or T + 1) only for a Discrete space, whose categories they must be (final observations included), as each entry
+    of a MultiDiscrete or MultiBinary space's must."""
     if isinstance(observation_space, spaces.Discrete):
         if not all(e.discrete_observations for e in episodes):
             raise ValueError(
@@ -55,6 +82,12 @@ def check_data_observations(episodes: list[Episode], observation_space: spaces.S
                 f"the data's observations must be the categories 0 .. {int(observation_space.n) - 1} of "
                 f"{observation_space!r}, got values in [{values.min():g}, {values.max():g}]"
             )
+    elif isinstance(observation_space, MULTI_CATEGORICAL_SPACES):
+        finals = [e.final_observation[None] for e in episodes if e.final_observation is not None]
+        observations = np.concatenate([e.observations for e in episodes] + finals)  # (N, O)
+        if observations.shape[1] == observation_space.shape[0]:
+            name = f"the data's observations for {observation_space!r}"
+            check_category_columns(observations, space_categories(observation_space), name)
     elif any(e.discrete_observations for e in episodes):
         raise ValueError(
             f"the data's observations are integers of shape (T,) (a Discrete observation space) but the agent's "

@@ -51,7 +51,8 @@ def device_memory(device: torch.device) -> int | None:
 
 
 COMPOSITE_SPACES = (spaces.Tuple, spaces.MultiDiscrete, spaces.MultiBinary)
-"""Spaces tt_agents does not take as they are, but which flatten into a Box."""
+"""Spaces that flatten into a Box: a Tuple (taken by no agent), MultiDiscrete and MultiBinary (taken by the
+Trajectory Transformer as they are, by the baselines' networks only flattened)."""
 
 
 def _flatten_hint(space: spaces.Space, name: str) -> str:
@@ -83,26 +84,53 @@ def check_flat_box(space: spaces.Space, name: str) -> int:
 
 
 def check_action_space(space: spaces.Space) -> int:
-    """The size of an action space: a flat (1-D) ``Box``, or a ``Discrete(n)`` (one action dimension holding the
-    integers ``0 .. n - 1``); a TypeError otherwise."""
-    return _box_or_discrete_size(space, "action_space")
+    """The size of an action space: a flat (1-D) ``Box``, a ``Discrete(n)`` (one action dimension holding the
+    integers ``0 .. n - 1``), or a 1-D ``MultiDiscrete`` / ``MultiBinary`` (one dimension per entry, each holding
+    its categories); a TypeError otherwise."""
+    return _flat_space_size(space, "action_space")
 
 
 def check_observation_space(space: spaces.Space) -> int:
-    """The size of an observation space that is not a Dict: a flat (1-D) ``Box``, or a ``Discrete(n)`` (one
-    observation dimension holding the integers ``0 .. n - 1``); a TypeError otherwise."""
-    return _box_or_discrete_size(space, "observation_space")
+    """The size of an observation space that is not a Dict: as :func:`check_action_space` allows."""
+    return _flat_space_size(space, "observation_space")
 
 
-def _box_or_discrete_size(space: spaces.Space, name: str) -> int:
+MULTI_CATEGORICAL_SPACES = (spaces.MultiDiscrete, spaces.MultiBinary)
+"""Spaces of several categorical dimensions, taken as they are by the Trajectory Transformer (a token each)."""
+
+
+def _flat_space_size(space: spaces.Space, name: str) -> int:
+    categories = space_categories(space, name)
+    if categories is not None:
+        return len(categories)
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+        hint = _flatten_hint(space, name)
+        raise TypeError(
+            f"{name} must be a flat (1-D) gymnasium Box, a Discrete, or a 1-D MultiDiscrete or MultiBinary, "
+            f"got {space!r}{hint}"
+        )
+    return int(space.shape[0])
+
+
+def space_categories(space: spaces.Space, name: str = "space") -> tuple[int, ...] | None:
+    """The number of categories of each dimension of a categorical space: ``(n,)`` for ``Discrete(n)``, ``nvec``
+    for a 1-D ``MultiDiscrete``, 2 per entry of a 1-D ``MultiBinary``; None for any other space. A TypeError
+    naming ``name`` for a categorical space whose categories do not start at 0 or that has several axes."""
     if isinstance(space, spaces.Discrete):
         if int(space.start) != 0:
             raise TypeError(f"{name} {space!r}: Discrete spaces must start at 0")
-        return 1
-    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-        hint = _flatten_hint(space, name)
-        raise TypeError(f"{name} must be a flat (1-D) gymnasium Box or a Discrete, got {space!r}{hint}")
-    return int(space.shape[0])
+        return (int(space.n),)
+    if not isinstance(space, MULTI_CATEGORICAL_SPACES):
+        return None
+    if len(space.shape) != 1:
+        raise TypeError(
+            f"{name} {space!r} has several axes: flatten it into a 1-D {type(space).__name__} (one token per entry)"
+        )
+    if isinstance(space, spaces.MultiBinary):
+        return (2,) * int(space.shape[0])
+    if np.any(space.start != 0):
+        raise TypeError(f"{name} {space!r}: MultiDiscrete spaces must start at 0")
+    return tuple(int(n) for n in space.nvec)
 
 
 def are_categories(values: np.ndarray, n: int) -> bool:
@@ -134,6 +162,39 @@ def check_discrete_actions(actions: np.ndarray, space: spaces.Discrete) -> None:
             f"the data's actions must be the categories 0 .. {n - 1} of {space!r}, got values in "
             f"[{actions.min():g}, {actions.max():g}]"
         )
+
+
+def categorical_rows(
+    values: Any, space: spaces.MultiDiscrete | spaces.MultiBinary, name: str
+) -> tuple[np.ndarray, bool]:
+    """A 1-D MultiDiscrete or MultiBinary space's value ``(D,)`` or batch ``(n, D)`` as (n, D) float64 rows, and
+    whether it was a single one; a ValueError unless every entry is among its dimension's categories."""
+    categories = space_categories(space, name)
+    if isinstance(values, Mapping):
+        raise TypeError(f"{name}: expected the categories of {space!r}, got a dict")
+    array = np.asarray(values)
+    dim = len(categories)
+    if array.dtype.kind not in "biuf" or array.ndim not in (1, 2) or array.shape[-1] != dim or array.size == 0:
+        raise ValueError(
+            f"{name}: expected the categories of {space!r}, shape ({dim},) or (n_envs, {dim}), got {array!r}"
+        )
+    rows = array.reshape(-1, dim)
+    check_category_columns(rows, categories, f"{name} of {space!r}")
+    return rows.astype(np.float64), array.ndim == 1
+
+
+def check_category_columns(rows: np.ndarray, categories: tuple[int, ...], name: str) -> None:
+    """A ValueError naming ``name`` unless column ``i`` of ``rows`` (n, D) holds only the integers
+    ``0 .. categories[i] - 1``."""
+    for column, n in enumerate(categories):
+        values = rows[:, column]
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name}: entry {column} holds NaN or inf where the categories 0 .. {n - 1} belong")
+        if not are_categories(values, n):
+            raise ValueError(
+                f"{name}: entry {column} must be one of the categories 0 .. {n - 1}, got values in "
+                f"[{values.min():g}, {values.max():g}]"
+            )
 
 
 MAP_KEY = "map"
@@ -253,7 +314,7 @@ def flatten_observation(observation: Any, keys: tuple[DictKey, ...], width: int 
 
 
 def space_to_dict(space: spaces.Space) -> dict[str, Any]:
-    """A JSON-friendly description of a Box or Dict space (for checkpoints)."""
+    """A JSON-friendly description of a Box, Dict, Discrete, MultiDiscrete or MultiBinary space (for checkpoints)."""
     if isinstance(space, spaces.Box):
         return {
             "type": "Box",
@@ -266,7 +327,12 @@ def space_to_dict(space: spaces.Space) -> dict[str, Any]:
         return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box, Dict and Discrete spaces")
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        n = space.n  # an int, or the shape as given
+        return {"type": "MultiBinary", "n": int(n) if np.ndim(n) == 0 else [int(x) for x in n]}
+    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box, Dict, Discrete, MultiDiscrete, MultiBinary")
 
 
 def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
@@ -278,4 +344,8 @@ def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
         return spaces.Dict(OrderedDict((k, space_from_dict(s)) for k, s in d["spaces"].items()))  # saved order
     if d["type"] == "Discrete":
         return spaces.Discrete(int(d["n"]), start=int(d["start"]))
+    if d["type"] == "MultiDiscrete":
+        return spaces.MultiDiscrete(np.array(d["nvec"], dtype=np.int64), start=np.array(d["start"], dtype=np.int64))
+    if d["type"] == "MultiBinary":
+        return spaces.MultiBinary(d["n"] if isinstance(d["n"], int) else tuple(d["n"]))
     raise ValueError(f"unknown space type {d['type']!r}")

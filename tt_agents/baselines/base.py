@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from ..data_loading import Episode, load_episodes
 from ..spaces import (
+    MULTI_CATEGORICAL_SPACES,
     DictKey,
     are_categories,
     check_action_space,
@@ -62,6 +63,12 @@ class BaselineAgent:
         """For a Dict observation space used whole, its keys: the entries are concatenated in this order (else
         None)."""
         self.observation_dim = check_flat_box(self.input_space, "observation_space")
+        if isinstance(action_space, MULTI_CATEGORICAL_SPACES):
+            raise TypeError(
+                f"action_space {action_space!r}: the baselines take a flat Box or a Discrete (TTAgent plans "
+                "MultiDiscrete and MultiBinary actions, a token per entry); map its combinations onto one Discrete "
+                "(an ActionWrapper)"
+            )
         self.action_dim = check_action_space(action_space)
         if not (self.discrete_actions or np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
             raise ValueError(

@@ -75,12 +75,7 @@ class Episode:
         observations = self._checked_observations(n_steps)
 
         raw_actions = np.asarray(self.actions)
-        if raw_actions.dtype.kind in "biu":
-            if raw_actions.ndim == 2 and raw_actions.shape[1] != 1:
-                raise ValueError(
-                    f"actions are integers of shape {raw_actions.shape}: MultiDiscrete action spaces are not "
-                    "supported (a Discrete space's actions have shape (T,))"
-                )
+        if raw_actions.dtype.kind in "biu" and (raw_actions.ndim == 1 or raw_actions.shape[1:] == (1,)):
             self.discrete_actions = True
             raw_actions = raw_actions.reshape(-1, 1)
         actions = _float_array(raw_actions, "actions")

@@ -11,7 +11,14 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..spaces import check_flat_box, check_observation_space, dict_entry, dict_key_name, has_dict_entry
+from ..spaces import (
+    check_action_space,
+    check_flat_box,
+    check_observation_space,
+    dict_entry,
+    dict_key_name,
+    has_dict_entry,
+)
 from .episodes import ObservationKey
 
 if TYPE_CHECKING:
@@ -84,12 +91,11 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
 
     action_space = dataset.action_space
     try:
-        if not isinstance(action_space, spaces.Discrete):
-            check_flat_box(action_space, "action_space")
+        check_action_space(action_space)
     except TypeError:
         raise ValueError(
             f"dataset {dataset.id!r} has action space {action_space}; tt_agents supports flat continuous "
-            "(1-D Box) and Discrete action spaces"
+            "(1-D Box), Discrete, and 1-D MultiDiscrete and MultiBinary action spaces"
         ) from None
     observation_space = dataset.observation_space
     parts = [observation_space]
@@ -110,9 +116,9 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
             check_observation_space(observation_space)
     except TypeError:
         raise ValueError(
-            f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box) or "
-            "Discrete observations, or Dicts of flat Boxes (flatten others, e.g. with "
-            "gymnasium.wrappers.FlattenObservation, before recording)"
+            f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box), "
+            "Discrete, 1-D MultiDiscrete or MultiBinary observations, or Dicts of flat Boxes (flatten others, e.g. "
+            "with gymnasium.wrappers.FlattenObservation, before recording)"
         ) from None
 
 
