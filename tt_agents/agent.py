@@ -45,6 +45,7 @@ from .spaces import (
     MAP_KEY,
     MULTI_CATEGORICAL_SPACES,
     DictKey,
+    actions_in_space,
     categorical_rows,
     check_action_space,
     check_flat_box,
@@ -366,14 +367,7 @@ class TrajectoryTransformerAgent:
             maps=maps,
         )
         plan = self.planner.plan(context)
-        if self.discrete_actions:  # (E,) categories, decoded exactly
-            actions = np.rint(plan.actions[:, 0, 0]).astype(self.action_space.dtype)
-        elif isinstance(self.action_space, MULTI_CATEGORICAL_SPACES):  # (E, A) categories, decoded exactly
-            actions = np.rint(plan.actions[:, 0]).astype(self.action_space.dtype)
-        else:
-            actions = np.clip(plan.actions[:, 0], self.action_space.low, self.action_space.high).astype(
-                self.action_space.dtype
-            )
+        actions = actions_in_space(plan.actions[:, 0], self.action_space)
         for i, env in enumerate(state.envs):
             env.pending = (observations[i], actions[i], float(plan.rewards[i, 0]))
         self.last_plan = plan

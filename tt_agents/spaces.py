@@ -197,6 +197,16 @@ def check_category_columns(rows: np.ndarray, categories: tuple[int, ...], name: 
             )
 
 
+def actions_in_space(actions: np.ndarray, space: spaces.Space) -> np.ndarray:
+    """Planned actions (E, A) as ``space`` holds them, in its dtype: a Discrete's categories (E,) and a
+    MultiDiscrete's or MultiBinary's (E, A), rounded (they decode exactly); a Box's clipped to its bounds."""
+    if isinstance(space, spaces.Discrete):
+        return np.rint(actions[:, 0]).astype(space.dtype)
+    if isinstance(space, MULTI_CATEGORICAL_SPACES):
+        return np.rint(actions).astype(space.dtype)
+    return np.clip(actions, space.low, space.high).astype(space.dtype)
+
+
 MAP_KEY = "map"
 """The Dict observation entry that holds a per-episode map of integer cells (``ModelConfig.map_shape``)."""
 
