@@ -130,3 +130,18 @@ def test_data_outside_the_categories_is_refused_before_training() -> None:
     assert agent.model is None and agent.tokenizer is None
     with pytest.raises(TypeError, match="q_function='iql': IQL takes Box and Discrete action spaces"):
         agent.fit(walks("multi_discrete", n_episodes=3), q_function="iql", show_progress=False)
+    box_actions = TTAgent(env.observation_space, spaces.Box(-1, 1, (2,)), config=tiny_config(), device="cpu")
+    with pytest.raises(TypeError, match=r"q_function='iql': IQL reads .*, not MultiDiscrete\(\[5 5\]\)"):
+        box_actions.fit(walks("multi_discrete", n_episodes=3), q_function="iql")
+    assert box_actions.model is None
+
+
+def test_the_space_and_its_dtype_survive_a_checkpoint(tmp_path) -> None:
+    observation_space = spaces.MultiDiscrete([SIZE, SIZE], dtype=np.int32)
+    action_space = spaces.MultiDiscrete([3, 3], dtype=np.int16)
+    agent = TTAgent(observation_space, action_space, config=tiny_config(n_steps=5), device="cpu")
+    agent.fit(walks("multi_discrete", n_episodes=4), show_progress=False)
+    agent.save_pretrained(tmp_path / "agent")
+    loaded = TTAgent.from_pretrained(tmp_path / "agent", device="cpu")
+    assert loaded.observation_space == observation_space and loaded.action_space == action_space
+    assert loaded.predict(np.array([1, 2], dtype=np.int32))[0].dtype == np.int16

@@ -192,7 +192,7 @@ class TrajectoryTransformerAgent:
                 paper's locomotion ones by default, ``IQLConfig.antmaze()`` for sparse-reward mazes) on the same
                 data for ``q`` mode; anything else is used as given (see the class docstring).
         """
-        check_q_function_request(q_function, self.goal_conditioned, self.action_space)
+        check_q_function_request(q_function, self.goal_conditioned, self.observation_space, self.action_space)
         check_budget(n_steps=n_steps, n_epochs=n_epochs)
         self.device = init_distributed(self.device)  # under torchrun: this process's device, the process group
         train_cfg = self.config.train
@@ -233,7 +233,7 @@ class TrajectoryTransformerAgent:
             model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress, log_dir
         )
         self.history = trainer.train(resume=resume)
-        self.tokenizer, self.model = tokenizer, model.eval()
+        self.tokenizer, self.model, self._planner = tokenizer, model.eval(), None
         if isinstance(q_function, str):
             from .baselines import IQLAgent
 
@@ -244,7 +244,6 @@ class TrajectoryTransformerAgent:
             self.q_function = self.iql.q_function()
         elif q_function is not None:
             self.q_function = as_q_function(q_function)
-        self._planner = None
         return self
 
     @property
@@ -332,7 +331,8 @@ class TrajectoryTransformerAgent:
         deterministic: bool = True,
     ) -> tuple[np.ndarray, AgentState]:
         """Stable-Baselines3's ``predict``: actions for a single ``(obs_dim,)`` or batched ``(n_envs, obs_dim)``
-        observation (a Discrete space's: one category or ``(n_envs,)`` of them), and the updated ``state`` holding
+        observation (a Discrete space's: one category or ``(n_envs,)`` of them; a MultiDiscrete or MultiBinary
+        space's: its ints, ``(D,)`` or ``(n_envs, D)``), and the updated ``state`` holding
         each environment's context.
 
         ``episode_start[i]`` clears env i's context. One planner call serves the whole batch. Planning

@@ -34,9 +34,11 @@ def check_categories_fit_the_bins(n_bins: int, observation_space: spaces.Space, 
             )
 
 
-def check_q_function_request(q_function: Any, goal_conditioned: bool, action_space: spaces.Space) -> None:
+def check_q_function_request(
+    q_function: Any, goal_conditioned: bool, observation_space: spaces.Space, action_space: spaces.Space
+) -> None:
     """A ValueError or TypeError, before any training, for a ``q_function`` that ``fit`` cannot use: any in goal
-    mode, a name other than ``"iql"``, and ``"iql"`` for action spaces IQL does not take."""
+    mode, a name other than ``"iql"``, and ``"iql"`` for spaces IQL does not take."""
     if q_function is not None and goal_conditioned:
         raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
     if isinstance(q_function, str) and q_function != "iql":
@@ -45,6 +47,11 @@ def check_q_function_request(q_function: Any, goal_conditioned: bool, action_spa
         raise TypeError(
             f"q_function='iql': IQL takes Box and Discrete action spaces, not {action_space!r} (pass a Q-function "
             "of your own, or map the action combinations onto one Discrete)"
+        )
+    if isinstance(q_function, str) and isinstance(observation_space, MULTI_CATEGORICAL_SPACES):
+        raise TypeError(
+            f"q_function='iql': IQL reads Box, Discrete and Dict observations, not {observation_space!r} (pass a "
+            "Q-function of your own that reads them)"
         )
 
 

@@ -338,7 +338,12 @@ def space_to_dict(space: spaces.Space) -> dict[str, Any]:
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+        return {
+            "type": "MultiDiscrete",
+            "nvec": space.nvec.tolist(),
+            "start": space.start.tolist(),
+            "dtype": str(space.dtype),
+        }
     if isinstance(space, spaces.MultiBinary):
         n = space.n  # an int, or the shape as given
         return {"type": "MultiBinary", "n": int(n) if np.ndim(n) == 0 else [int(x) for x in n]}
@@ -355,7 +360,8 @@ def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
     if d["type"] == "Discrete":
         return spaces.Discrete(int(d["n"]), start=int(d["start"]))
     if d["type"] == "MultiDiscrete":
-        return spaces.MultiDiscrete(np.array(d["nvec"], dtype=np.int64), start=np.array(d["start"], dtype=np.int64))
+        dtype = np.dtype(d["dtype"])
+        return spaces.MultiDiscrete(np.array(d["nvec"], dtype), dtype=dtype, start=np.array(d["start"], dtype))
     if d["type"] == "MultiBinary":
         return spaces.MultiBinary(d["n"] if isinstance(d["n"], int) else tuple(d["n"]))
     raise ValueError(f"unknown space type {d['type']!r}")

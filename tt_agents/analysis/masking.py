@@ -23,7 +23,9 @@ def partially_observed(
     ``per="state"``: a new mask for every observation, the paper's "each dimension of every state is masked out
     with 50% probability"; ``per="episode"``: one mask for the whole episode (a sensor that is missing
     throughout). Actions, rewards and terminals are kept; the final observation is masked like the others. The
-    same ``seed`` gives the same masks.
+    same ``seed`` gives the same masks. Masking with 0 suits continuous observations: a Discrete space's data is
+    refused (0 is a real category), but a MultiDiscrete or MultiBinary space's integers are stored as a Box's and
+    cannot be told apart; do not mask those.
     """
     if not 0.0 <= probability <= 1.0:
         raise ValueError(f"probability must be in [0, 1], got {probability}")

@@ -92,10 +92,10 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
     action_space = dataset.action_space
     try:
         check_action_space(action_space)
-    except TypeError:
+    except TypeError as exc:
         raise ValueError(
             f"dataset {dataset.id!r} has action space {action_space}; tt_agents supports flat continuous "
-            "(1-D Box), Discrete, and 1-D MultiDiscrete and MultiBinary action spaces"
+            f"(1-D Box), Discrete, and 1-D MultiDiscrete and MultiBinary action spaces ({exc})"
         ) from None
     observation_space = dataset.observation_space
     parts = [observation_space]
@@ -114,11 +114,11 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
                 check_flat_box(part, "observation_space")
         else:
             check_observation_space(observation_space)
-    except TypeError:
+    except TypeError as exc:
         raise ValueError(
             f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box), "
             "Discrete, 1-D MultiDiscrete or MultiBinary observations, or Dicts of flat Boxes (flatten others, e.g. "
-            "with gymnasium.wrappers.FlattenObservation, before recording)"
+            f"with gymnasium.wrappers.FlattenObservation, before recording) ({exc})"
         ) from None
 
 
