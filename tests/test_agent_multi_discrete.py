@@ -93,7 +93,7 @@ def test_imitation_walks_to_the_corner_through_evaluate_policy(grid_agent) -> No
     grid_agent.configure_planner(mode="imitation")
     kind = "multi_binary" if isinstance(grid_agent.action_space, spaces.MultiBinary) else "multi_discrete"
     mean, _ = evaluate_policy(grid_agent, DummyVecEnv([lambda: grid(kind)] * 2), n_eval_episodes=6)
-    assert mean == 1.0  # every episode reaches the corner (random actions reach it in under 5% of episodes)
+    assert mean == 1.0  # every episode reaches the corner (random actions: 5% and 2.5% of 40 episodes)
     result = evaluate(grid_agent, grid(kind), n_episodes=2, show_progress=False)
     assert result.returns == [1.0, 1.0]
 
