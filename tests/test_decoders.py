@@ -72,6 +72,18 @@ def test_static_decoding_plans_the_same_tokens_as_the_cached_reference(mode, pas
     assert_same_plans(cached, static)
 
 
+@pytest.mark.parametrize("decoding", ["cached", "static"])
+def test_a_callers_bfloat16_autocast_does_not_change_the_plans(decoding) -> None:
+    model, tokenizer = network(LAYOUT)
+    config = PlannerConfig(beam_width=3, n_expand=2, horizon=6, max_context_transitions=2, seed=3, decoding=decoding)
+    planner = BeamPlanner(model, tokenizer, config)
+    expected = planner.plan(contexts([0, 1, 5]))
+    planner.seed(3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as a GPU inference loop often runs
+        got = planner.plan(contexts([0, 1, 5]))
+    assert_same_plans([expected], [got])
+
+
 @pytest.mark.parametrize("mode", ["reward", "q"])
 def test_static_decoding_keeps_the_anchor_as_the_cached_reference_does(mode) -> None:
     model, tokenizer = network(LAYOUT)

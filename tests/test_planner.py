@@ -54,6 +54,18 @@ def test_cdf_filter_samples_only_from_the_top_mass() -> None:
     assert set(tokens.tolist()) == {0, 1, 2}
 
 
+def test_sampling_draws_as_multinomial_does_for_the_same_generator_state() -> None:
+    logits = torch.randn(500, 9, generator=torch.Generator().manual_seed(1))
+    logits[:, 2] = float("-inf")  # a bin the filter or a category mask ruled out is never drawn
+    tokens, _ = sample_tokens(logits, 8, top_k=None, cdf=None, generator=torch.Generator().manual_seed(7))
+    probs = logits[:, :8].softmax(-1)
+    expected = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(7)).squeeze(-1)
+    assert torch.equal(tokens, expected)
+    assert 2 not in tokens.tolist() and 8 not in tokens.tolist()
+    frequencies = torch.bincount(tokens, minlength=8) / 500.0
+    assert (frequencies - probs.mean(0)).abs().max() < 0.06  # 500 draws from the mean distribution
+
+
 def _authors_kept_bins(probs: torch.Tensor, threshold: float) -> set[int]:
     """The authors' cdf filter, stated from its definition: sort the bins from least to most likely and drop those
     whose cumulative mass stays below ``threshold`` (with any bin as likely as the last one dropped)."""

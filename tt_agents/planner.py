@@ -180,8 +180,11 @@ def sample_tokens(
             sorted_probs = log_probs.gather(-1, order).exp().masked_fill(sorted_ranks == float("-inf"), 0.0)
             mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
             drop |= torch.zeros_like(drop).scatter(-1, order, mass_before >= cdf)  # keep bins until mass reaches cdf
-        tokens = torch.multinomial(log_probs.masked_fill(drop, float("-inf")).softmax(dim=-1), 1, generator=generator)
-        tokens = tokens.squeeze(-1)
+        probs = log_probs.masked_fill(drop, float("-inf")).softmax(dim=-1)  # (R, N)
+        # torch.multinomial's own one-sample draw (an exponential race), without its checks of ``probs`` on the host,
+        # which would stop the GPU for every sampled token: the same tokens for the same generator state
+        race = torch.empty_like(probs).exponential_(1, generator=generator)
+        tokens = (probs / race).argmax(dim=-1)
     return tokens, ranks.gather(-1, tokens[:, None]).squeeze(-1)
 
 
@@ -278,7 +281,12 @@ class BeamPlanner:
 
     @torch.no_grad()
     def plan(self, context: PlanningContext) -> Plan:
-        """Search from every environment's context; returns the best plan of each."""
+        """Search from every environment's context; returns the best plan of each. The search runs in the model's
+        own precision, also where the caller has turned autocast on."""
+        with torch.autocast(self.device.type, enabled=False):
+            return self._search(context)
+
+    def _search(self, context: PlanningContext) -> Plan:
         cfg, lay = self.config, self.layout
         O, A, N, H = lay.observation_dim, lay.action_dim, self.tokenizer.n_bins, cfg.horizon
         tokens, pads = self.context_tokens(context)

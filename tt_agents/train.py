@@ -112,11 +112,20 @@ def training_memory_estimate(
     return batch_size * tokens * per_token * element_size
 
 
+def uses_bf16_autocast(config: TrainConfig, device: torch.device) -> bool:
+    """Whether training on ``device`` runs under bfloat16 autocast: ``config.amp`` on a CUDA GPU with bf16
+    arithmetic (Ampere on); older GPUs would only emulate it, slowly, and train in fp32."""
+    if not (config.amp and device.type == "cuda"):
+        return False
+    with torch.cuda.device(device):  # the training GPU's answer, not the current one's
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def check_training_memory(
     model: ModelConfig, layout: TransitionLayout, n_bins: int, config: TrainConfig, device: torch.device
 ) -> None:
     """Refuse up front a batch whose activations cannot fit in the device's memory (e.g. ``batch_size=10**9``)."""
-    element_size = 2 if config.amp and device.type == "cuda" else 4
+    element_size = 2 if uses_bf16_autocast(config, device) else 4
     need = training_memory_estimate(model, layout, n_bins, config.batch_size, element_size)
     have = device_memory(device)
     if have is not None and need > have:
@@ -205,8 +214,7 @@ class Trainer:
         self.optimizer = make_optimizer(model, config, fused=device.type == "cuda")
         self.step = 0
         self.history = TrainHistory()
-        # bf16 autocast where the GPU has bf16 arithmetic (Ampere on); older GPUs would only emulate it, slowly
-        self.use_amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+        self.use_amp = uses_bf16_autocast(config, device)
         self.fingerprint = run_fingerprint(model, train_data, self.val_data, config)
         self.rank, self.world_size = distributed_rank_and_size()
         if config.batch_size % self.world_size:
@@ -252,8 +260,8 @@ class Trainer:
         optimizer_tensors, optimizer_rest = optimizer_state_to_flat(self.optimizer.state_dict(), "optimizer")
         tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
         tensors |= optimizer_tensors | {"rng.torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            tensors |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+        if self.device.type == "cuda":  # the training GPU's generator alone: a CPU run never starts CUDA here
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {
             "fingerprint": self.fingerprint,
             "step": self.step,
@@ -300,9 +308,8 @@ class Trainer:
         self.step = int(meta["step"])
         self.history = TrainHistory(**{k: [tuple(x) for x in v] for k, v in meta["history"].items()})
         torch.set_rng_state(groups["rng"]["torch"])
-        cuda_keys = [f"cuda.{i}" for i in range(torch.cuda.device_count())]
-        if cuda_keys and all(k in groups["rng"] for k in cuda_keys):
-            torch.cuda.set_rng_state_all([groups["rng"][k] for k in cuda_keys])
+        if self.device.type == "cuda" and "cuda" in groups["rng"]:  # saved by a CUDA run, of any number of GPUs
+            torch.cuda.set_rng_state(groups["rng"]["cuda"], self.device)
         return True
 
     # ---- loop ----------------------------------------------------------------------------------------
