@@ -56,8 +56,7 @@ if ! python3 -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; th
     exit 1
 fi
 
-default_steps="environment tests_cuda demo planning_cached training_speed planning_static tests planning_compiled decoders \
-acceptance"
+default_steps="environment tests_cuda demo planning_cached training_speed planning_static tests planning_compiled decoders acceptance"
 summary="$out_dir/summary.txt"
 echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC') steps: ${STEPS:-$default_steps}" >>"$summary"
 step() {  # step NAME COMMAND...: run it (at most its timeout), log to OUT_DIR/NAME.log, note its exit code and time

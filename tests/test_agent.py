@@ -62,6 +62,30 @@ def test_a_budget_in_epochs_scales_with_the_data(episodes, env_spaces) -> None:
     assert agent.fit(episodes, n_steps=3, n_epochs=9.0, show_progress=False).config.train.n_steps == 3
 
 
+def test_a_refit_starts_from_the_budget_asked_not_from_the_steps_of_the_last_fit(episodes, env_spaces) -> None:
+    asked = tiny_config().train
+    agent = TTAgent(*env_spaces, config=tiny_config(), device="cpu")
+    agent.fit(episodes, n_steps=2, seed=1, show_progress=False)
+    assert (agent.config.train.n_steps, agent.config.train.seed) == (2, 1)
+    agent.fit(episodes[:2], show_progress=False)  # other data, no budget asked: the config's, not the last call's
+    assert (agent.config.train.n_steps, agent.config.train.seed) == (asked.n_steps, asked.seed) != (2, 1)
+    agent.config.train = replace(agent.config.train, n_steps=4)  # changed by hand in between: that is the budget
+    assert agent.fit(episodes, show_progress=False).config.train.n_steps == 4
+
+
+def test_numpy_numbers_are_taken_as_settings_and_budgets(episodes, env_spaces) -> None:
+    from tt_agents.config import PlannerConfig, TokenizerConfig
+
+    assert TokenizerConfig(n_bins=np.int64(500)).n_bins == 500 and type(TokenizerConfig(np.int64(7)).n_bins) is int
+    assert type(PlannerConfig(discount=np.float32(0.5)).discount) is float
+    agent = TTAgent(*env_spaces, config=tiny_config(), device="cpu").fit(episodes, np.int64(2), show_progress=False)
+    assert agent.config.train.n_steps == 2 and type(agent.config.train.n_steps) is int
+    agent.configure_planner(beam_width=np.int64(3))
+    assert agent.config.planner.beam_width == 3
+    with pytest.raises(TypeError, match="n_bins must be"):
+        TokenizerConfig(n_bins=np.float64(3.0))
+
+
 def test_min_epochs_raises_the_configs_step_budget_but_not_an_asked_one(episodes, env_spaces) -> None:
     config = tiny_config(n_steps=2)
     config.train = replace(config.train, min_epochs=0.5)
@@ -123,6 +147,16 @@ def test_act_files_the_real_reward_when_given(trained_agent) -> None:
     assert predicted != 7.5 and np.isfinite(predicted)
     trained_agent.reset()
     assert trained_agent._act_state.envs[0].rewards == []
+
+
+def test_act_is_for_one_environment_and_refuses_a_batch_before_filing_anything(trained_agent) -> None:
+    trained_agent.reset()
+    single = trained_agent.act(np.zeros(4))
+    trained_agent.reset()
+    assert np.array_equal(trained_agent.act(np.zeros((1, 4))), single), "a batch of one: its one action, (A,)"
+    with pytest.raises(ValueError, match="act is for one environment, got 2 observations: use predict"):
+        trained_agent.act(np.zeros((2, 4)), reward=1.0)
+    assert trained_agent._act_state.rewards == [None] and len(trained_agent._act_state.envs[0].actions) == 0
 
 
 @pytest.mark.parametrize(
@@ -194,9 +228,11 @@ def test_reset_restores_the_planner_seed(trained_agent) -> None:
     np.testing.assert_array_equal([trained_agent.act(np.full(4, 0.01 * i)) for i in range(3)], first)
 
 
-@pytest.mark.parametrize("budget", [{"n_steps": 0}, {"n_steps": -5}, {"n_epochs": 0.0}, {"n_steps": True}])
+@pytest.mark.parametrize(
+    "budget", [{"n_steps": 0}, {"n_steps": -5}, {"n_epochs": 0.0}, {"n_steps": True}, {"n_steps": 2.5}]
+)
 def test_a_training_budget_that_is_not_positive_is_refused(episodes, env_spaces, budget) -> None:
-    with pytest.raises(ValueError, match="must be a positive number"):
+    with pytest.raises(ValueError, match="must be a (positive|whole) number"):
         TTAgent(*env_spaces, config=tiny_config(), device="cpu").fit(episodes, **budget, show_progress=False)
 
 
@@ -229,6 +265,10 @@ def test_data_that_trains_but_not_as_meant_is_warned_about(episodes, env_spaces)
     ]
     with pytest.warns(UserWarning, match="3 of 3 episodes have a single step"):
         agent.fit(one_step, show_progress=False)
+    before = agent.config.to_dict()
+    with pytest.raises(ValueError, match="the data holds 1 transition in 1 episode"):
+        agent.fit(one_step[:1], show_progress=False)
+    assert agent.config.to_dict() == before
 
 
 def test_data_whose_termination_is_a_success_is_warned_about_the_termination_penalty(episodes, env_spaces) -> None:

@@ -8,7 +8,7 @@ import minari
 import pytest
 import torch
 
-from tt_agents.cli import build_parser, main
+from tt_agents.cli import _train_config, build_parser, main
 
 TINY_FLAGS = [
     "--sac-steps",
@@ -98,6 +98,10 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
                 str(out),
                 "--steps",
                 "3",
+                "--set",
+                "tokenizer.n_bins=30",
+                "--set",
+                "data.termination_penalty=null",
                 "--no-progress",
                 "--device",
                 "cpu",
@@ -106,6 +110,10 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
         == 0
     )
     assert (out / "model.safetensors").is_file() and (out / "training" / "trainer_state.safetensors").is_file()
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["tokenizer"]["n_bins"] == 30 and saved["data"]["termination_penalty"] is None
+    again = build_parser().parse_args(["train", "x-v0", "--env", "E", "--out", "o", "--config", f"{out}/config.json"])
+    assert json.loads(json.dumps(_train_config(again).to_dict())) == saved, "a saved config.json is a --config"
     assert (out / "logs" / "metrics.csv").is_file() and (out / "logs" / "curves.png").is_file()
     capsys.readouterr()
     assert (
@@ -190,3 +198,27 @@ def test_train_reports_a_missing_dataset_without_a_traceback(tmp_path, capsys):
         == 2
     )
     assert "not available locally" in capsys.readouterr().err
+
+
+def test_train_settings_from_a_file_and_set_are_checked_before_anything_runs(tmp_path, capsys):
+    from tt_agents.config import cpu_preset
+
+    base = ["train", "some/data-v0", "--env", "Pendulum-v1", "--out", str(tmp_path / "a")]
+    config = _train_config(build_parser().parse_args([*base, "--set", "planner.mode=imitation"]))
+    assert config.planner.mode == "imitation" and config.model == cpu_preset().model
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps({"model": {"n_layer": 3}}))
+    config = _train_config(build_parser().parse_args([*base, "--config", str(saved), "--set", "train.n_steps=7"]))
+    assert (config.model.n_layer, config.train.n_steps, config.tokenizer.n_bins) == (3, 7, 100)
+    for setting, error in [
+        ("x.y=1", "no config section 'x'"),
+        ("model.depth=3", "model has no field 'depth'; its fields are"),
+        ("tokenizer.n_bins=many", "TokenizerConfig.n_bins must be"),
+    ]:
+        assert main([*base, "--set", setting, "--no-progress"]) == 2
+        assert error in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--set", "n_bins"])
+    saved.write_text("[1, 2]")
+    assert main([*base, "--config", str(saved)]) == 2
+    assert "expected a JSON object" in capsys.readouterr().err

@@ -157,3 +157,15 @@ def test_an_environment_with_another_number_of_states_is_refused_before_it_runs(
     check_spaces_match(agent, make_vec_env("FrozenLake-v1", 1))
     with pytest.raises(ValueError, match=r"observation space Discrete\(48\) is not the agent's Discrete\(16\)"):
         check_spaces_match(agent, make_vec_env("CliffWalking-v1", 1))
+
+
+@pytest.mark.parametrize("counts", [{"n_episodes": 0}, {"n_episodes": 2.5}, {"n_envs": 0}, {"n_episodes": True}])
+def test_episode_and_environment_counts_that_are_not_positive_integers_are_refused(counts) -> None:
+    import gymnasium as gym
+
+    from tt_agents.baselines import BCAgent
+
+    env = gym.make("Pendulum-v1")
+    policy = BCAgent(env.observation_space, env.action_space, device="cpu")
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        evaluate(policy, "Pendulum-v1", **counts, reference=(0.0, 1.0), show_progress=False)

@@ -33,7 +33,8 @@ def step_command(name: str) -> list[str]:
 
 
 def test_the_default_steps_are_all_known() -> None:
-    assert default_steps()[:3] == ["environment", "tests", "demo"]
+    assert default_steps()[:3] == ["environment", "tests_cuda", "demo"]
+    assert {"tests", "decoders", "acceptance"} <= set(default_steps())
     for name in default_steps():
         assert step_command(name), f"gpu_check.sh has no command for its default step {name!r}"
 
@@ -49,7 +50,7 @@ def test_every_benchmark_step_parses(name: str) -> None:
         assert args.decodings == [name.removeprefix("planning_")]
 
 
-@pytest.mark.parametrize("name", [n for n in default_steps() if n in ("tests", "decoders", "acceptance")])
+@pytest.mark.parametrize("name", [n for n in default_steps() if n in ("tests_cuda", "tests", "decoders", "acceptance")])
 def test_the_test_steps_name_existing_tests(name: str) -> None:
     command = step_command(name)
     assert command[:3] == ["python3", "-m", "pytest"]

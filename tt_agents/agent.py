@@ -18,7 +18,7 @@ from gymnasium import spaces
 from ._io import CheckpointError
 from .agent_state import AgentState, EnvContext
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
-from .config import AgentConfig
+from .config import AgentConfig, TrainConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .distributed import init_distributed
 from .inputs import (
@@ -120,6 +120,7 @@ class TrajectoryTransformerAgent:
         self.history: TrainHistory | None = None
         self.dataset_info: dict[str, Any] = {}
         self._planner: BeamPlanner | None = None
+        self._budget: tuple[TrainConfig, TrainConfig] | None = None  # (config.train before the last fit, after it)
         self._act_state = AgentState.new(1)
         self._seed: int | None = self.config.planner.seed
 
@@ -181,6 +182,9 @@ class TrajectoryTransformerAgent:
 
         Args:
             n_steps: gradient steps, exactly (default ``config.train.n_steps``, at least ``min_epochs`` passes).
+                After ``fit``, ``config.train`` holds the steps trained (and is saved so); a later ``fit`` of the
+                same agent starts again from the budget that was asked (the preset's, or ``n_steps``/``n_epochs``
+                of that call only), unless ``config.train`` was changed in between.
             n_epochs: the budget in passes over the training windows instead of steps (default
                 ``config.train.n_epochs``); ``n_steps`` wins when both are given.
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
@@ -196,6 +200,9 @@ class TrajectoryTransformerAgent:
         check_budget(n_steps=n_steps, n_epochs=n_epochs)
         self.device = init_distributed(self.device)  # under torchrun: this process's device, the process group
         train_cfg = self.config.train
+        if self._budget is not None and train_cfg == self._budget[1]:  # a refit: the budget as asked, for this data
+            train_cfg = self._budget[0]
+        budget_asked = train_cfg
         if n_steps is not None or n_epochs is not None:
             train_cfg = replace(train_cfg, n_steps=n_steps or train_cfg.n_steps, n_epochs=None if n_steps else n_epochs)
         if seed is not None:
@@ -213,6 +220,11 @@ class TrajectoryTransformerAgent:
         check_data_observations(episodes, self.observation_space)
         check_data_maps(episodes, self.config.model.map_shape, self.config.model.map_classes)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
+        if data.n_transitions < 2:
+            raise ValueError(
+                f"fit: the data holds {data.n_transitions} transition in {data.n_episodes} episode; the tokenizer and "
+                "the model need at least 2 transitions"
+            )
         self._check_data_layout(data.layout)
         warn_about_data(episodes, self.action_space)
         if not goal:  # goal mode plans by likelihood alone: the rewards are never scored
@@ -225,7 +237,8 @@ class TrajectoryTransformerAgent:
         train_windows = WindowDataset(train_part, tokenizer, seq)
         val_windows = WindowDataset(val_part, tokenizer, seq) if val_part.n_episodes else None
         train_cfg = steps_for(train_cfg, len(train_windows), asked_steps=n_steps is not None)
-        self.config.train = replace(train_cfg, min_epochs=None)  # the steps trained, as a refit would repeat them
+        self.config.train = replace(train_cfg, min_epochs=None)  # the steps trained, as saved with the agent
+        self._budget = (budget_asked, self.config.train)
         self.config.model = replace(self.config.model, map_per_step=data.map_per_step)
         torch.manual_seed(train_cfg.seed)
         model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
@@ -319,9 +332,12 @@ class TrajectoryTransformerAgent:
             if not isinstance(observation, dict):
                 raise TypeError("goal= is for goal-conditioned agents with Dict observations")
             observation = {**observation, "desired_goal": goal}
+        observations, _, single = self._parse_observation(observation)
+        if observations.shape[0] != 1:
+            raise ValueError(f"act is for one environment, got {observations.shape[0]} observations: use predict")
         self._act_state.rewards[0] = checked_reward(reward, "reward")
         actions, _ = self.predict(observation, state=self._act_state, episode_start=None)
-        return actions
+        return actions if single else actions[0]  # a batch of one gives its one action too
 
     def predict(
         self,

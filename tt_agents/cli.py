@@ -19,6 +19,10 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import AgentConfig
 
 
 def _positive_int(text: str) -> int:
@@ -163,6 +167,21 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=("quantile", "uniform"),
         help="discretization strategy (default: the preset's, uniform for cpu, quantile for paper)",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="an AgentConfig as JSON (AgentConfig.to_dict(), or a saved agent's config.json) instead of the preset",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_config_override,
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="change one setting of the config, VALUE read as JSON where it parses (repeatable), e.g. "
+        "--set tokenizer.n_bins=500 --set data.termination_penalty=null --set train.batch_size=128",
+    )
     parser.add_argument("--checkpoint-dir", help="resumable training checkpoints (default: OUT/training)")
     parser.add_argument("--log-dir", help="training metrics: metrics.csv, curves.png, TensorBoard (default: OUT/logs)")
     parser.add_argument("--seed", type=int, default=0)
@@ -171,21 +190,59 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_cmd_train)
 
 
+def _config_override(text: str) -> tuple[str, str, Any]:
+    """``--set``'s ``SECTION.FIELD=VALUE``: the value as JSON (``null``, numbers, ``true``) or else as a string."""
+    key, equals, raw = text.partition("=")
+    section, dot, name = key.partition(".")
+    if not (equals and dot and section and name):
+        raise argparse.ArgumentTypeError(f"expected SECTION.FIELD=VALUE (e.g. tokenizer.n_bins=500), got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return section, name, value
+
+
+def _train_config(args: argparse.Namespace) -> AgentConfig:
+    """The AgentConfig of ``tt-agents train``: ``--config`` or the preset, then ``--mode``, ``--tokenizer`` and every
+    ``--set``, applied in that order; a bad file, section, field or value is a ValueError naming it."""
+    from .config import AgentConfig, cpu_preset, paper_preset
+
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as f:
+                settings = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"--config {args.config}: cannot read it as JSON ({exc})") from exc
+        if isinstance(settings, dict) and settings.get("format") == "tt-agents":  # a saved agent's config.json
+            settings = settings.get("config")
+        if not isinstance(settings, dict):
+            raise ValueError(f"--config {args.config}: expected a JSON object of config sections")
+        settings = AgentConfig.from_dict(settings).to_dict()  # checked; sections it lacks take their defaults
+    else:
+        settings = (cpu_preset() if args.preset == "cpu" else paper_preset()).to_dict()
+    changes = [("planner", "mode", args.mode)] if args.mode else []
+    changes += [("tokenizer", "strategy", args.tokenizer)] if args.tokenizer else []
+    for section, name, value in changes + args.overrides:
+        if section not in settings:
+            raise ValueError(f"--set {section}.{name}: no config section {section!r}; sections are {sorted(settings)}")
+        if name not in settings[section]:
+            known = ", ".join(sorted(settings[section]))
+            raise ValueError(f"--set {section}.{name}: {section} has no field {name!r}; its fields are {known}")
+        settings[section][name] = value
+    return AgentConfig.from_dict(settings)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import gymnasium as gym
 
     from .agent import TTAgent
-    from .config import cpu_preset, paper_preset
     from .distributed import distributed_rank_and_size
     from .training_log import METRICS_FILE, plot_training_log
 
-    config = cpu_preset() if args.preset == "cpu" else paper_preset()
-    if args.mode:
-        config.planner = dataclasses.replace(config.planner, mode=args.mode)
-    if args.tokenizer:
-        config.tokenizer = dataclasses.replace(config.tokenizer, strategy=args.tokenizer)
+    config = _train_config(args)
     env = gym.make(args.env)
     agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
     checkpoint_dir = args.checkpoint_dir or str(Path(args.out) / "training")

@@ -7,6 +7,7 @@ smaller settings that train and plan on a laptop CPU in minutes; it is named as 
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -34,11 +35,21 @@ def _matches(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
+def _as_python_number(value: Any) -> Any:
+    """A NumPy (or other non-builtin) integer or real scalar as Python's ``int`` or ``float`` (such as the
+    ``np.int64`` of ``gymnasium.spaces.Discrete(n).n``); anything else unchanged."""
+    if type(value) in (bool, int, float) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
 def _check_types(config: Any) -> None:
-    """A TypeError naming the first field of the dataclass ``config`` whose value does not fit its annotation."""
+    """A TypeError naming the first field of the dataclass ``config`` whose value does not fit its annotation;
+    NumPy scalars are first taken as Python numbers (so that the config stays JSON)."""
     hints = typing.get_type_hints(type(config))
     for f in fields(config):
-        value = getattr(config, f.name)
+        value = _as_python_number(getattr(config, f.name))
+        setattr(config, f.name, value)
         if not _matches(value, hints[f.name]):
             raise TypeError(f"{type(config).__name__}.{f.name} must be {hints[f.name]}, got {value!r}")
 

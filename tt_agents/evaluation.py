@@ -7,6 +7,7 @@ mean what they mean for any SB3 policy.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Sequence
@@ -219,6 +220,10 @@ def evaluate(
     or a Minari dataset (or id) that carries them; by default a TT agent's training data's. A TT agent's planner
     is re-seeded with ``seed`` so runs are repeatable.
     """
+    for name, value in (("n_episodes", n_episodes), ("n_envs", n_envs)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"evaluate: {name} must be a positive integer, got {value!r}")
+    n_episodes, n_envs = int(n_episodes), int(n_envs)
     scores = reference_scores(agent if reference is None else reference)
     _warn_without_time_limit(env, make_kwargs)
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)

@@ -180,10 +180,12 @@ def steps_for(train_cfg: TrainConfig, n_windows: int, asked_steps: bool) -> Trai
 
 
 def check_budget(**budget: Any) -> None:
-    """``fit``'s ``n_steps`` / ``n_epochs``: None, or a positive number."""
+    """``fit``'s ``n_steps`` (None or a positive integer) and ``n_epochs`` (None or a positive number)."""
     for name, value in budget.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0):
             raise ValueError(f"fit: {name} must be a positive number, got {value!r}")
+        if name == "n_steps" and value is not None and not isinstance(value, numbers.Integral):
+            raise ValueError(f"fit: n_steps must be a whole number of gradient steps, got {value!r}")
 
 
 def checked_reward(reward: Any, name: str) -> float | None:
