@@ -13,7 +13,6 @@ without the ordinal embedding. Written to ``benchmarks/results/cartpole_expert.m
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 from common import evaluation_seed
-from reports import write_markdown
+from reports import write_markdown_with_rows
 from rich.console import Console
 
 from tt_agents import AgentConfig, TTAgent, cpu_preset, evaluate
@@ -151,8 +150,7 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
             f"| {r['variant']} | {strategy} | {ordinal} | {r['seed']} | {r['mean_return']:.1f} | "
             f"{' '.join(map(str, r['returns']))} |"
         )
-    lines += ["", "Raw rows:", "", "```json", json.dumps(rows, indent=1), "```", ""]
-    write_markdown(RESULTS, lines)
+    write_markdown_with_rows(RESULTS, lines, rows)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Every cell is resumable: trained agents are saved under ``--workdir`` and reused
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import replace
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from common import Cell, DatasetEntry, check_settings, evaluation_seed, train_or_load_tt
-from reports import write_markdown
+from reports import write_markdown_with_rows
 from rich.console import Console
 from rich.table import Table
 
@@ -130,8 +129,7 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
             f"| {r['dataset']} | {r['data_return']:.0f} | {r['mode']} | {r['return']:.0f} ± {r['stderr']:.0f} | "
             f"{r['normalized']:.1f} | {r['ms_per_action']:.0f} |"
         )
-    lines += ["", "Raw rows:", "", "```json", json.dumps(rows, indent=1), "```", ""]
-    write_markdown(RESULTS, lines)
+    write_markdown_with_rows(RESULTS, lines, rows)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import shlex
@@ -115,6 +116,11 @@ def write_markdown(path: Path, lines: list[str]) -> None:
     """``lines`` as a markdown file ending in one newline."""
     text = "\n".join(lines).rstrip("\n") + "\n"
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_markdown_with_rows(path: Path, lines: list[str], rows: list[dict[str, Any]]) -> None:
+    """``lines`` and then the raw ``rows`` as a JSON block, as a markdown file (:func:`write_markdown`)."""
+    write_markdown(path, [*lines, "", "Raw rows:", "", "```json", json.dumps(rows, indent=1), "```", ""])
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:

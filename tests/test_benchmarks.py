@@ -500,3 +500,14 @@ def test_the_recording_speed_benchmark_times_each_setting_and_compares_their_epi
     out = capsys.readouterr().out
     assert all(f"workers {w}:" in out for w in ("none", "1", "2"))
     assert "True" in out and "False" not in out
+
+
+def test_the_pendulum_benchmarks_expert_swings_up_and_balances_despite_its_noise() -> None:
+    sys.path.insert(0, str(Path(common.__file__).parent))
+    import pendulum_swing_up
+
+    episodes = pendulum_swing_up.expert_episodes(4, seed=5)
+    assert [len(e["actions"]) for e in episodes] == [200] * 4
+    last = np.concatenate([e["observations"][-20:] for e in episodes])  # (80, 3) cos, sin, angular velocity
+    assert (last[:, 0] > 0.95).all(), "upright at the end of every episode"
+    assert np.abs(np.concatenate([e["actions"] for e in episodes])).max() <= 2.0
