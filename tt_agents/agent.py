@@ -184,7 +184,8 @@ class TrajectoryTransformerAgent:
             n_steps: gradient steps, exactly (default ``config.train.n_steps``, at least ``min_epochs`` passes).
                 After ``fit``, ``config.train`` holds the steps trained (and is saved so); a later ``fit`` of the
                 same agent starts again from the budget that was asked (the preset's, or ``n_steps``/``n_epochs``
-                of that call only), unless ``config.train`` was changed in between.
+                of that call only), unless ``config.train`` was changed in between; an agent loaded with
+                :meth:`from_pretrained` starts from the steps it was trained for.
             n_epochs: the budget in passes over the training windows instead of steps (default
                 ``config.train.n_epochs``); ``n_steps`` wins when both are given.
             checkpoint_dir: where a resumable training checkpoint is kept; a rerun with the same directory
