@@ -29,7 +29,7 @@ mkdir -p "$out_dir"
 export PYTHONUNBUFFERED=1 JAX_PLATFORMS=cpu
 
 if [[ -n "$wheel_dir" ]]; then
-    site="${TMPDIR:-/tmp}/tt_agents_gpu_check_site"
+    site="${TMPDIR:-/tmp}/tt_agents_gpu_check_site_$(ls "$wheel_dir" | cksum | cut -d' ' -f1)"  # one per wheel set
     if [[ ! -f "$site/.installed" ]]; then
         wheels=()
         for wheel in "$wheel_dir"/*.whl; do
