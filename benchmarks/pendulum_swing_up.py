@@ -8,6 +8,7 @@ episodes from the benchmark's evaluation seeds (starts the data never had). Writ
 
     python benchmarks/pendulum_swing_up.py                                   # 30 and 100 episodes, 2 seeds
     python benchmarks/pendulum_swing_up.py --data-episodes 30 --seeds 1      # a quick look
+    python benchmarks/pendulum_swing_up.py --place-frequencies 8 --out benchmarks/results/pendulum_swing_up_place8.md
 """
 
 from __future__ import annotations
@@ -83,9 +84,11 @@ class ExpertPolicy:
         return np.stack([expert_action(o) for o in np.atleast_2d(observation)]), state
 
 
-def trained(method: str, episodes: list[dict], seed: int, folder: Path) -> tuple[Any, float | None]:
+def trained(
+    method: str, episodes: list[dict], seed: int, folder: Path, place_frequencies: int | None = None
+) -> tuple[Any, float | None]:
     """The method's agent for ``seed`` (a TT agent is loaded from ``folder`` when an earlier run saved it), and its
-    training seconds (None when loaded)."""
+    training seconds (None when loaded). ``place_frequencies``: the TT model's (None: the preset's)."""
     env = gym.make(ENV_ID)
     clock = time.perf_counter()
     if method == "bc":
@@ -96,6 +99,8 @@ def trained(method: str, episodes: list[dict], seed: int, folder: Path) -> tuple
         return TTAgent.from_pretrained(folder, device="auto"), None
     config = cpu_preset()
     config.train = replace(config.train, seed=seed)
+    if place_frequencies is not None:
+        config.model = replace(config.model, place_frequencies=place_frequencies)
     agent = TTAgent(env.observation_space, env.action_space, config=config, device="auto")
     agent.fit(episodes, show_progress=False)
     agent.save_pretrained(folder)
@@ -109,11 +114,18 @@ def main() -> None:
     parser.add_argument("--data-episodes", type=int, nargs="+", default=[30, 100])
     parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes per seed")
     parser.add_argument("--workdir", type=Path, default=Path("runs/pendulum_swing_up"))
+    parser.add_argument(
+        "--place-frequencies",
+        type=int,
+        help="TT's ModelConfig.place_frequencies (default: the cpu preset's); agents go to their own folders",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the results file")
     parser.add_argument("--no-write", action="store_true", help="print only; do not update the results file")
     args = parser.parse_args()
     console = Console()
     rows = []
     started = time.perf_counter()
+    place_suffix = "" if args.place_frequencies is None else f"_place{args.place_frequencies}"
     for n_data in args.data_episodes:
         episodes = expert_episodes(n_data)
         data_return = float(np.mean([e["rewards"].sum() for e in episodes]))
@@ -122,7 +134,8 @@ def main() -> None:
             expert = evaluate(ExpertPolicy(), ENV_ID, args.episodes, 5, seed=start, show_progress=False)
             results = {"expert (noise-free)": (expert, None)}
             for method in ("tt", "bc"):
-                agent, train_s = trained(method, episodes, seed, args.workdir / f"data{n_data}_seed{seed}")
+                folder = args.workdir / f"data{n_data}_seed{seed}{place_suffix}"
+                agent, train_s = trained(method, episodes, seed, folder, args.place_frequencies)
                 modes = ("imitation", "reward") if method == "tt" else (None,)
                 for mode in modes:
                     if mode is not None:
@@ -148,15 +161,20 @@ def main() -> None:
 
 
 def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) -> None:
-    """The table, the command that made it and the raw rows, in ``RESULTS``."""
+    """The table, the command that made it and the raw rows, in ``args.out``."""
+    place = args.place_frequencies
+    place_option = "" if place is None else f" --place-frequencies {place}"
+    out_option = "" if args.out == RESULTS else f" --out {args.out}"
+    model = "" if place is None else f" with `ModelConfig.place_frequencies={place}`"
     lines = [
         "# Imitating a Pendulum-v1 swing-up expert (cpu preset), an environment never tuned on",
         "",
         f"Command: `python benchmarks/pendulum_swing_up.py --seeds {args.seeds} --data-episodes "
-        f"{' '.join(map(str, args.data_episodes))} --episodes {args.episodes}` ({total_s / 60:.1f} min on the "
-        f"machine that ran it). Data: the script's scripted expert with action noise {EXPERT_NOISE}, 200-step "
-        f"episodes. TT: `cpu_preset()` as the README trains it, planning in imitation and in reward mode; BC "
-        f"{BC_STEPS} steps. Evaluation from the benchmark's evaluation seeds (starts the data never had).",
+        f"{' '.join(map(str, args.data_episodes))} --episodes {args.episodes}{place_option}{out_option}` "
+        f"({total_s / 60:.1f} min on the machine that ran it). Data: the script's scripted expert with action noise "
+        f"{EXPERT_NOISE}, 200-step episodes. TT: `cpu_preset()` as the README trains it{model}, planning in "
+        f"imitation and in reward mode; BC {BC_STEPS} steps. Evaluation from the benchmark's evaluation seeds "
+        "(starts the data never had).",
         "",
         "| data episodes (return) | method | seed | mean return | returns |",
         "|---|---|---|---|---|",
@@ -166,7 +184,7 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
             f"| {r['data_episodes']} ({r['data_return']:.0f}) | {r['method']} | {r['seed']} | {r['mean_return']:.1f} "
             f"| {' '.join(f'{x:.0f}' for x in r['returns'])} |"
         )
-    write_markdown_with_rows(RESULTS, lines, rows)
+    write_markdown_with_rows(args.out, lines, rows)
 
 
 if __name__ == "__main__":

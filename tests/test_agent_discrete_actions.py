@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -56,6 +58,21 @@ def test_a_discrete_agent_round_trips_through_a_checkpoint(discrete_agent, tmp_p
     assert loaded.action_space == discrete_agent.action_space and loaded.tokenizer.categories[4] == 2
     observations = np.random.default_rng(0).normal(scale=0.05, size=(6, 4))
     np.testing.assert_array_equal(loaded.predict(observations)[0], discrete_agent.predict(observations)[0])
+
+
+def test_an_agent_embedding_bins_by_place_keeps_its_action_categories_in_the_table(tmp_path) -> None:
+    env = gym.make(CARTPOLE_ID)
+    config = tiny_config(n_steps=60)
+    config.model = replace(config.model, place_frequencies=4)
+    agent = TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
+    agent.fit(cartpole_episodes(n_episodes=4), show_progress=False)
+    assert agent.model.by_place.tolist() == [True] * 4 + [False, True, True]  # the action (slot 4): a category
+    agent.configure_planner(mode="imitation")
+    agent.save_pretrained(tmp_path / "agent")
+    loaded = TTAgent.from_pretrained(tmp_path / "agent", device="cpu")
+    assert loaded.model.by_place.tolist() == agent.model.by_place.tolist()
+    observations = np.random.default_rng(0).normal(scale=0.05, size=(6, 4))
+    np.testing.assert_array_equal(loaded.predict(observations)[0], agent.predict(observations)[0])
 
 
 def test_discrete_data_and_box_agents_do_not_mix() -> None:

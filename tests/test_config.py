@@ -83,6 +83,7 @@ def test_every_field_has_a_docstring(cls) -> None:
         (lambda: ModelConfig(n_head=0), "ModelConfig.n_head"),
         (lambda: ModelConfig(n_embd=0), "ModelConfig.n_embd"),
         (lambda: ModelConfig(action_weight=-1.0), "ModelConfig.action_weight"),
+        (lambda: ModelConfig(place_frequencies=-1), "ModelConfig.place_frequencies"),
         (lambda: TrainConfig(min_lr_ratio=-0.5), "TrainConfig.min_lr_ratio"),
         (lambda: TrainConfig(grad_clip=-1.0), "TrainConfig.grad_clip"),
         (lambda: TrainConfig(checkpoint_every=-1), "TrainConfig.checkpoint_every"),

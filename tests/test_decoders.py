@@ -20,13 +20,22 @@ GOAL_LAYOUT = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=2)
 
 
 def network(
-    layout: TransitionLayout, sequence_length: int = 4, device: str = "cpu", ordinal: bool = False
+    layout: TransitionLayout, sequence_length: int = 4, device: str = "cpu", embedding: str = "table"
 ) -> tuple[TrajectoryGPT, Tokenizer]:
+    """A random network; ``embedding``: ``table`` (the paper's), ``ordinal`` (plus an ordinal direction) or
+    ``place`` (continuous bins embedded by place, plus the ordinal direction)."""
     tokenizer = Tokenizer(N_BINS, "quantile").fit(np.random.default_rng(0).normal(size=(500, layout.n_columns)))
     torch.manual_seed(0)
-    config = ModelConfig(n_layer=2, n_head=2, n_embd=16, sequence_length=sequence_length, ordinal_embedding=ordinal)
+    config = ModelConfig(
+        n_layer=2,
+        n_head=2,
+        n_embd=16,
+        sequence_length=sequence_length,
+        ordinal_embedding=embedding != "table",
+        place_frequencies=4 if embedding == "place" else 0,
+    )
     model = TrajectoryGPT(layout, N_BINS, config)
-    if ordinal:  # trained directions, not the zeros a new network starts from
+    if config.ordinal_embedding:  # trained directions, not the zeros a new network starts from
         torch.nn.init.normal_(model.ordinal_emb)
     return model.to(device).eval(), tokenizer
 
@@ -96,9 +105,9 @@ def test_static_decoding_keeps_the_anchor_as_the_cached_reference_does(mode) -> 
 
 @pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"])
 @pytest.mark.parametrize("device", ["cpu", CUDA])
-@pytest.mark.parametrize("ordinal", [False, True], ids=["token embeddings", "ordinal embedding"])
-def test_static_logits_equal_the_cached_logits_token_by_token(device, compiled, ordinal) -> None:
-    model, tokenizer = network(GOAL_LAYOUT, sequence_length=3, device=device, ordinal=ordinal)
+@pytest.mark.parametrize("embedding", ["table", "ordinal", "place"])
+def test_static_logits_equal_the_cached_logits_token_by_token(device, compiled, embedding) -> None:
+    model, tokenizer = network(GOAL_LAYOUT, sequence_length=3, device=device, embedding=embedding)
     planner = BeamPlanner(model, tokenizer, PlannerConfig(mode="goal", max_context_transitions=2))
     tokens, pads = planner.context_tokens(contexts([0, 4], goal=True))
     cached, static = CachedDecoder(model, keep_transitions=2), StaticDecoder(model, 2, 4, compiled=compiled)

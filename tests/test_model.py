@@ -18,14 +18,24 @@ N_BINS = 10
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
+EMBEDDINGS = ["table", "ordinal", "place"]  # token embeddings alone, plus an ordinal direction, by place
+
+
 def make_model(
-    goal_dim: int = 0, sequence_length: int = 4, seed: int = 0, device: str = "cpu", ordinal: bool = False
+    goal_dim: int = 0, sequence_length: int = 4, seed: int = 0, device: str = "cpu", embedding: str = "table"
 ) -> TrajectoryGPT:
     torch.manual_seed(seed)
     layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=goal_dim)
-    config = ModelConfig(n_layer=2, n_head=2, n_embd=32, sequence_length=sequence_length, ordinal_embedding=ordinal)
-    model = TrajectoryGPT(layout, N_BINS, config)
-    if ordinal:  # trained directions, not the zeros a new network starts from
+    config = ModelConfig(
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        sequence_length=sequence_length,
+        ordinal_embedding=embedding != "table",
+        place_frequencies=3 if embedding == "place" else 0,
+    )
+    model = TrajectoryGPT(layout, N_BINS, config, categorical_slots=(4,) if embedding == "place" else ())
+    if config.ordinal_embedding:  # trained directions, not the zeros a new network starts from
         torch.nn.init.normal_(model.ordinal_emb)
     return model.to(device).eval()
 
@@ -49,11 +59,11 @@ class UncachedWindow:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("goal_dim", [0, 2])
-@pytest.mark.parametrize("ordinal", [False, True], ids=["token embeddings", "ordinal embedding"])
+@pytest.mark.parametrize("embedding", EMBEDDINGS)
 def test_greedy_decoding_with_cache_matches_full_forward_also_when_sliding(
-    goal_dim: int, device: str, ordinal: bool
+    goal_dim: int, device: str, embedding: str
 ) -> None:
-    model = make_model(goal_dim, device=device, ordinal=ordinal)
+    model = make_model(goal_dim, device=device, embedding=embedding)
     D = model.layout.transition_dim
     keep = 2
     torch.manual_seed(1)
@@ -200,7 +210,7 @@ def test_untrained_model_predicts_near_uniform_and_stop_token_is_a_class() -> No
 
 def test_the_ordinal_embedding_places_each_bin_along_its_slots_direction_and_is_off_by_default() -> None:
     assert make_model().ordinal_emb is None and "ordinal_emb" not in make_model().state_dict()
-    model = make_model(ordinal=True)
+    model = make_model(embedding="ordinal")
     slots = torch.arange(model.n_slots)
     zeros = torch.zeros(model.block_size, model.config.n_embd)[: model.n_slots]
 
@@ -214,6 +224,32 @@ def test_the_ordinal_embedding_places_each_bin_along_its_slots_direction_and_is_
         torch.testing.assert_close(embedded(tokens), plain + place * model.ordinal_emb)
     stop = torch.full((model.n_slots,), model.stop_token)
     torch.testing.assert_close(embedded(stop), model.tok_emb.weight[-1].expand(model.n_slots, -1))
+
+
+def test_embedding_by_place_is_smooth_in_the_bin_and_leaves_categories_and_stop_to_the_table() -> None:
+    table = make_model()
+    assert table.place_emb is None and "place_emb" not in table.state_dict()
+    model = make_model(embedding="place")  # slot 4 (the second action) categorical
+    torch.nn.init.zeros_(model.ordinal_emb)  # the place's own part alone
+    slots = torch.arange(model.n_slots)
+    zeros = torch.zeros(model.n_slots, model.config.n_embd)
+
+    def embedded(tokens: torch.Tensor) -> torch.Tensor:
+        return model._embed(tokens[None], slots, zeros)[0]  # (n_slots, C)
+
+    for token in (0, 4, N_BINS - 1):
+        tokens = torch.full((model.n_slots,), token)
+        angles = ((2 * token + 1) / N_BINS - 1) * torch.arange(1, 4) * math.pi / 2
+        features = torch.cat([angles.sin(), angles.cos()])  # (6,)
+        expected = model.slot_emb + torch.einsum("f,sfc->sc", features, model.place_emb)
+        expected[4] = model.tok_emb(torch.tensor(token + 4 * N_BINS))  # the categorical slot: its table row
+        torch.testing.assert_close(embedded(tokens), expected)
+    stop = torch.full((model.n_slots,), model.stop_token)
+    torch.testing.assert_close(embedded(stop), model.tok_emb.weight[-1].expand(model.n_slots, -1))
+    # neighbouring bins start out as neighbours (with a table, any two bins start equally far apart)
+    bins = model._embed(torch.arange(N_BINS)[None], torch.zeros(N_BINS, dtype=torch.long), zeros[:1])[0]  # slot 0
+    distance = (bins - bins[0]).norm(dim=-1)  # (N_BINS,)
+    assert distance[1] < distance[N_BINS // 2] < distance[-1]
 
 
 def test_attention_dropout_defaults_to_dropout_and_can_be_set_apart() -> None:

@@ -242,7 +242,7 @@ class TrajectoryTransformerAgent:
         self._budget = (budget_asked, self.config.train)
         self.config.model = replace(self.config.model, map_per_step=data.map_per_step)
         torch.manual_seed(train_cfg.seed)
-        model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model)
+        model = TrajectoryGPT(self.layout, tokenizer.n_bins, self.config.model, tokenizer.categorical_columns)
         trainer = Trainer(
             model, train_windows, val_windows, train_cfg, self.device, checkpoint_dir, show_progress, log_dir
         )

@@ -102,7 +102,8 @@ def _read_folder(path: Path, device: torch.device, with_iql: bool) -> AgentCheck
 
 def load_model(checkpoint: AgentCheckpoint, path: str | os.PathLike[str]) -> TrajectoryGPT:
     """The network of ``checkpoint`` (read from folder ``path``, named in errors), on the CPU, in eval mode."""
-    model = TrajectoryGPT(checkpoint.layout, checkpoint.tokenizer.n_bins, checkpoint.config.model)
+    tokenizer = checkpoint.tokenizer
+    model = TrajectoryGPT(checkpoint.layout, tokenizer.n_bins, checkpoint.config.model, tokenizer.categorical_columns)
     try:
         model.load_state_dict(checkpoint.model_state)
     except RuntimeError as exc:

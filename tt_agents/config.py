@@ -144,6 +144,13 @@ class ModelConfig:
     (``-1`` for the first bin, ``+1`` for the last), so bins next to each other start out as neighbours and a bin
     rarely or never seen in training (a state beyond the data's usual range) is still embedded as "beyond its
     neighbours" rather than as an untrained vector. False: token embeddings alone, as in the paper."""
+    place_frequencies: int = 0
+    """Embed each bin of a continuous slot as a smooth function of its place instead of by a table row of its
+    own: a learned vector per slot plus learned per-slot weights on ``sin`` and ``cos`` of ``k * pi / 2 * place``
+    for ``k = 1 .. place_frequencies`` (with ``ordinal_embedding``, its linear direction too). Neighbouring bins
+    then share what training taught either, so a bin seldom or never seen in training is read between its
+    neighbours (not in the paper). Categorical slots (discrete spaces) and the stop token keep their table rows.
+    0: a table row per bin, as in the paper."""
     map_shape: tuple[int, int] | None = None
     """``(height, width)`` of a map of categorical cells (paper Appendix F: MiniGrid maps) whose
     embedding, from a small convolutional network, is added to every token's embedding like the position
@@ -166,6 +173,7 @@ class ModelConfig:
                     "None or (height, width), each >= 4",
                 ),
                 "map_classes": (self.map_classes >= 2, ">= 2"),
+                "place_frequencies": (self.place_frequencies >= 0, ">= 0 (0: a table row per bin)"),
                 "n_layer": (self.n_layer >= 1, ">= 1"),
                 "n_head": (self.n_head >= 1, ">= 1"),
                 "n_embd": (self.n_embd >= 1, ">= 1"),

@@ -21,6 +21,7 @@ forward pass over the same window.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -138,7 +139,16 @@ class MapEncoder(nn.Module):
 class TrajectoryGPT(nn.Module):
     """GPT over transition tokens with per-slot embeddings offsets and per-slot output heads."""
 
-    def __init__(self, layout: TransitionLayout, n_bins: int, config: ModelConfig | None = None) -> None:
+    def __init__(
+        self,
+        layout: TransitionLayout,
+        n_bins: int,
+        config: ModelConfig | None = None,
+        categorical_slots: Sequence[int] = (),
+    ) -> None:
+        """``categorical_slots``: the slots whose tokens are categories (the tokenizer's categorical columns);
+        with ``ModelConfig.place_frequencies`` they keep their table rows while every other slot's bins are
+        embedded by their place."""
         super().__init__()
         self.layout = layout
         self.n_bins = n_bins
@@ -150,6 +160,15 @@ class TrajectoryGPT(nn.Module):
         self.tok_emb = nn.Embedding(self.n_slots * n_bins + 1, c.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(self.block_size, c.n_embd))
         self.ordinal_emb = nn.Parameter(torch.zeros(self.n_slots, c.n_embd)) if c.ordinal_embedding else None
+        self.place_emb = self.slot_emb = None
+        if c.place_frequencies:
+            self.slot_emb = nn.Parameter(torch.empty(self.n_slots, c.n_embd))
+            self.place_emb = nn.Parameter(torch.empty(self.n_slots, 2 * c.place_frequencies, c.n_embd))
+            frequencies = torch.arange(1, c.place_frequencies + 1) * (math.pi / 2)  # (K,) angles per unit of place
+            self.register_buffer("frequencies", frequencies, persistent=False)
+            by_place = torch.ones(self.n_slots, dtype=torch.bool)
+            by_place[list(categorical_slots)] = False
+            self.register_buffer("by_place", by_place, persistent=False)  # (n_slots,) slots embedded by place
         self.drop = nn.Dropout(c.dropout)
         self.map_encoder = MapEncoder(c) if c.map_shape is not None else None
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.n_layer)])
@@ -167,6 +186,9 @@ class TrajectoryGPT(nn.Module):
         self.register_buffer("value_bias", value_bias, persistent=False)  # attention bias of each key position
         self.apply(self._init_weights)
         nn.init.normal_(self.head, mean=0.0, std=0.02)
+        for p in (self.slot_emb, self.place_emb):
+            if p is not None:
+                nn.init.normal_(p, mean=0.0, std=0.02)
         if self.map_encoder is not None:  # unit-scale cell features into the convolutions, not GPT's 0.02
             nn.init.normal_(self.map_encoder.cell_emb.weight, mean=0.0, std=1.0)
         for name, p in self.named_parameters():
@@ -202,9 +224,15 @@ class TrajectoryGPT(nn.Module):
         """tokens (B, T), slots (T,), position embeddings (T, C) or (B, T, C), map embeddings (B, 1, C) -> (B, T, C)."""
         stop = tokens == self.stop_token
         ids = torch.where(stop, self.n_slots * self.n_bins, tokens + slots * self.n_bins)
-        x = self.tok_emb(ids) + pos_emb
-        if self.ordinal_emb is not None:  # the bin's place in [-1, 1] along its slot's direction (0 for stop)
-            place = ((2 * tokens + 1).to(x.dtype) / self.n_bins - 1).masked_fill(stop, 0.0)  # (B, T)
+        x = self.tok_emb(ids)  # (B, T, C)
+        place = ((2 * tokens + 1).to(x.dtype) / self.n_bins - 1).masked_fill(stop, 0.0)  # (B, T) in [-1, 1]
+        if self.place_emb is not None:  # a smooth function of the place instead of a table row per bin
+            angles = place[..., None] * self.frequencies  # (B, T, K)
+            features = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (B, T, 2K)
+            by_place = self.slot_emb[slots] + torch.einsum("btf,tfc->btc", features, self.place_emb[slots])
+            x = torch.where((self.by_place[slots] & ~stop)[..., None], by_place.to(x.dtype), x)
+        x = x + pos_emb
+        if self.ordinal_emb is not None:  # the bin's place along its slot's direction (0 for stop)
             x = x + place[..., None] * self.ordinal_emb[slots]
         return self.drop(x if map_emb is None else x + map_emb)
 

@@ -150,6 +150,11 @@ class Tokenizer:
             raise RuntimeError(_NOT_FITTED)
         return self._categories
 
+    @property
+    def categorical_columns(self) -> tuple[int, ...]:
+        """The indices of the categorical columns."""
+        return tuple(column for column, n in enumerate(self.categories) if n is not None)
+
     def valid_tokens(self) -> np.ndarray:
         """(D, n_bins) bool: the tokens a column can hold (all of them, except past a categorical column's
         categories)."""
