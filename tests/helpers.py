@@ -47,6 +47,23 @@ def pendulum_episodes(n_episodes: int = 8, steps: int = 120, noise: float = 0.3,
     return record_episodes(env, inverted_pendulum_policy(noise=noise, seed=seed), n_episodes, seed)
 
 
+EMBEDDINGS = ["table", "ordinal", "place"]
+"""Token embeddings of the network tests: a table row per bin (the paper's), plus an ordinal direction, and
+continuous bins embedded by their place (plus the ordinal direction)."""
+
+
+def network_config(embedding: str, n_embd: int, sequence_length: int) -> ModelConfig:
+    """A two-layer, two-head network with one of :data:`EMBEDDINGS`."""
+    return ModelConfig(
+        n_layer=2,
+        n_head=2,
+        n_embd=n_embd,
+        sequence_length=sequence_length,
+        ordinal_embedding=embedding != "table",
+        place_frequencies=3 if embedding == "place" else 0,
+    )
+
+
 def tiny_config(n_steps: int = 60, **planner: object) -> AgentConfig:
     """A model and planner small enough for unit tests (seconds on a CPU)."""
     return AgentConfig(

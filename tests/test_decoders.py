@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import EMBEDDINGS, network_config
 
-from tt_agents.config import ModelConfig, PlannerConfig
+from tt_agents.config import PlannerConfig
 from tt_agents.decoders import CachedDecoder, StaticDecoder
 from tt_agents.layout import TransitionLayout
 from tt_agents.model import TrajectoryGPT
@@ -26,14 +27,7 @@ def network(
     ``place`` (continuous bins embedded by place, plus the ordinal direction)."""
     tokenizer = Tokenizer(N_BINS, "quantile").fit(np.random.default_rng(0).normal(size=(500, layout.n_columns)))
     torch.manual_seed(0)
-    config = ModelConfig(
-        n_layer=2,
-        n_head=2,
-        n_embd=16,
-        sequence_length=sequence_length,
-        ordinal_embedding=embedding != "table",
-        place_frequencies=4 if embedding == "place" else 0,
-    )
+    config = network_config(embedding, n_embd=16, sequence_length=sequence_length)
     model = TrajectoryGPT(layout, N_BINS, config)
     if config.ordinal_embedding:  # trained directions, not the zeros a new network starts from
         torch.nn.init.normal_(model.ordinal_emb)
@@ -105,7 +99,7 @@ def test_static_decoding_keeps_the_anchor_as_the_cached_reference_does(mode) -> 
 
 @pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"])
 @pytest.mark.parametrize("device", ["cpu", CUDA])
-@pytest.mark.parametrize("embedding", ["table", "ordinal", "place"])
+@pytest.mark.parametrize("embedding", EMBEDDINGS)
 def test_static_logits_equal_the_cached_logits_token_by_token(device, compiled, embedding) -> None:
     model, tokenizer = network(GOAL_LAYOUT, sequence_length=3, device=device, embedding=embedding)
     planner = BeamPlanner(model, tokenizer, PlannerConfig(mode="goal", max_context_transitions=2))

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import EMBEDDINGS, network_config
 
 from tt_agents.config import ModelConfig
 from tt_agents.kv_cache import window_start
@@ -18,22 +19,12 @@ N_BINS = 10
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
-EMBEDDINGS = ["table", "ordinal", "place"]  # token embeddings alone, plus an ordinal direction, by place
-
-
 def make_model(
     goal_dim: int = 0, sequence_length: int = 4, seed: int = 0, device: str = "cpu", embedding: str = "table"
 ) -> TrajectoryGPT:
     torch.manual_seed(seed)
     layout = TransitionLayout(observation_dim=3, action_dim=2, goal_dim=goal_dim)
-    config = ModelConfig(
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        sequence_length=sequence_length,
-        ordinal_embedding=embedding != "table",
-        place_frequencies=3 if embedding == "place" else 0,
-    )
+    config = network_config(embedding, n_embd=32, sequence_length=sequence_length)
     model = TrajectoryGPT(layout, N_BINS, config, categorical_slots=(4,) if embedding == "place" else ())
     if config.ordinal_embedding:  # trained directions, not the zeros a new network starts from
         torch.nn.init.normal_(model.ordinal_emb)
