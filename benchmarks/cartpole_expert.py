@@ -3,8 +3,9 @@
 Twenty 500-step episodes of a scripted expert (a linear rule on the pole's angle and angular velocity), the
 cpu preset as the README trains it, ten evaluation episodes per training seed from the benchmark's evaluation
 seeds. The question: does TT's imitation last the full 500 steps, as BC's does? Variants: the cpu preset (uniform
-bins, ordinal embedding), the same with token embeddings alone (the paper's network), and quantile bins with and
-without the ordinal embedding. Written to ``benchmarks/results/cartpole_expert.md``.
+bins, ordinal embedding), the same with token embeddings alone (the paper's network), quantile bins with and
+without the ordinal embedding, and the preset with its bins embedded by their place (``place_frequencies=8``).
+Written to ``benchmarks/results/cartpole_expert.md``.
 
     python benchmarks/cartpole_expert.py                 # 2 training seeds, every variant
     python benchmarks/cartpole_expert.py --seeds 1 --variants preset --episodes 5   # a quick look
@@ -29,12 +30,13 @@ from tt_agents.baselines import BCAgent
 ENV_ID = "CartPole-v1"
 RESULTS = Path(__file__).parent / "results" / "cartpole_expert.md"
 VARIANTS = {
-    "preset": ("uniform", True),
-    "uniform-tokens": ("uniform", False),
-    "quantile": ("quantile", True),
-    "quantile-tokens": ("quantile", False),
+    "preset": ("uniform", True, 0),
+    "uniform-tokens": ("uniform", False, 0),
+    "quantile": ("quantile", True, 0),
+    "quantile-tokens": ("quantile", False, 0),
+    "place": ("uniform", True, 8),
 }
-"""Variant name: (bin strategy, ordinal embedding)."""
+"""Variant name: (bin strategy, ordinal embedding, place frequencies)."""
 
 
 def expert(observation: np.ndarray) -> int:
@@ -70,10 +72,10 @@ def expert_episodes(n_episodes: int, seed: int) -> list[dict]:
 
 def variant_config(variant: str, seed: int) -> AgentConfig:
     """The cpu preset with the variant's bins and embeddings, trained with ``seed``."""
-    strategy, ordinal = VARIANTS[variant]
+    strategy, ordinal, place_frequencies = VARIANTS[variant]
     config = cpu_preset()
     config.tokenizer = replace(config.tokenizer, strategy=strategy)
-    config.model = replace(config.model, ordinal_embedding=ordinal)
+    config.model = replace(config.model, ordinal_embedding=ordinal, place_frequencies=place_frequencies)
     config.train = replace(config.train, seed=seed)
     return config
 
@@ -141,13 +143,13 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
         "that ran it). Data: the script's scripted expert, every episode 500 steps. TT in imitation mode; BC 5000 "
         "steps. Returns are episode lengths (500 is the limit).",
         "",
-        "| variant | bins | ordinal embedding | seed | mean return | returns |",
-        "|---|---|---|---|---|---|",
+        "| variant | bins | ordinal embedding | place frequencies | seed | mean return | returns |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        strategy, ordinal = VARIANTS.get(r["variant"], ("-", "-"))
+        strategy, ordinal, place_frequencies = VARIANTS.get(r["variant"], ("-", "-", "-"))
         lines.append(
-            f"| {r['variant']} | {strategy} | {ordinal} | {r['seed']} | {r['mean_return']:.1f} | "
+            f"| {r['variant']} | {strategy} | {ordinal} | {place_frequencies} | {r['seed']} | {r['mean_return']:.1f} | "
             f"{' '.join(map(str, r['returns']))} |"
         )
     write_markdown_with_rows(RESULTS, lines, rows)
