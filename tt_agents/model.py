@@ -225,7 +225,8 @@ class TrajectoryGPT(nn.Module):
         stop = tokens == self.stop_token
         ids = torch.where(stop, self.n_slots * self.n_bins, tokens + slots * self.n_bins)
         x = self.tok_emb(ids)  # (B, T, C)
-        place = ((2 * tokens + 1).to(x.dtype) / self.n_bins - 1).masked_fill(stop, 0.0)  # (B, T) in [-1, 1]
+        if self.place_emb is not None or self.ordinal_emb is not None:  # not for the paper's table alone
+            place = ((2 * tokens + 1).to(x.dtype) / self.n_bins - 1).masked_fill(stop, 0.0)  # (B, T) in [-1, 1]
         if self.place_emb is not None:  # a smooth function of the place instead of a table row per bin
             angles = place[..., None] * self.frequencies  # (B, T, K)
             features = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (B, T, 2K)
