@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,6 +119,14 @@ def test_a_checkpoint_of_another_run_is_refused_not_resumed(episodes, tmp_path, 
     assert second.step == 0 and all(torch.equal(before[k], v) for k, v in second.model.state_dict().items())
     second.train(resume=False)  # asked for: this run starts afresh there, and is the one that resumes now
     assert second.step == 20 and second_run().load_checkpoint()
+
+
+def test_a_run_checkpointed_by_an_older_version_keeps_its_fingerprint() -> None:
+    """A checkpoint written before a network setting existed (here the place embedding's) still resumes: the
+    fixture holds the fingerprint that version computed for the same run."""
+    fixture = Path(__file__).parent / "fixtures" / "run_fingerprint"
+    recorded = json.loads((fixture / "fingerprint.json").read_text())["fingerprint"]
+    assert runpy.run_path(str(fixture / "make_fixture.py"))["fingerprint"]() == recorded
 
 
 def test_an_extended_run_resumes(episodes, tmp_path) -> None:

@@ -151,6 +151,11 @@ _UNFINGERPRINTED = (
 )
 
 
+_SETTINGS_ADDED_LATER = {"map_per_step": False, "place_frequencies": 0}
+"""Network settings added after runs were checkpointed, with the value that builds the network those runs had: at
+that value they stay out of the fingerprint, so such a run resumes with the newer code."""
+
+
 def run_fingerprint(
     model: TrajectoryGPT, train_data: WindowDataset, val_data: WindowDataset | None, config: TrainConfig
 ) -> str:
@@ -166,8 +171,9 @@ def run_fingerprint(
     network = asdict(model.config)
     if network["map_shape"] is None:  # runs from before maps existed keep their fingerprint
         del network["map_shape"], network["map_classes"]
-    if not network["map_per_step"]:  # as do runs on maps that stay the same through an episode
-        del network["map_per_step"]
+    for setting, older_network in _SETTINGS_ADDED_LATER.items():
+        if network[setting] == older_network:  # runs from before the setting existed keep their fingerprint
+            del network[setting]
     shape = {"model": network, "layout": model.layout.to_dict(), "n_bins": model.n_bins}
     digest.update(json.dumps({"train": settings, **shape}, sort_keys=True).encode())
     return digest.hexdigest()
