@@ -105,9 +105,10 @@ def test_min_epochs_raises_the_configs_step_budget_but_not_an_asked_one(episodes
 def test_unsupported_spaces_are_rejected_up_front() -> None:
     with pytest.raises(TypeError, match="action_space MultiBinary.* several axes"):
         TTAgent(spaces.Box(-1, 1, (3,)), spaces.MultiBinary((2, 3)))
-    with pytest.raises(TypeError, match=r"observation_space\['mode'\]"):
+    with pytest.raises(TypeError, match=r"observation_space\['image'\] must be a flat"):
         TTAgent(
-            spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "mode": spaces.Discrete(2)}), spaces.Box(-1, 1, (2,))
+            spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "image": spaces.Box(0, 1, (2, 3))}),
+            spaces.Box(-1, 1, (2,)),
         )
     with pytest.raises(TypeError, match="observation_space must be a flat"):
         TTAgent(spaces.Box(-1, 1, (2, 3)), spaces.Box(-1, 1, (2,)))

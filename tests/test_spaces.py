@@ -18,9 +18,11 @@ from tt_agents.spaces import (
     check_observation_space,
     dict_keys,
     discrete_rows,
+    entry_categories,
     flatten_observation,
     flatten_space,
     resolve_device,
+    scalar_keys,
     space_categories,
     space_from_dict,
     space_to_dict,
@@ -119,6 +121,50 @@ def test_agents_on_nested_dict_observations_act_on_them_and_on_their_flattened_f
     loaded = TTAgent.from_pretrained(tmp_path / "tt", device="cpu")
     assert loaded.observation_keys == tt.observation_keys
     np.testing.assert_array_equal(loaded.act(observation), from_dict)
+
+
+MIXED = spaces.Dict(  # a list keeps this (unsorted) order
+    [
+        ("position", spaces.Box(-1.0, 1.0, (2,))),
+        ("direction", spaces.Discrete(4)),
+        ("doors", spaces.MultiBinary(3)),
+        ("inventory", spaces.Tuple((spaces.Discrete(3), spaces.Box(0.0, 1.0, (1,))))),
+    ]
+)
+
+
+def test_categorical_entries_are_one_column_per_category_variable_not_one_hot() -> None:
+    keys = dict_keys(MIXED, categorical=True)
+    assert keys == ("position", "direction", "doors", ("inventory", 0), ("inventory", 1))
+    assert entry_categories(MIXED, keys) == (None, None, 4, 2, 2, 2, 3, None)
+    scalars = scalar_keys(MIXED, keys)
+    assert scalars == ("direction", ("inventory", 0))
+    one = {"position": np.array([0.5, -0.5]), "direction": 3, "doors": np.array([1, 0, 1]), "inventory": (2, [0.25])}
+    np.testing.assert_array_equal(flatten_observation(one, keys, scalars=scalars), [0.5, -0.5, 3, 1, 0, 1, 2, 0.25])
+    batch = {
+        "position": np.zeros((2, 2)),
+        "direction": np.array([1, 2]),
+        "doors": np.ones((2, 3)),
+        "inventory": (np.array([0, 1]), np.ones((2, 1))),
+    }
+    np.testing.assert_array_equal(flatten_observation(batch, keys, scalars=scalars)[:, [2, 6]], [[1, 0], [2, 1]])
+    box = flatten_space(MIXED)
+    np.testing.assert_array_equal(box.low, [-1, -1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(box.high, [1, 1, 3, 1, 1, 1, 2, 1])
+    assert space_from_dict(space_to_dict(MIXED)) == MIXED
+    blackjack = gym.make("Blackjack-v1").observation_space  # a Tuple of three Discretes
+    tuple_keys = dict_keys(blackjack, categorical=True)
+    assert tuple_keys == (0, 1, 2) and entry_categories(blackjack, tuple_keys) == (32, 11, 2)
+    np.testing.assert_array_equal(flatten_observation((14, 10, 1), tuple_keys, scalars=tuple_keys), [14, 10, 1])
+    with pytest.raises(TypeError, match="Tuple observation"):
+        flatten_observation(np.zeros(3), tuple_keys)
+
+
+def test_categorical_entries_are_refused_where_only_boxes_are_read_naming_the_entry_and_the_way_out() -> None:
+    with pytest.raises(TypeError, match=r"observation_space\['direction'\] is Discrete\(4\).*FlattenObservation"):
+        dict_keys(MIXED)
+    with pytest.raises(TypeError, match=r"observation_space\['doors'\]"):
+        dict_keys(spaces.Dict({"doors": spaces.MultiDiscrete([[2, 2], [2, 2]])}), categorical=True)
 
 
 def test_space_json_round_trip_keeps_key_order() -> None:

@@ -42,21 +42,25 @@ from .model import TrajectoryGPT
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
+    COMPOSITE_OBSERVATIONS,
     MAP_KEY,
     MULTI_CATEGORICAL_SPACES,
     DictKey,
     actions_in_space,
     categorical_rows,
     check_action_space,
+    check_category_columns,
     check_flat_box,
     check_observation_space,
     dict_keys,
     discrete_rows,
+    entry_categories,
     flatten_observation,
     flatten_space,
     map_rows,
     map_shape,
     resolve_device,
+    scalar_keys,
     space_categories,
     without_map,
 )
@@ -107,9 +111,13 @@ class TrajectoryTransformerAgent:
         self.action_space = action_space
         self.device = resolve_device(device)
         self.observation_keys: tuple[DictKey, ...] | None = None
-        """Outside goal mode, the keys of a Dict observation space, concatenated in this order (else None)."""
+        """Outside goal mode, the keys of a Dict or Tuple observation space, concatenated in this order (else None)."""
+        self._observation_columns: tuple[int | None, ...] = ()  # with observation_keys: each column's categories
+        self._observation_scalars: tuple[DictKey, ...] = ()  # with observation_keys: the Discrete entries
         self.layout = self._layout_from_spaces(without_map(observation_space), action_space)
-        check_categories_fit_the_bins(self.config.tokenizer.n_bins, self.observation_space, self.action_space)
+        check_categories_fit_the_bins(
+            self.config.tokenizer.n_bins, self.observation_space, self.action_space, self._observation_columns
+        )
         self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
         self.iql: Any = None
         """The IQL agent trained by ``fit(..., q_function="iql")`` (saved with the checkpoint)."""
@@ -133,15 +141,15 @@ class TrajectoryTransformerAgent:
     def _layout_from_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> TransitionLayout:
         action_dim = check_action_space(action_space)
         goal_mode = self.config.planner.mode == "goal"
-        if not isinstance(observation_space, spaces.Dict):
-            if goal_mode:
-                raise TypeError(
-                    "planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'"
-                )
+        if goal_mode and not isinstance(observation_space, spaces.Dict):
+            raise TypeError("planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'")
+        if not isinstance(observation_space, COMPOSITE_OBSERVATIONS):
             return TransitionLayout(check_observation_space(observation_space), action_dim)
         if not goal_mode:
-            self.observation_keys = dict_keys(observation_space)
-            return TransitionLayout(int(flatten_space(observation_space).shape[0]), action_dim)
+            self.observation_keys = dict_keys(observation_space, categorical=True)
+            self._observation_columns = entry_categories(observation_space, self.observation_keys)
+            self._observation_scalars = scalar_keys(observation_space, self.observation_keys)
+            return TransitionLayout(len(self._observation_columns), action_dim)
         missing = {"observation", "desired_goal"} - set(observation_space.spaces)
         if missing:
             raise TypeError(
@@ -218,7 +226,7 @@ class TrajectoryTransformerAgent:
         else:
             episodes = load_episodes(dataset, observation_key=self.observation_keys, map_key=map_key)
         check_data_actions(episodes, self.action_space)
-        check_data_observations(episodes, self.observation_space)
+        check_data_observations(episodes, self.observation_space, self._observation_columns)
         check_data_maps(episodes, self.config.model.map_shape, self.config.model.map_classes)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         if data.n_transitions < 2:
@@ -272,14 +280,15 @@ class TrajectoryTransformerAgent:
 
     def _categories(self) -> dict[int, int]:
         """The tokenizer's categorical columns: those of a Discrete, MultiDiscrete or MultiBinary observation and
-        action space."""
+        action space, and of the categorical entries of a Dict or Tuple observation."""
         categories = {}
-        for space, columns in (
-            (self.observation_space, self.layout.observation_slice),
-            (self.action_space, self.layout.action_slice),
+        for per_column, columns in (
+            (self._observation_columns or space_categories(self.observation_space), self.layout.observation_slice),
+            (space_categories(self.action_space), self.layout.action_slice),
         ):
-            for column, n in enumerate(space_categories(space) or (), start=columns.start):
-                categories[column] = n
+            for column, n in enumerate(per_column or (), start=columns.start):
+                if n is not None:
+                    categories[column] = n
         return categories
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
@@ -406,7 +415,9 @@ class TrajectoryTransformerAgent:
             goals = as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
             observation = observation["observation"]
         elif self.observation_keys is not None:
-            observation = flatten_observation(observation, self.observation_keys, self.layout.observation_dim)
+            observation = flatten_observation(
+                observation, self.observation_keys, self.layout.observation_dim, self._observation_scalars
+            )
         elif isinstance(observation, dict):
             raise TypeError(f"this agent expects an array observation of {self.observation_space!r}, got a dict")
         if self.discrete_observations:
@@ -415,9 +426,19 @@ class TrajectoryTransformerAgent:
             observations, single = categorical_rows(observation, self.observation_space, "observation")
         else:
             observations, single = as_rows(observation, self.layout.observation_dim, "observation")
+            self._check_observation_categories(observations)
         if goals is not None and goals.shape[0] != observations.shape[0]:
             raise ValueError(f"{goals.shape[0]} goals for {observations.shape[0]} observations")
         return observations, goals, single
+
+    def _check_observation_categories(self, observations: np.ndarray) -> None:
+        """A ValueError unless the columns of a Dict's or Tuple's categorical entries in ``observations`` (n, O)
+        hold their categories."""
+        categorical = [column for column, n in enumerate(self._observation_columns) if n is not None]
+        if categorical:
+            categories = tuple(self._observation_columns[column] for column in categorical)
+            name = f"observation (its categorical columns {categorical} of {self.observation_space!r})"
+            check_category_columns(observations[:, categorical], categories, name)
 
     # ---- persistence ---------------------------------------------------------------------------------
 

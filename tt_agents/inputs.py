@@ -23,10 +23,18 @@ from .spaces import (
 )
 
 
-def check_categories_fit_the_bins(n_bins: int, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """A ValueError unless every categorical space's categories fit the tokenizer's ``n_bins`` (one token each)."""
+def check_categories_fit_the_bins(
+    n_bins: int,
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    observation_columns: tuple[int | None, ...] | None = None,
+) -> None:
+    """A ValueError unless every categorical space's categories fit the tokenizer's ``n_bins`` (one token each).
+    ``observation_columns``: the categories of each observation column (None for a continuous one) where the agent
+    reads the entries of a Dict or Tuple observation."""
     for name, space in (("observation_space", observation_space), ("action_space", action_space)):
-        most = max(space_categories(space, name) or (0,))
+        categories = observation_columns if name == "observation_space" and observation_columns else None
+        most = max((n for n in categories or space_categories(space, name) or () if n is not None), default=0)
         if most > n_bins:
             raise ValueError(
                 f"{name} {space!r} has more categories than the tokenizer's {n_bins} bins (one token each): "
@@ -43,6 +51,11 @@ def check_q_function_request(
         raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
     if isinstance(q_function, str) and q_function != "iql":
         raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
+    if isinstance(q_function, str) and isinstance(observation_space, spaces.Tuple):
+        raise TypeError(
+            f"q_function='iql': IQL reads Box, Discrete and Dict observations, not {observation_space!r} (pass a "
+            "Q-function of your own that reads them)"
+        )
     if isinstance(q_function, str) and isinstance(action_space, MULTI_CATEGORICAL_SPACES):
         raise TypeError(
             f"q_function='iql': IQL takes Box and Discrete action spaces, not {action_space!r} (pass a Q-function "
@@ -72,10 +85,24 @@ def check_data_actions(episodes: list[Episode], action_space: spaces.Space) -> N
         )
 
 
-def check_data_observations(episodes: list[Episode], observation_space: spaces.Space) -> None:
+def check_data_observations(
+    episodes: list[Episode],
+    observation_space: spaces.Space,
+    observation_columns: tuple[int | None, ...] | None = None,
+) -> None:
     """A ValueError unless the data's observations suit ``observation_space``: integer observations of shape (T,)
     (or T + 1) only for a Discrete space, whose categories they must be (final observations included), as each entry
-    of a MultiDiscrete or MultiBinary space's must."""
+    of a MultiDiscrete or MultiBinary space's must, and the columns of a Dict's or Tuple's categorical entries
+    (``observation_columns``: their categories, None for continuous columns)."""
+    categorical = [column for column, n in enumerate(observation_columns or ()) if n is not None]
+    if categorical:
+        finals = [e.final_observation[None] for e in episodes if e.final_observation is not None]
+        observations = np.concatenate([e.observations for e in episodes] + finals)  # (N, O)
+        if observations.shape[1] == len(observation_columns):
+            categories = tuple(observation_columns[column] for column in categorical)
+            name = f"the data's observations, categorical columns {categorical} of {observation_space!r}"
+            check_category_columns(observations[:, categorical], categories, name)
+        return
     if isinstance(observation_space, spaces.Discrete):
         if not all(e.discrete_observations for e in episodes):
             raise ValueError(

@@ -5,7 +5,10 @@ Observations are flat ``Box`` es, or ``Dict`` s of flat Boxes (goal environments
 mazes), Dicts nested in them included (FrankaKitchen's goals). Outside goal mode a Dict observation is used whole:
 its entries are concatenated in the space's key order, depth first, exactly as ``gymnasium.spaces.flatten`` and
 ``gymnasium.wrappers.FlattenObservation`` do, so an agent trained on Dict data also acts on a flattened
-environment.
+environment. Outside goal mode the Trajectory Transformer also takes ``Tuple`` s (Blackjack's), and Dict or Tuple
+entries that are categorical (``Discrete``, 1-D ``MultiDiscrete`` or ``MultiBinary``): each categorical entry is one
+column per category variable (not one-hot, as ``gymnasium.spaces.flatten`` would make it), so such an agent acts on
+the Dict or Tuple observations themselves.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def device_memory(device: torch.device) -> int | None:
 
 
 COMPOSITE_SPACES = (spaces.Tuple, spaces.MultiDiscrete, spaces.MultiBinary)
-"""Spaces that flatten into a Box: a Tuple (taken by no agent), MultiDiscrete and MultiBinary (taken by the
-Trajectory Transformer as they are, by the baselines' networks only flattened)."""
+"""Spaces that flatten into a Box: a Tuple, MultiDiscrete and MultiBinary (taken by the Trajectory Transformer as
+they are, by the baselines' networks only flattened)."""
 
 
 def _flatten_hint(space: spaces.Space, name: str) -> str:
@@ -243,83 +246,142 @@ def map_rows(observation: Any, shape: tuple[int, int]) -> np.ndarray:
     return grid.astype(np.int64)
 
 
-DictKey = str | tuple[str, ...]
-"""An entry of a Dict observation: its key, or for an entry of a Dict nested in it the path of keys
-(``("achieved_goal", "kettle")``)."""
+DictKey = str | int | tuple[str | int, ...]
+"""An entry of a Dict or Tuple observation: its key (a Tuple's index), or for an entry nested in it the path of
+keys (``("achieved_goal", "kettle")``)."""
+
+COMPOSITE_OBSERVATIONS = (spaces.Dict, spaces.Tuple)
+"""Observation spaces made of entries (:func:`dict_keys`)."""
+
+
+def _path(key: DictKey) -> tuple[str | int, ...]:
+    return key if isinstance(key, tuple) else (key,)
 
 
 def dict_key_name(key: DictKey) -> str:
     """How errors name an entry: ``observation``, or a nested one's path ``achieved_goal/kettle``."""
-    return key if isinstance(key, str) else "/".join(key)
+    return "/".join(str(part) for part in _path(key))
+
+
+def _entries(container: Any) -> Any:
+    return container.spaces if isinstance(container, COMPOSITE_OBSERVATIONS) else container
 
 
 def has_dict_entry(container: Any, key: DictKey) -> bool:
-    """Whether a Dict observation (or a ``Dict`` space) has the entry ``key``."""
-    for part in (key,) if isinstance(key, str) else key:
-        entries = container.spaces if isinstance(container, spaces.Dict) else container
-        if not isinstance(entries, Mapping) or part not in entries:
+    """Whether a Dict or Tuple observation (or such a space) has the entry ``key``."""
+    for part in _path(key):
+        entries = _entries(container)
+        if isinstance(entries, Mapping):
+            found = part in entries
+        else:
+            found = isinstance(entries, tuple | list) and isinstance(part, int) and 0 <= part < len(entries)
+        if not found:
             return False
         container = entries[part]
     return True
 
 
 def dict_entry(container: Any, key: DictKey) -> Any:
-    """The entry ``key`` of a Dict observation (or a ``Dict`` space), walking down the path of a nested one."""
-    for part in (key,) if isinstance(key, str) else key:
-        container = container[part]
+    """The entry ``key`` of a Dict or Tuple observation (or such a space), walking down the path of a nested one."""
+    for part in _path(key):
+        container = _entries(container)[part]
     return container
 
 
-def dict_keys(space: spaces.Dict) -> tuple[DictKey, ...]:
+def dict_keys(space: spaces.Dict | spaces.Tuple, categorical: bool = False) -> tuple[DictKey, ...]:
     """The entries of a Dict of flat Boxes, and of Dicts of them nested in it, in the space's order: the order of
-    the flattened row, as ``gymnasium.spaces.flatten`` (and so ``FlattenObservation``) concatenates them."""
+    the flattened row, as ``gymnasium.spaces.flatten`` (and so ``FlattenObservation``) concatenates them. With
+    ``categorical``, Tuples and categorical entries (``Discrete``, 1-D ``MultiDiscrete`` and ``MultiBinary``) are
+    taken too; a TypeError naming the entry otherwise."""
     keys: list[DictKey] = []
 
-    def visit(sub: spaces.Space, path: tuple[str, ...]) -> None:
+    def visit(sub: spaces.Space, path: tuple[str | int, ...]) -> None:
         if isinstance(sub, spaces.Dict):
             for key, inner in sub.spaces.items():
                 visit(inner, (*path, key))
+        elif isinstance(sub, spaces.Tuple) and categorical:
+            for index, inner in enumerate(sub.spaces):
+                visit(inner, (*path, index))
         else:
-            check_flat_box(sub, "observation_space" + "".join(f"[{part!r}]" for part in path))
+            name = "observation_space" + "".join(f"[{part!r}]" for part in path)
+            if not (categorical and space_categories(sub, name) is not None):
+                if isinstance(sub, (spaces.Discrete, spaces.Tuple, *MULTI_CATEGORICAL_SPACES)):
+                    raise TypeError(
+                        f"{name} is {sub!r}: this agent reads Dicts of flat Boxes only; flatten the observations "
+                        "(gymnasium.wrappers.FlattenObservation(env) gives a flat, one-hot Box)"
+                    )
+                check_flat_box(sub, name)
             keys.append(path[0] if len(path) == 1 else path)
 
     visit(space, ())
     return tuple(keys)
 
 
-def flatten_space(space: spaces.Dict) -> spaces.Box:
-    """The Box of the concatenated entries of a Dict of flat Boxes (``gymnasium.spaces.flatten_space``)."""
-    parts = [dict_entry(space, key) for key in dict_keys(space)]
+def entry_categories(space: spaces.Dict | spaces.Tuple, keys: tuple[DictKey, ...]) -> tuple[int | None, ...]:
+    """Per column of the flattened row of ``keys`` (see :func:`dict_keys`): the number of categories of a
+    categorical entry's column, None for a Box's."""
+    columns: list[int | None] = []
+    for key in keys:
+        entry = dict_entry(space, key)
+        categories = space_categories(entry)
+        columns.extend(categories if categories is not None else (None,) * int(entry.shape[0]))
+    return tuple(columns)
+
+
+def scalar_keys(space: spaces.Dict | spaces.Tuple, keys: tuple[DictKey, ...]) -> tuple[DictKey, ...]:
+    """The ``keys`` whose entries are ``Discrete``: a single category, no axis of its own."""
+    return tuple(key for key in keys if isinstance(dict_entry(space, key), spaces.Discrete))
+
+
+def flatten_space(space: spaces.Dict | spaces.Tuple) -> spaces.Box:
+    """The Box of the concatenated entries of a Dict of flat Boxes (``gymnasium.spaces.flatten_space``); with
+    categorical entries (see :func:`dict_keys`), each category variable is one column from 0 to its last
+    category."""
+    keys = dict_keys(space, categorical=True)
+    parts = []
+    for key in keys:
+        entry = dict_entry(space, key)
+        categories = space_categories(entry)
+        if categories is not None:
+            entry = spaces.Box(0, np.array(categories) - 1, dtype=np.int64)
+        parts.append(entry)
     dtype = np.result_type(*(p.dtype for p in parts))
     low = np.concatenate([p.low for p in parts]).astype(dtype)
     high = np.concatenate([p.high for p in parts]).astype(dtype)
     return spaces.Box(low=low, high=high, dtype=dtype)
 
 
-def flatten_observation(observation: Any, keys: tuple[DictKey, ...], width: int | None = None) -> np.ndarray:
-    """Concatenate the ``keys`` entries of a Dict observation along the last axis: one observation
-    ``(D,)``, a batch ``(n, D)`` or an episode ``(T, D)``, float64.
+def flatten_observation(
+    observation: Any, keys: tuple[DictKey, ...], width: int | None = None, scalars: tuple[DictKey, ...] = ()
+) -> np.ndarray:
+    """Concatenate the ``keys`` entries of a Dict or Tuple observation along the last axis: one observation
+    ``(D,)``, a batch ``(n, D)`` or an episode ``(T, D)``, float64. The entries of ``scalars`` (``Discrete``
+    ones: a category, a batch ``(n,)`` or an episode ``(T,)`` of them) are one column each.
 
     With ``width`` (the flattened size ``D``), an array of that last size is taken as flattened already (what a
-    ``FlattenObservation``-wrapped environment gives) and returned as it is.
+    ``FlattenObservation``-wrapped environment gives for Boxes) and returned as it is.
     """
-    if width is not None and not isinstance(observation, Mapping):
+    composite = isinstance(observation, Mapping | tuple)
+    if width is not None and not composite:
         array = np.asarray(observation)
         if array.ndim in (1, 2) and array.shape[-1] == width and array.dtype.kind in "biuf":
             return array.astype(np.float64)
-    if not isinstance(observation, Mapping):
+    if not composite:
         flat = "" if width is None else f" or its flattened array of {width} values"
+        kind = "Tuple" if all(isinstance(key, int) for key in keys) else "Dict"
         raise TypeError(
-            f"expected a Dict observation with entries {[dict_key_name(k) for k in keys]}{flat}, "
+            f"expected a {kind} observation with entries {[dict_key_name(k) for k in keys]}{flat}, "
             f"got {type(observation).__name__}"
         )
     missing = [dict_key_name(key) for key in keys if not has_dict_entry(observation, key)]
     if missing:
-        raise ValueError(f"Dict observation is missing {missing}; it has {sorted(observation)}")
+        has = sorted(observation) if isinstance(observation, Mapping) else f"{len(observation)} entries"
+        raise ValueError(f"the observation is missing {missing}; it has {has}")
     parts = [np.asarray(dict_entry(observation, key), dtype=np.float64) for key in keys]
+    parts = [part[..., None] if key in scalars else part for key, part in zip(keys, parts, strict=True)]
     shapes = {dict_key_name(key): part.shape for key, part in zip(keys, parts, strict=True)}
     if len({p.ndim for p in parts}) != 1 or parts[0].ndim not in (1, 2) or len({p.shape[:-1] for p in parts}) != 1:
-        raise ValueError(f"Dict observation entries must all be (D,) or all (n, D) with the same n; got {shapes}")
+        raise ValueError(f"observation entries must all be (D,) or all (n, D) with the same n; got {shapes}")
     return np.concatenate(parts, axis=-1)
 
 
@@ -335,6 +397,8 @@ def space_to_dict(space: spaces.Space) -> dict[str, Any]:
         }
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {k: space_to_dict(s) for k, s in space.spaces.items()}}
+    if isinstance(space, spaces.Tuple):
+        return {"type": "Tuple", "spaces": [space_to_dict(s) for s in space.spaces]}
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):
@@ -347,7 +411,9 @@ def space_to_dict(space: spaces.Space) -> dict[str, Any]:
     if isinstance(space, spaces.MultiBinary):
         n = space.n  # an int, or the shape as given
         return {"type": "MultiBinary", "n": int(n) if np.ndim(n) == 0 else [int(x) for x in n]}
-    raise TypeError(f"unsupported space {space!r}: tt_agents handles Box, Dict, Discrete, MultiDiscrete, MultiBinary")
+    raise TypeError(
+        f"unsupported space {space!r}: tt_agents handles Box, Dict, Tuple, Discrete, MultiDiscrete, MultiBinary"
+    )
 
 
 def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
@@ -357,6 +423,8 @@ def space_from_dict(d: Mapping[str, Any]) -> spaces.Space:
         return spaces.Box(low=low, high=high, shape=tuple(d["shape"]), dtype=d["dtype"])
     if d["type"] == "Dict":
         return spaces.Dict(OrderedDict((k, space_from_dict(s)) for k, s in d["spaces"].items()))  # saved order
+    if d["type"] == "Tuple":
+        return spaces.Tuple([space_from_dict(s) for s in d["spaces"]])
     if d["type"] == "Discrete":
         return spaces.Discrete(int(d["n"]), start=int(d["start"]))
     if d["type"] == "MultiDiscrete":

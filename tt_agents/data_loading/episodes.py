@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spaces import DictKey, dict_key_name, flatten_observation, has_dict_entry
+from ..spaces import DictKey, dict_entry, dict_key_name, flatten_observation, has_dict_entry
 
 ObservationKey = str | Sequence[DictKey] | None
 """A Dict observation's key, or several keys whose entries are concatenated in that order."""
@@ -179,26 +179,27 @@ class Episode:
 def _select_observations(
     observations: Any, observation_key: ObservationKey, goal_key: str | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Flat observations (T or T+1, O) and the hindsight goal (G,) from array or Dict observations."""
-    if not isinstance(observations, Mapping):
-        if observation_key is not None or goal_key is not None:
+    """Flat observations (T or T+1, O) and the hindsight goal (G,) from array, Dict or Tuple observations (a
+    Discrete entry, (T,) or (T + 1,), is one column)."""
+    entries = isinstance(observations, tuple) and not isinstance(observation_key, str | None)  # a Tuple space's
+    if not (isinstance(observations, Mapping) or entries):
+        if isinstance(observation_key, str) or goal_key is not None:
             raise ValueError(
                 "observation_key/goal_key are given but the observations are an array, not a Dict observation"
             )
-        return np.asarray(observations), None
+        return np.asarray(observations), None  # with the keys of a Dict or Tuple: flattened already
     keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else tuple(observation_key)
     for role, wanted in [*(("observation_key", k) for k in keys), ("goal_key", goal_key)]:
         if wanted is not None and not has_dict_entry(observations, wanted):
-            raise ValueError(
-                f"Dict observations have no key {dict_key_name(wanted)!r} ({role}); available keys: "
-                f"{sorted(observations)}"
-            )
+            has = f"available keys: {sorted(observations)}" if not entries else f"it has {len(observations)} entries"
+            raise ValueError(f"Dict observations have no key {dict_key_name(wanted)!r} ({role}); {has}")
     goal = None
     if goal_key is not None:
         goal = np.asarray(observations[goal_key])[-1]  # (G,): reached at the episode's final observation
-    if len(keys) == 1 and isinstance(keys[0], str):
+    if len(keys) == 1 and isinstance(keys[0], str) and np.ndim(observations[keys[0]]) != 1:
         return np.asarray(observations[keys[0]]), goal
-    return flatten_observation(observations, keys), goal
+    scalars = tuple(key for key in keys if np.ndim(dict_entry(observations, key)) == 1)  # a Discrete entry's (T,)
+    return flatten_observation(observations, keys, scalars=scalars), goal
 
 
 def _terminated_from_flags(terminations: Any) -> bool:

@@ -31,8 +31,10 @@ def load_episodes(
         observation_key: the key of a Dict observation that holds the observation (default
             ``"observation"``), or a sequence of keys whose entries are concatenated in that order (a whole
             Dict observation as one flat row, like ``gymnasium.wrappers.FlattenObservation``); an entry of a
-            nested Dict is named by its path of keys, e.g. ``("desired_goal", "kettle")``. Applies to Minari
-            datasets and dicts.
+            nested Dict is named by its path of keys, e.g. ``("desired_goal", "kettle")``, and a Tuple's entries
+            by their indices (a Tuple observation is a tuple of such arrays, as Minari stores it). A ``Discrete``
+            entry's (T,) or (T+1,) categories are one column. With a sequence of keys, observations given as one
+            array are taken as flattened already. Applies to Minari datasets and dicts.
         goal_key: the key of a Dict observation whose value at the episode's final observation becomes
             :attr:`Episode.goal` (hindsight relabelling), e.g. ``"achieved_goal"``.
         map_key: the key of a Dict observation that holds the episode's map (H, W) of integer cells, the same at

@@ -18,6 +18,7 @@ from ..spaces import (
     dict_entry,
     dict_key_name,
     has_dict_entry,
+    space_categories,
 )
 from .episodes import ObservationKey
 
@@ -99,26 +100,37 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
         ) from None
     observation_space = dataset.observation_space
     parts = [observation_space]
-    if isinstance(observation_space, spaces.Dict):
+    composite = isinstance(observation_space, spaces.Dict | spaces.Tuple)
+    if isinstance(observation_space, spaces.Tuple) and isinstance(observation_key, str | None):
+        raise ValueError(
+            f"dataset {dataset.id!r} has Tuple observations {observation_space}: read it with an agent made for that "
+            "space (the Trajectory Transformer's TTAgent takes Tuples of Boxes and categorical spaces)"
+        )
+    if composite:
         keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else observation_key
         missing = [dict_key_name(key) for key in keys if not has_dict_entry(observation_space, key)]
+        if isinstance(observation_space, spaces.Dict):
+            available = sorted(observation_space.spaces)
+        else:
+            available = list(range(len(observation_space.spaces)))
         if missing:
             raise ValueError(
                 f"dataset {dataset.id!r} has Dict observations without key(s) {missing}; available keys: "
-                f"{sorted(observation_space.spaces)} (pass observation_key=...)"
+                f"{available} (pass observation_key=...)"
             )
         parts = [dict_entry(observation_space, key) for key in keys]
     try:
-        if isinstance(observation_space, spaces.Dict):
+        if composite:
             for part in parts:
-                check_flat_box(part, "observation_space")
+                if space_categories(part, "observation_space") is None:
+                    check_flat_box(part, "observation_space")
         else:
             check_observation_space(observation_space)
     except TypeError as exc:
         raise ValueError(
             f"dataset {dataset.id!r} has observation space {observation_space}; tt_agents needs flat (1-D Box), "
-            "Discrete, 1-D MultiDiscrete or MultiBinary observations, or Dicts of flat Boxes (flatten others, e.g. "
-            f"with gymnasium.wrappers.FlattenObservation, before recording) ({exc})"
+            "Discrete, 1-D MultiDiscrete or MultiBinary observations, or Dicts (or Tuples) of them (flatten others, "
+            f"e.g. with gymnasium.wrappers.FlattenObservation, before recording) ({exc})"
         ) from None
 
 
