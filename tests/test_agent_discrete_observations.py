@@ -122,8 +122,8 @@ def blackjack_config(n_steps: int) -> AgentConfig:
 def blackjack_agent() -> TTAgent:
     env = gym.make(BLACKJACK_ID)
     agent = TTAgent(env.observation_space, env.action_space, config=blackjack_config(300), device="cpu")
-    with warnings.catch_warnings():  # a game often ends at its first step, as the data warns
-        warnings.filterwarnings("ignore", "[0-9]+ of [0-9]+ episodes have a single step")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a game often ends at its first step, which is no reason to warn
         agent.fit(blackjack_episodes(), show_progress=False)
     agent.configure_planner(mode="imitation")
     return agent

@@ -131,13 +131,18 @@ def check_data_observations(
 
 def warn_about_data(episodes: list[Episode], action_space: spaces.Space) -> None:
     """Warn about data that trains but probably not as meant: actions outside a Box action space (the agent's
-    actions are clipped to it) and single-step episodes (no transition to learn from). A Discrete space's
+    actions are clipped to it) and data whose every episode has a single step (no next observation to learn from;
+    a game that often ends at its first step, as Blackjack does, is not warned about). A Discrete space's
     categories are checked by the agent, which cannot train on others."""
     if isinstance(action_space, spaces.Box):
         _warn_about_actions_outside(np.concatenate([e.actions for e in episodes]), action_space)  # (N, A)
     single = sum(len(e) == 1 for e in episodes)
-    if single:
-        warnings.warn(f"{single} of {len(episodes)} episodes have a single step", stacklevel=3)
+    if single == len(episodes):
+        warnings.warn(
+            f"{single} of {len(episodes)} episodes have a single step: the model never sees a next observation, so "
+            "plans past the first step are guesses (plan with horizon=1)",
+            stacklevel=3,
+        )
 
 
 def warn_about_terminal_rewards(episodes: list[Episode], termination_penalty: float | None) -> None:
