@@ -157,6 +157,14 @@ def test_an_environment_with_another_number_of_states_is_refused_before_it_runs(
     check_spaces_match(agent, make_vec_env("FrozenLake-v1", 1))
     with pytest.raises(ValueError, match=r"observation space Discrete\(48\) is not the agent's Discrete\(16\)"):
         check_spaces_match(agent, make_vec_env("CliffWalking-v1", 1))
+    blackjack = gym.make("Blackjack-v1")  # a Tuple of Discretes: compared entry by entry
+    agent = SimpleNamespace(observation_space=blackjack.observation_space, action_space=blackjack.action_space)
+    check_spaces_match(agent, make_vec_env("Blackjack-v1", 1))
+    agent.observation_space = gym.spaces.Tuple(
+        (gym.spaces.Discrete(32), gym.spaces.Discrete(10), gym.spaces.Discrete(2))
+    )
+    with pytest.raises(ValueError, match="observation space Tuple"):
+        check_spaces_match(agent, make_vec_env("Blackjack-v1", 1))
 
 
 @pytest.mark.parametrize("counts", [{"n_episodes": 0}, {"n_episodes": 2.5}, {"n_envs": 0}, {"n_episodes": True}])

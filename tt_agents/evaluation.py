@@ -191,6 +191,8 @@ def check_spaces_match(agent: Any, venv: VecEnv) -> None:
 def _same_space(a: gym.Space, b: gym.Space) -> bool:
     if isinstance(a, gym.spaces.Dict) and isinstance(b, gym.spaces.Dict):
         return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[k], b[k]) for k in a.spaces)
+    if isinstance(a, gym.spaces.Tuple) and isinstance(b, gym.spaces.Tuple):
+        return len(a.spaces) == len(b.spaces) and all(_same_space(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, gym.spaces.Discrete) and isinstance(b, gym.spaces.Discrete):
         return a.n == b.n and a.start == b.start
     if isinstance(a, gym.spaces.MultiDiscrete) and isinstance(b, gym.spaces.MultiDiscrete):
