@@ -81,7 +81,9 @@ class TrajectoryTransformerAgent:
             (``config.planner.mode == "goal"``) the Dict needs ``observation`` and ``desired_goal`` (and
             ``achieved_goal`` in the data) and the goal is prepended to the sequence; in the other modes a Dict
             observation is used whole, its entries concatenated in key order, depth first (as
-            ``gymnasium.wrappers.FlattenObservation`` does; the agent also acts on that flat row). A ``map``
+            ``gymnasium.wrappers.FlattenObservation`` does; the agent also acts on that flat row). Outside goal
+            mode a ``Tuple`` is taken too, and Dict or Tuple entries that are categorical (``Discrete``, 1-D
+            ``MultiDiscrete``, ``MultiBinary``) are a token per category variable, not one-hot. A ``map``
             entry (a 2-D Box of integer cells) is read by the map encoder instead (paper Appendix F).
         action_space: a flat ``Box``, a ``Discrete(n)`` (one action token holding the category, not
             discretized, acted on with its most likely value in ``imitation`` mode), or a 1-D ``MultiDiscrete``
