@@ -428,19 +428,10 @@ class TrajectoryTransformerAgent:
             observations, single = categorical_rows(observation, self.observation_space, "observation")
         else:
             observations, single = as_rows(observation, self.layout.observation_dim, "observation")
-            self._check_observation_categories(observations)
+            check_category_columns(observations, self._observation_columns, "observation")
         if goals is not None and goals.shape[0] != observations.shape[0]:
             raise ValueError(f"{goals.shape[0]} goals for {observations.shape[0]} observations")
         return observations, goals, single
-
-    def _check_observation_categories(self, observations: np.ndarray) -> None:
-        """A ValueError unless the columns of a Dict's or Tuple's categorical entries in ``observations`` (n, O)
-        hold their categories."""
-        categorical = [column for column, n in enumerate(self._observation_columns) if n is not None]
-        if categorical:
-            categories = tuple(self._observation_columns[column] for column in categorical)
-            name = f"observation (its categorical columns {categorical} of {self.observation_space!r})"
-            check_category_columns(observations[:, categorical], categories, name)
 
     # ---- persistence ---------------------------------------------------------------------------------
 

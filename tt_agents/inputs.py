@@ -32,9 +32,13 @@ def check_categories_fit_the_bins(
     """A ValueError unless every categorical space's categories fit the tokenizer's ``n_bins`` (one token each).
     ``observation_columns``: the categories of each observation column (None for a continuous one) where the agent
     reads the entries of a Dict or Tuple observation."""
-    for name, space in (("observation_space", observation_space), ("action_space", action_space)):
-        categories = observation_columns if name == "observation_space" and observation_columns else None
-        most = max((n for n in categories or space_categories(space, name) or () if n is not None), default=0)
+    observation_categories = observation_columns or space_categories(observation_space, "observation_space")
+    per_column = (
+        ("observation_space", observation_space, observation_categories),
+        ("action_space", action_space, space_categories(action_space, "action_space")),
+    )
+    for name, space, categories in per_column:
+        most = max((n for n in categories or () if n is not None), default=0)
         if most > n_bins:
             raise ValueError(
                 f"{name} {space!r} has more categories than the tokenizer's {n_bins} bins (one token each): "
@@ -99,9 +103,8 @@ def check_data_observations(
         finals = [e.final_observation[None] for e in episodes if e.final_observation is not None]
         observations = np.concatenate([e.observations for e in episodes] + finals)  # (N, O)
         if observations.shape[1] == len(observation_columns):
-            categories = tuple(observation_columns[column] for column in categorical)
             name = f"the data's observations, categorical columns {categorical} of {observation_space!r}"
-            check_category_columns(observations[:, categorical], categories, name)
+            check_category_columns(observations, observation_columns, name)
         return
     if isinstance(observation_space, spaces.Discrete):
         if not all(e.discrete_observations for e in episodes):

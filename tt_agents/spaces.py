@@ -186,10 +186,12 @@ def categorical_rows(
     return rows.astype(np.float64), array.ndim == 1
 
 
-def check_category_columns(rows: np.ndarray, categories: tuple[int, ...], name: str) -> None:
+def check_category_columns(rows: np.ndarray, categories: tuple[int | None, ...], name: str) -> None:
     """A ValueError naming ``name`` unless column ``i`` of ``rows`` (n, D) holds only the integers
-    ``0 .. categories[i] - 1``."""
+    ``0 .. categories[i] - 1`` (a column whose ``categories[i]`` is None is continuous and not checked)."""
     for column, n in enumerate(categories):
+        if n is None:
+            continue
         values = rows[:, column]
         if not np.isfinite(values).all():
             raise ValueError(f"{name}: entry {column} holds NaN or inf where the categories 0 .. {n - 1} belong")
@@ -304,12 +306,12 @@ def dict_keys(space: spaces.Dict | spaces.Tuple, categorical: bool = False) -> t
                 visit(inner, (*path, index))
         else:
             name = "observation_space" + "".join(f"[{part!r}]" for part in path)
+            if not categorical and isinstance(sub, (spaces.Discrete, spaces.Tuple, *MULTI_CATEGORICAL_SPACES)):
+                raise TypeError(
+                    f"{name} is {sub!r}: this agent reads Dicts of flat Boxes only; flatten the observations "
+                    "(gymnasium.wrappers.FlattenObservation(env) gives a flat, one-hot Box)"
+                )
             if not (categorical and space_categories(sub, name) is not None):
-                if isinstance(sub, (spaces.Discrete, spaces.Tuple, *MULTI_CATEGORICAL_SPACES)):
-                    raise TypeError(
-                        f"{name} is {sub!r}: this agent reads Dicts of flat Boxes only; flatten the observations "
-                        "(gymnasium.wrappers.FlattenObservation(env) gives a flat, one-hot Box)"
-                    )
                 check_flat_box(sub, name)
             keys.append(path[0] if len(path) == 1 else path)
 

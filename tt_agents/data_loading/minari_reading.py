@@ -109,11 +109,9 @@ def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: Observa
     if composite:
         keys = (observation_key or "observation",) if isinstance(observation_key, str | None) else observation_key
         missing = [dict_key_name(key) for key in keys if not has_dict_entry(observation_space, key)]
-        if isinstance(observation_space, spaces.Dict):
-            available = sorted(observation_space.spaces)
-        else:
-            available = list(range(len(observation_space.spaces)))
         if missing:
+            entries = observation_space.spaces
+            available = sorted(entries) if isinstance(observation_space, spaces.Dict) else list(range(len(entries)))
             raise ValueError(
                 f"dataset {dataset.id!r} has Dict observations without key(s) {missing}; available keys: "
                 f"{available} (pass observation_key=...)"
