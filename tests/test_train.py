@@ -206,6 +206,19 @@ def test_a_compiler_that_fails_under_auto_falls_back_to_eager_training(episodes,
         asked.train()
 
 
+def test_a_compiler_that_refuses_this_python_under_auto_trains_eagerly(episodes, monkeypatch) -> None:
+    def unsupported(module, **kwargs):  # torch 2.5 on Python 3.13 raises in torch.compile itself
+        raise RuntimeError("Dynamo is not supported on Python 3.13+")
+
+    monkeypatch.setattr("tt_agents.train.should_compile", lambda setting, device, n_steps: True)  # as on CUDA
+    monkeypatch.setattr(torch, "compile", unsupported)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed on cpu .*Python 3.13.*without compiling"):
+        trainer = make_trainer(episodes, n_steps=10, dropout=0.0, compile="auto")
+    assert not trainer.compiled and trainer.train().train_loss
+    with pytest.raises(RuntimeError, match="Python 3.13"):  # asked for by name: not hidden
+        make_trainer(episodes, n_steps=10, dropout=0.0, compile=True)
+
+
 def test_under_compile_auto_errors_that_are_not_the_compilers_are_raised(episodes, monkeypatch) -> None:
     def out_of_memory(module, **kwargs):
         def compiled(*args, **kw):

@@ -239,7 +239,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     from .agent import TTAgent
-    from .distributed import distributed_rank_and_size
+    from .distributed import distributed_rank_and_size, leave_distributed
     from .training_log import METRICS_FILE, plot_training_log
 
     config = _train_config(args)
@@ -247,15 +247,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
     checkpoint_dir = args.checkpoint_dir or str(Path(args.out) / "training")
     log_dir = Path(args.log_dir or Path(args.out) / "logs")
-    agent.fit(
-        args.dataset,
-        args.steps,
-        checkpoint_dir=checkpoint_dir,
-        log_dir=log_dir,
-        seed=args.seed,
-        show_progress=not args.no_progress,
-    )
-    if distributed_rank_and_size()[0] != 0:  # under torchrun the first process alone saves
+    try:
+        agent.fit(
+            args.dataset,
+            args.steps,
+            checkpoint_dir=checkpoint_dir,
+            log_dir=log_dir,
+            seed=args.seed,
+            show_progress=not args.no_progress,
+        )
+        rank = distributed_rank_and_size()[0]
+    finally:
+        leave_distributed()
+    if rank != 0:  # under torchrun the first process alone saves
         return 0
     plot_training_log(log_dir / METRICS_FILE, log_dir / "curves.png")
     path = agent.save_pretrained(args.out)

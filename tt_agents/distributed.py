@@ -26,3 +26,9 @@ def init_distributed(device: torch.device) -> torch.device:
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
+
+
+def leave_distributed() -> None:
+    """Leave the process group, if one was joined (NCCL warns at exit about a group never destroyed)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -231,11 +231,21 @@ class Trainer:
         if self.world_size > 1:
             on_cuda = device.type == "cuda"
             index = (device.index if device.index is not None else torch.cuda.current_device()) if on_cuda else None
-            module = DistributedDataParallel(self.model, device_ids=[index] if on_cuda else None)
+            # the model's buffers are constants: nothing to broadcast before every forward pass
+            module = DistributedDataParallel(
+                self.model, device_ids=[index] if on_cuda else None, broadcast_buffers=False
+            )
         self.compiled = should_compile(config.compile, device, config.n_steps)
         self._module = module
-        self._forward = torch.compile(module) if self.compiled else module
+        self._forward = module
         self._compile_unproven = self.compiled and config.compile == "auto"
+        if self.compiled:
+            try:
+                self._forward = torch.compile(module)
+            except RuntimeError as exc:  # e.g. a torch release whose compiler does not support this Python
+                if not self._compile_unproven:
+                    raise
+                self._fall_back_to_eager(exc)
         self.train_data.to(device)  # windows resident on the device: a batch is one gather there
         if self.val_data is not None:
             self.val_data.to(device)
@@ -429,6 +439,18 @@ class Trainer:
         loss.backward()
         return loss
 
+    def _fall_back_to_eager(self, exc: BaseException) -> None:
+        """Under ``compile="auto"``, when the compiler fails (no Triton or C compiler, an unsupported GPU or
+        Python): say so and train eagerly; ``compile=True`` raises instead."""
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        warnings.warn(
+            f"torch.compile failed on {self.device} ({type(exc).__name__}: {first_line}); "
+            "training continues without compiling (TrainConfig.compile=False skips the attempt)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self.compiled, self._forward, self._compile_unproven = False, self._module, False
+
     def _train_step(self) -> torch.Tensor:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
@@ -442,15 +464,7 @@ class Trainer:
         except Exception as exc:
             if not (self._compile_unproven and is_compiler_error(exc)):
                 raise
-            # compile="auto" and the compiler failed on its first step (no Triton or C compiler, an unsupported
-            # GPU): say so and train eagerly; compile=True raises
-            warnings.warn(
-                f"torch.compile failed on {self.device} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                "training continues without compiling (TrainConfig.compile=False skips the attempt)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            self.compiled, self._forward = False, self._module
+            self._fall_back_to_eager(exc)
             loss = self._loss_and_gradients(own, *batch)
         self._compile_unproven = False
         if self.config.grad_clip:
