@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data_loading import Episode
+from .base import seeded_init
 from .networks import Normalizer, mlp
 from .transitions import transitions_from_episodes
 
@@ -42,10 +43,11 @@ class GaussianEnsemble(nn.Module):
         super().__init__()
         if n_members < 1:
             raise ValueError(f"n_members must be >= 1, got {n_members}")
-        torch.manual_seed(seed)
         self.observation_dim, self.action_dim, self.seed = observation_dim, action_dim, seed
         out = observation_dim + 1
-        self.members = nn.ModuleList([mlp(observation_dim + action_dim, 2 * out, hidden) for _ in range(n_members)])
+        self.members = seeded_init(
+            seed, lambda: nn.ModuleList([mlp(observation_dim + action_dim, 2 * out, hidden) for _ in range(n_members)])
+        )
         self.inputs = Normalizer(observation_dim + action_dim)
         self.targets = Normalizer(out)
         self.max_log_var = nn.Parameter(torch.full((out,), 0.5))

@@ -239,8 +239,8 @@ class LevelJob:
             about += self.run_note
             policy = load_sac_policy(self.run_dir, evaluation)
         description = f"D4RL-style {level} dataset for {self.env_id}: stochastic actions of {about}; {self.ref_note}."
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)  # SB3 samples the stochastic actions from torch's global generator
+        with torch.random.fork_rng(devices=[]):  # the CPU generator only: no CUDA context is started
+            torch.default_generator.manual_seed(seed)  # SB3 samples the stochastic actions from it (on the CPU)
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:

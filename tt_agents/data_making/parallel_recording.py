@@ -60,7 +60,9 @@ class _Recorder:
     policy: Any
 
     def record(self, task: EpisodeTask) -> EpisodeBuffer:
-        torch.manual_seed(task.noise_seed)  # SB3 samples stochastic actions from torch's global generator
+        # SB3 samples stochastic actions from torch's global CPU generator (the policies run on the CPU); seeding it
+        # alone leaves any CUDA generator of the caller untouched
+        torch.default_generator.manual_seed(task.noise_seed)
         self.env.action_space.seed(task.noise_seed)
         reset_policy = getattr(self.policy, "reset", None)
         if reset_policy is not None:
@@ -196,7 +198,7 @@ def record_episodes(
     episodes: list[EpisodeBuffer] = []
     returns: list[float] = []
     steps = 0
-    with make_progress(show=show_progress) as progress, torch.random.fork_rng():
+    with make_progress(show=show_progress) as progress, torch.random.fork_rng(devices=[]):
         task = progress.add_task(f"recording {label}", total=n_episodes if n_episodes is not None else n_steps)
         if workers == 1:
             recorder = _Recorder(make_env(env, max_episode_steps), policy)
