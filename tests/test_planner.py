@@ -150,6 +150,19 @@ def test_q_scorer_ranks_beams_by_the_given_q(tokenizer) -> None:
     torch.testing.assert_close(scores, 1.0 + 0.9 * 10.0 * actions[:, 0])
 
 
+def test_q_scorer_takes_arrays_and_refuses_the_wrong_number_of_values(tokenizer) -> None:
+    state = state_with([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], [[0.0, 0.0]] * 3)
+    state.act_tokens[:, 1, 0] = torch.tensor([0, N_BINS - 1, N_BINS // 2])
+
+    def q_numpy(observations: torch.Tensor, actions: torch.Tensor) -> np.ndarray:  # e.g. a CPU model's answer
+        return 10.0 * actions[:, :1].cpu().numpy().astype(np.float64)  # (R, 1) float64
+
+    scores = QScorer(q_numpy, tokenizer, LAYOUT, discount=0.9)(state, t=1)
+    assert scores.dtype == state.rewards.dtype and scores.argsort(descending=True).tolist() == [1, 2, 0]
+    with pytest.raises(ValueError, match="returned 1 values for 3"):
+        QScorer(lambda o, a: torch.zeros(1), tokenizer, LAYOUT, discount=0.9)(state, t=1)
+
+
 def test_value_quantile_scores_the_same_plan_with_that_quantile_of_reward_and_value(model, tokenizer) -> None:
     ctx = context(np.random.default_rng(9), past=[0, 2])
     one_path = PlannerConfig(beam_width=1, n_expand=1, horizon=3, max_context_transitions=2)  # nothing to rank

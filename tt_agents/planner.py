@@ -119,7 +119,10 @@ class QScorer:
     def __call__(self, state: BeamState, t: int) -> torch.Tensor:
         observations = self.tokenizer.decode(state.obs_tokens[:, t], columns=self.layout.observation_slice)
         actions = self.tokenizer.decode(state.act_tokens[:, t], columns=self.layout.action_slice)
-        q = self.q_function(observations, actions).reshape(-1).to(state.rewards.dtype)  # (R,)
+        values = self.q_function(observations, actions)  # a tensor on any device, or an array
+        q = torch.as_tensor(values, device=state.rewards.device, dtype=state.rewards.dtype).reshape(-1)  # (R,)
+        if q.numel() != len(observations):
+            raise ValueError(f"the Q-function returned {q.numel()} values for {len(observations)} (obs, act) rows")
         weights = self.discount ** torch.arange(t, device=state.rewards.device, dtype=state.rewards.dtype)
         return (state.rewards[:, :t] * weights).sum(-1) + self.discount**t * q
 
