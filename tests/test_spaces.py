@@ -273,6 +273,8 @@ def test_baseline_on_dict_observations_acts_like_on_flat_ones(tmp_path) -> None:
     [
         ("bogus", ValueError, "not a torch device"),
         (3.5, TypeError, "device must be a string"),
+        ("mps", ValueError, "'cpu' and 'cuda' devices only"),
+        ("meta", ValueError, "'cpu' and 'cuda' devices only"),
         pytest.param(
             "cuda",
             ValueError,

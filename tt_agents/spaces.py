@@ -24,8 +24,8 @@ from gymnasium import spaces
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to ``torch.device`` and must exist
-    on this machine (a ValueError says why not)."""
+    """``"auto"`` picks CUDA when available, else CPU; anything else is passed to ``torch.device`` and must be a
+    CPU or CUDA device that exists on this machine (a ValueError says why not)."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, str | torch.device):
@@ -34,6 +34,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"device {device!r} is not a torch device ('auto', 'cpu', 'cuda', 'cuda:1', ...)") from exc
+    if resolved.type not in ("cpu", "cuda"):  # e.g. MPS, which has no float64 for the tokenizer's bin tables
+        raise ValueError(f"device {device!r}: tt_agents runs on 'cpu' and 'cuda' devices only")
     if resolved.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
