@@ -108,7 +108,8 @@ class BCAgent(BaselineAgent):
         actions = torch.as_tensor(self._training_actions(data.actions), device=self.device)  # (N, A)
         sample = _batch_sampler(len(observations), batch_size, seed)
         self.policy.train()
-        losses: list[torch.Tensor] = []
+        losses: list[float] = []
+        pending: list[torch.Tensor] = []  # this stretch's losses, on the device until the next host read
         with make_progress(show=show_progress) as progress:
             task = progress.add_task("BC", total=n_steps)
             for step in range(n_steps):
@@ -117,10 +118,12 @@ class BCAgent(BaselineAgent):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
-                losses.append(loss.detach())
+                pending.append(loss.detach())
                 if (step + 1) % 50 == 0 or step + 1 == n_steps:
-                    progress.update(task, completed=step + 1, description=f"BC loss {losses[-1].item():.4f}")
-        self.history += [{"loss": value} for value in torch.stack(losses).cpu().tolist()]
+                    losses += torch.stack(pending).cpu().tolist()
+                    pending.clear()
+                    progress.update(task, completed=step + 1, description=f"BC loss {losses[-1]:.4f}")
+        self.history += [{"loss": value} for value in losses]
         self.policy.eval()
         return self
 

@@ -279,7 +279,8 @@ class IQLAgent(BaselineAgent):
         generator = torch.Generator().manual_seed(seed)
         run = {"n_steps": n_steps, "batch_size": batch_size, "seed": seed}
         start = self._resume(checkpoint, run, generator)
-        history: list[dict[str, torch.Tensor]] = []
+        history: list[dict[str, float]] = []
+        pending: list[dict[str, torch.Tensor]] = []  # this stretch's losses, on the device until the next host read
         for module in (self.critic, self.value_net, self.actor):
             module.train()
         with make_progress(show=show_progress) as progress:
@@ -289,11 +290,14 @@ class IQLAgent(BaselineAgent):
                 if self.config.actor_cosine_schedule:
                     actor_lr = self.config.actor_lr * 0.5 * (1.0 + math.cos(math.pi * step / n_steps))
                 index = torch.randint(len(data.rewards), (batch_size,), generator=generator).to(self.device)
-                history.append(self.update({k: v[index] for k, v in tensors.items()}, actor_lr))
+                pending.append(self.update({k: v[index] for k, v in tensors.items()}, actor_lr))
                 if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == n_steps):
                     self._save_run(checkpoint, {**run, "step": step + 1}, generator)
                 if (step + 1) % 50 == 0 or step + 1 == n_steps:
-                    last = {k: v.item() for k, v in history[-1].items()}
+                    stacked = {k: torch.stack([h[k] for h in pending]).cpu().tolist() for k in pending[0]}
+                    history += [{k: stacked[k][i] for k in stacked} for i in range(len(pending))]
+                    pending.clear()
+                    last = history[-1]
                     progress.update(
                         task,
                         completed=step + 1,
@@ -301,9 +305,7 @@ class IQLAgent(BaselineAgent):
                             f"IQL Q {last['critic_loss']:.3f} V {last['value_loss']:.3f} pi {last['actor_loss']:.3f}"
                         ),
                     )
-        if history:
-            stacked = {k: torch.stack([h[k] for h in history]).cpu().tolist() for k in history[0]}
-            self.history += [{k: stacked[k][i] for k in stacked} for i in range(len(history))]
+        self.history += history
         for module in (self.critic, self.value_net, self.actor):
             module.eval()
         return self
