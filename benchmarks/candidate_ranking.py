@@ -92,7 +92,7 @@ def predicted_scores(agent: TTAgent, context: PlanningContext, actions: np.ndarr
     rows = len(actions)
     pads = pads.repeat(rows)
     cache, _ = agent.model.prefill(tokens.repeat(rows, 1), pad=pads if bool(pads.any()) else None)
-    action_tokens = torch.as_tensor(tokenizer.encode(actions, columns=layout.action_slice))  # (C, A)
+    action_tokens = torch.as_tensor(tokenizer.encode(actions, columns=layout.action_slice), device=tokens.device)
     logits = agent.model.decode(cache, action_tokens, keep_transitions=keep)[:, -1]  # (C, V): the reward token
     reward = tokenizer.expectation(logits[:, :n_bins].softmax(-1), layout.reward_index)  # (C,)
     value_logits = agent.model.decode(cache, logits[:, :n_bins].argmax(-1)[:, None], keep_transitions=keep)[:, -1]
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         critic_line = ""
         if q_function is not None:
             observations = torch.as_tensor(np.repeat(episode.observations[t][None], len(actions), 0))  # (C, O)
-            q = q_function(observations, torch.as_tensor(actions)).numpy()[sampled]  # (candidates,)
+            q = q_function(observations, torch.as_tensor(actions)).cpu().numpy()[sampled]  # (candidates,)
             q_correlations.append(spearmanr(q, real[sampled]).correlation)
             q_over_mean.append(real[int(np.argmax(q))] - real[sampled].mean())
             critic_line = f"; critic: spearman {q_correlations[-1]:+.2f}, its best {real[int(np.argmax(q))]:7.1f}"
