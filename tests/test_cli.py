@@ -102,6 +102,8 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
                 "tokenizer.n_bins=30",
                 "--set",
                 "data.termination_penalty=null",
+                "--set",
+                "train.seed=5",
                 "--no-progress",
                 "--device",
                 "cpu",
@@ -112,6 +114,7 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
     assert (out / "model.safetensors").is_file() and (out / "training" / "trainer_state.safetensors").is_file()
     saved = json.loads((out / "config.json").read_text())["config"]
     assert saved["tokenizer"]["n_bins"] == 30 and saved["data"]["termination_penalty"] is None
+    assert saved["train"]["seed"] == 5, "a seed set in the config is kept when --seed is not given"
     again = build_parser().parse_args(["train", "x-v0", "--env", "E", "--out", "o", "--config", f"{out}/config.json"])
     assert json.loads(json.dumps(_train_config(again).to_dict())) == saved, "a saved config.json is a --config"
     assert (out / "logs" / "metrics.csv").is_file() and (out / "logs" / "curves.png").is_file()

@@ -184,7 +184,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--checkpoint-dir", help="resumable training checkpoints (default: OUT/training)")
     parser.add_argument("--log-dir", help="training metrics: metrics.csv, curves.png, TensorBoard (default: OUT/logs)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="training seed (default: the config's train.seed, 0 unless set)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=_cmd_train)
