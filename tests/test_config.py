@@ -67,6 +67,9 @@ def test_every_field_has_a_docstring(cls) -> None:
         (lambda: TrainConfig(n_steps=0), "n_steps"),
         (lambda: TrainConfig(n_epochs=0.0), "n_epochs"),
         (lambda: TrainConfig(learning_rate=-1.0), "learning_rate"),
+        (lambda: TrainConfig(learning_rate=float("inf")), "TrainConfig.learning_rate"),
+        (lambda: TrainConfig(batch_size=0), "TrainConfig.batch_size must be >= 1, got 0"),
+        (lambda: DataConfig(termination_penalty=float("nan")), "DataConfig.termination_penalty"),
         (lambda: PlannerConfig(mode="greedy"), "mode"),
         (lambda: PlannerConfig(beam_width=0), "beam_width"),
         (lambda: PlannerConfig(discount=float("nan")), "PlannerConfig.discount"),
@@ -132,5 +135,7 @@ def test_unknown_fields_and_sections_are_refused() -> None:
     data["train"]["n_stepz"] = 3
     with pytest.raises(ValueError, match="n_stepz"):
         AgentConfig.from_dict(data)
-    with pytest.raises(ValueError, match="section"):
+    with pytest.raises(ValueError, match="section.*known sections are .*'planner'"):
         AgentConfig.from_dict({"optimizer": {}})
+    with pytest.raises(TypeError, match="ModelConfig: settings must be a mapping"):
+        AgentConfig.from_dict({"model": 3})

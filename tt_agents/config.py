@@ -67,6 +67,8 @@ def _in_unit_interval(value: float | None, closed_low: bool = False) -> bool:
 
 
 def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    if not isinstance(d, dict):
+        raise TypeError(f"{cls.__name__}: settings must be a mapping of field names to values, got {d!r}")
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
     if unknown:
@@ -108,6 +110,9 @@ class DataConfig:
             raise ValueError(f"DataConfig.discount must be in (0, 1], got {self.discount}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"DataConfig.validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        penalty = self.termination_penalty
+        if penalty is not None and not math.isfinite(penalty):
+            raise ValueError(f"DataConfig.termination_penalty must be a finite reward or None, got {penalty}")
 
 
 @dataclass
@@ -228,7 +233,7 @@ class TrainConfig:
     eval_batches: int = 8
     """Validation batches averaged per validation-loss evaluation."""
     checkpoint_every: int = 1000
-    """Steps between resumable checkpoints when a checkpoint directory is given (0 disables)."""
+    """Steps between resumable checkpoints when a checkpoint directory is given (0: only at the end)."""
     amp: bool = True
     """bfloat16 autocast on CUDA (ignored on CPU)."""
     compile: bool | Literal["auto"] = "auto"
@@ -244,17 +249,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        if self.n_steps < 1 or self.batch_size < 1:
-            raise ValueError("TrainConfig.n_steps and batch_size must be >= 1")
         for name in ("n_epochs", "min_epochs"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"TrainConfig.{name} must be a positive number of passes, got {value}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         _require(
             self,
             {
+                "n_steps": (self.n_steps >= 1, ">= 1"),
+                "batch_size": (self.batch_size >= 1, ">= 1"),
+                "learning_rate": (math.isfinite(self.learning_rate) and self.learning_rate > 0, "finite and > 0"),
                 "min_lr_ratio": (0.0 <= self.min_lr_ratio <= 1.0, "in [0, 1]"),
                 "warmup_steps": (self.warmup_steps >= 0, ">= 0"),
                 "betas": (all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
@@ -390,10 +394,12 @@ class AgentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AgentConfig:
-        parts = {f.name: f.type for f in fields(cls)}
-        unknown = set(d) - set(parts)
+        if not isinstance(d, dict):
+            raise TypeError(f"AgentConfig: settings must be a mapping of sections to settings, got {d!r}")
+        sections = [f.name for f in fields(cls)]
+        unknown = set(d) - set(sections)
         if unknown:
-            raise ValueError(f"AgentConfig: unknown section(s) {sorted(unknown)}")
+            raise ValueError(f"AgentConfig: unknown section(s) {sorted(unknown)}; known sections are {sections}")
         classes = {
             "tokenizer": TokenizerConfig,
             "data": DataConfig,
@@ -408,12 +414,13 @@ def cpu_preset() -> AgentConfig:
     """A reduced configuration that trains in minutes and plans in tens of milliseconds on a CPU.
 
     Reduced from the paper: uniform bins (the paper's are quantile: see below), 2 layers of 64-dim embeddings, no
-    attention dropout (several times faster on a CPU; dropout elsewhere stays 0.1), batch 64, 4000 steps and at least
-    5 passes over the data (``min_epochs``: on walker2d-medium, 100k transitions, imitation earned half of BC's return
-    after the 2.7 passes of 4000 steps and 92% of it after 5); planning with beam 32, horizon 5, actions sampled from
-    the most likely tokens holding 60% of the mass (wider than the paper's 40%: every cpu-preset figure of this
-    package was measured so), bins ranked by density (``bin_ranking="density"``: the same as the paper's probability
-    ranking with uniform bins; with quantile bins it stops the wide bins of rare values from winning).
+    attention dropout (several times faster on a CPU; dropout elsewhere stays 0.1), batch 64, learning rate 1e-3 after
+    200 warm-up steps, 4000 steps and at least 5 passes over the data (``min_epochs``: on walker2d-medium, 100k
+    transitions, imitation earned half of BC's return after the 2.7 passes of 4000 steps and 92% of it after 5);
+    planning with beam 32, horizon 5, actions sampled from the most likely tokens holding 60% of the mass (wider than
+    the paper's 40%: every cpu-preset figure of this package was measured so), bins ranked by density
+    (``bin_ranking="density"``: the same as the paper's probability ranking with uniform bins; with quantile bins it
+    stops the wide bins of rare values from winning).
 
     Uniform bins because quantile bins are one bin wide across the rare states a fall passes through, which at this
     model size left imitation below BC on walker2d-medium, where uniform bins matched BC on two seeds
@@ -428,10 +435,8 @@ def cpu_preset() -> AgentConfig:
     """
     return AgentConfig(
         tokenizer=TokenizerConfig(strategy="uniform"),
-        model=ModelConfig(n_layer=2, n_head=4, n_embd=64, attention_dropout=0.0, ordinal_embedding=True),
-        train=TrainConfig(
-            n_steps=4000, min_epochs=5.0, batch_size=64, learning_rate=1e-3, warmup_steps=200, eval_every=500
-        ),
+        model=ModelConfig(n_layer=2, n_embd=64, attention_dropout=0.0, ordinal_embedding=True),
+        train=TrainConfig(n_steps=4000, min_epochs=5.0, batch_size=64, learning_rate=1e-3, warmup_steps=200),
         planner=PlannerConfig(beam_width=32, horizon=5, cdf_act=0.6, bin_ranking="density"),
     )
 
