@@ -179,6 +179,15 @@ def test_state_of_another_batch_size_is_rejected(trained_agent) -> None:
     _, state = trained_agent.predict(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="batch of 3"):
         trained_agent.predict(np.zeros((3, 4)), state=state)
+    with pytest.raises(TypeError, match="state must be the AgentState that predict returned.*tuple"):
+        trained_agent.predict(np.zeros((2, 4)), state=(np.zeros(2),))  # e.g. a recurrent policy's state
+
+
+def test_an_unknown_planner_setting_is_named_with_the_known_ones(trained_agent) -> None:
+    before = trained_agent.config.planner
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['beam'\]; PlannerConfig's are .*'beam_width'"):
+        trained_agent.configure_planner(beam=3, horizon=2)
+    assert trained_agent.config.planner == before
 
 
 @pytest.mark.parametrize(

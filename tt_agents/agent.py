@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from gymnasium import spaces
 from ._io import CheckpointError
 from .agent_state import AgentState, EnvContext
 from .checkpoints import CONFIG_FILE, AgentCheckpoint, load_model, read_checkpoint, write_checkpoint
-from .config import AgentConfig, TrainConfig
+from .config import AgentConfig, PlannerConfig, TrainConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .distributed import init_distributed
 from .inputs import (
@@ -315,6 +315,10 @@ class TrajectoryTransformerAgent:
 
     def configure_planner(self, **changes: Any) -> None:
         """Change planning settings, e.g. ``configure_planner(beam_width=32, horizon=5, mode="imitation")``."""
+        settings = [f.name for f in fields(PlannerConfig)]
+        unknown = sorted(set(changes) - set(settings))
+        if unknown:
+            raise TypeError(f"configure_planner: unknown setting(s) {unknown}; PlannerConfig's are {settings}")
         new = replace(self.config.planner, **changes)
         if (new.mode == "goal") != self.goal_conditioned:
             raise ValueError("goal mode needs a goal-conditioned agent (and a goal-conditioned agent needs goal mode)")
@@ -374,7 +378,9 @@ class TrajectoryTransformerAgent:
             raise ValueError(f"{maps.shape[0]} maps for {n_envs} observations")
         if state is None:
             state = AgentState.new(n_envs)
-        elif not isinstance(state, AgentState) or len(state.envs) != n_envs:
+        elif not isinstance(state, AgentState):
+            raise TypeError(f"state must be the AgentState that predict returned (or None to start), got {type(state)}")
+        elif len(state.envs) != n_envs:
             raise ValueError(f"state does not belong to a batch of {n_envs} environments; pass state=None to start")
         starts = episode_starts(episode_start, n_envs)
         rewards = [checked_reward(r, f"state.rewards[{i}]") for i, r in enumerate(state.rewards)]
@@ -439,7 +445,7 @@ class TrajectoryTransformerAgent:
         """Write ``config.json``, ``tokenizer.json`` and ``model.safetensors`` (and the IQL Q-function trained
         with the agent) into directory ``path``.
 
-        The files are written into a folder next to ``path`` and swapped in at once
+        The files are staged inside ``path`` and committed through a journal
         (:func:`tt_agents._io.atomic_directory`), so an interrupted save never leaves a mix of old and new
         checkpoint files; other files already in ``path`` are kept, also when the save fails.
         """
