@@ -101,10 +101,15 @@ def test_reference_scores_give_any_policy_a_normalized_score() -> None:
     assert plain.normalized_returns is None, "no reference scores given and none in the policy"
     scored = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False, reference=(0.0, 10.0))
     np.testing.assert_allclose(scored.normalized_returns, [10.0 * r for r in scored.returns])
+    assert scored.to_dict()["normalized_stderr"] == scored.normalized_stderr is not None
     with pytest.raises(ValueError, match="finite and distinct"):
         evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=(5.0, 5.0))
     with pytest.raises(ValueError, match="pair"):
         evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=(0.0, 1.0, 2.0))
+    as_list = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False, reference=[0.0, 10.0])
+    assert as_list.normalized_returns == scored.normalized_returns
+    with pytest.raises(TypeError, match="reference must be a pair .* got float"):
+        evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=100.0)
 
 
 def test_normalized_score_is_d4rls_formula() -> None:

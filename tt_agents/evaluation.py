@@ -86,7 +86,9 @@ class EvaluationResult:
         return {
             **asdict(self),
             "mean_return": self.mean_return,
+            "std_return": self.std_return,
             "normalized_score": self.normalized_score,
+            "normalized_stderr": self.normalized_stderr,
             "success_rate": self.success_rate,
         }
 
@@ -102,7 +104,7 @@ def normalized_score(returns: float | Sequence[float], ref_min: float, ref_max: 
 def reference_scores(source: ReferenceScores | str | minari.MinariDataset | Any) -> ReferenceScores | None:
     """The ``(ref_min, ref_max)`` of ``source``: a pair as it is, a Minari dataset (or its id, read from local
     storage) from its metadata, a TT agent from the dataset it was trained on; None where they are unknown."""
-    if isinstance(source, tuple):
+    if isinstance(source, tuple | list | np.ndarray):
         if len(source) != 2:
             raise ValueError(f"reference scores are a pair (ref_min, ref_max), got {source!r}")
         return float(source[0]), float(source[1])
@@ -226,6 +228,11 @@ def evaluate(
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"evaluate: {name} must be a positive integer, got {value!r}")
     n_episodes, n_envs = int(n_episodes), int(n_envs)
+    is_dataset = hasattr(reference, "storage")  # a MinariDataset
+    if reference is not None and not (is_dataset or isinstance(reference, tuple | list | np.ndarray | str)):
+        raise TypeError(
+            f"reference must be a pair (ref_min, ref_max), a Minari dataset or its id, got {type(reference).__name__}"
+        )
     scores = reference_scores(agent if reference is None else reference)
     _warn_without_time_limit(env, make_kwargs)
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
