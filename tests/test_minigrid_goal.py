@@ -128,7 +128,7 @@ def test_a_goal_agent_plans_discrete_actions_on_minigrid_maps(tmp_path, monkeypa
     with pytest.raises(ValueError, match="needs a 'map' entry"):
         agent.predict({key: value for key, value in batch.items() if key != "map"})
     config.model.map_shape = (20, 20)
-    with pytest.raises(ValueError, match=r"map_shape is \(20, 20\); the observation space's map is \(25, 25\)"):
+    with pytest.raises(ValueError, match=r"map_shape is \(20, 20\); the observation space has a \(25, 25\) map"):
         TTAgent(env.observation_space, env.action_space, config=config, device="cpu")
 
 
@@ -140,7 +140,7 @@ def test_maps_in_the_data_must_fit_the_network_and_a_flat_map_entry_is_an_ordina
     grid = np.ones((25, 25), np.int64)
     episode = Episode(np.zeros((3, 3)), np.zeros(3, np.int64), np.zeros(3), False, goal=np.zeros(2), map=grid)
     check_data_maps([episode], (25, 25), 16)
-    with pytest.raises(ValueError, match=r"reads a \(25, 25\) map per episode; episode 0 has None"):
+    with pytest.raises(ValueError, match=r"reads a \(25, 25\) map per episode; episode 0 has no map"):
         check_data_maps([Episode(np.zeros((3, 3)), np.zeros(3, np.int64), np.zeros(3), False)], (25, 25), 16)
     with pytest.raises(ValueError, match="cell of value 16; ModelConfig.map_classes is 16"):
         check_data_maps(

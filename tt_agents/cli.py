@@ -1,7 +1,8 @@
 """The ``tt-agents`` command.
 
 One sub-command per function ``_cmd_<name>(args) -> int``, registered in :func:`build_parser` with
-``_add_<name>_parser``; add new sub-commands the same way: ``demo``, ``make-dataset``, ``train``, ``evaluate``.
+``_add_<name>_parser``; add new sub-commands the same way: ``demo``, ``make-dataset``, ``train``, ``evaluate``,
+``analyze``.
 
 ``tt-agents make-dataset ENV LEVEL`` makes a D4RL-style dataset locally (see
 :func:`tt_agents.data_making.make_locomotion_dataset`), e.g.::
@@ -134,9 +135,6 @@ def _cmd_make_dataset(args: argparse.Namespace) -> int:
         )
     except FileExistsError as exc:
         print(f"tt-agents make-dataset: error: {exc} (on the command line: --overwrite)", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"tt-agents make-dataset: error: {exc}", file=sys.stderr)
         return 2
     summary = summarize_dataset(dataset)
     score = "n/a" if summary.normalized_score is None else f"{summary.normalized_score:.1f}"

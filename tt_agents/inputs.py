@@ -276,7 +276,7 @@ def check_data_maps(episodes: list[Episode], map_shape: tuple[int, int] | None, 
                 )
             continue
         if episode.map is None or episode.map_shape != tuple(map_shape):
-            got = None if episode.map is None else episode.map.shape
+            got = "no map" if episode.map is None else f"a map of shape {episode.map.shape}"
             raise ValueError(f"the agent reads a {tuple(map_shape)} map per episode; episode {index} has {got}")
         if int(episode.map.max()) >= map_classes:
             raise ValueError(
@@ -288,7 +288,8 @@ def check_data_maps(episodes: list[Episode], map_shape: tuple[int, int] | None, 
 def with_map_shape(config: AgentConfig, shape: tuple[int, int] | None) -> AgentConfig:
     """``config`` with the network reading the observation space's map (``ModelConfig.map_shape``)."""
     if config.model.map_shape is not None and tuple(config.model.map_shape) != shape:
-        raise ValueError(f"ModelConfig.map_shape is {config.model.map_shape}; the observation space's map is {shape}")
+        space_map = "has no 'map' entry" if shape is None else f"has a {shape} map"
+        raise ValueError(f"ModelConfig.map_shape is {config.model.map_shape}; the observation space {space_map}")
     return config if shape is None else replace(config, model=replace(config.model, map_shape=shape))
 
 

@@ -322,13 +322,13 @@ class TrajectoryGPT(nn.Module):
         positions = torch.arange(T, device=tokens.device)
         x = self._embed(tokens, self.slots(positions), self.pos_emb[:T], self.embed_maps(maps, B))
         allowed = self.attention_mask(T, tokens.device)
-        maps = []
+        weights = []
         for block in self.blocks:
             q, k, _ = block.attn._qkv(block.ln_1(x))  # (B, H, T, hd) each
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (B, H, T, T)
-            maps.append(scores.masked_fill(~allowed, float("-inf")).softmax(-1))
+            weights.append(scores.masked_fill(~allowed, float("-inf")).softmax(-1))
             x = block(x, allowed)
-        return torch.stack(maps)
+        return torch.stack(weights)
 
     # ---- incremental decoding ------------------------------------------------------------------------
 

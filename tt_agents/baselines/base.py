@@ -185,8 +185,8 @@ class BaselineAgent:
         """Write the agent into folder ``path``: ``config.json`` (kind, spaces, settings, package version) and
         ``model.safetensors`` (weights and optimizer state); returns ``path``.
 
-        The folder is written next to its final place and swapped in, so an interrupted save never leaves a
-        mix of old and new files; other files already in ``path`` are kept.
+        The files are staged inside ``path`` and committed through a journal, so an interrupted save never
+        leaves a mix of old and new files; other files already in ``path`` are kept.
         """
         return write_checkpoint(path, self._state())
 

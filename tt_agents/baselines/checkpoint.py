@@ -47,10 +47,10 @@ _FORMAT_KEYS = ("format", "format_version", "tt_agents_version")
 def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *, replace_file: bool = False) -> Path:
     """Write ``state`` as a checkpoint folder at ``path`` (see the module docstring); returns ``path``.
 
-    The folder is swapped in whole (:func:`tt_agents._io.atomic_directory`), so an interrupted write never
-    leaves a mix of old and new files; other files already in ``path`` are kept. A file at ``path`` is an
-    error unless ``replace_file`` (a legacy single-file checkpoint being rewritten as a folder): it is moved
-    aside while the folder is written, and put back if that fails.
+    The files are staged inside ``path`` and committed through a journal (:func:`tt_agents._io.atomic_directory`), so an
+    interrupted write never leaves a mix of old and new files; other files already in ``path`` are kept. A file at
+    ``path`` is an error unless ``replace_file`` (a legacy single-file checkpoint being rewritten as a folder): it is
+    moved aside while the folder is written, and put back if that fails.
     """
     path = Path(path)
     config, tensors = _split(state)

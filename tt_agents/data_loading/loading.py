@@ -37,16 +37,16 @@ def load_episodes(
             array are taken as flattened already. Applies to Minari datasets and dicts.
         goal_key: the key of a Dict observation whose value at the episode's final observation becomes
             :attr:`Episode.goal` (hindsight relabelling), e.g. ``"achieved_goal"``.
-        map_key: the key of a Dict observation that holds the episode's map (H, W) of integer cells, the same at
-            every step, e.g. ``"map"``: it becomes :attr:`Episode.map`.
+        map_key: the key of a Dict observation that holds the episode's map of integer cells, e.g. ``"map"``: one
+            (H, W) map the same at every step, or (T, H, W) maps that change through the episode; it becomes
+            :attr:`Episode.map`.
 
     Returns:
         The validated episodes, in dataset order.
 
     Raises:
         DatasetNotAvailableError: a Minari id that is neither local nor downloadable.
-        ValueError: no episodes, discrete actions, non-flat observations, NaN/inf, inconsistent lengths (flags
-            too), missing keys.
+        ValueError: no episodes, non-flat observations, NaN/inf, inconsistent lengths (flags too), missing keys.
     """
     if isinstance(source, str):
         source = load_minari_dataset(source)
