@@ -201,3 +201,11 @@ def test_an_unreachable_hub_fails_before_any_download_attempt(minari_home, monke
     monkeypatch.setattr(minari, "load_dataset", load_without_download)
     with pytest.raises(DatasetNotAvailableError, match="huggingface.co cannot be reached"):
         load_episodes("nobody/nothing/bogus-v0")
+
+
+def test_reference_scores_are_a_finite_pair_or_none() -> None:
+    from tt_agents.data_loading import reference_scores_of
+
+    assert reference_scores_of({"ref_min_score": -20, "ref_max_score": 3000.5}) == (-20.0, 3000.5)
+    assert reference_scores_of({"ref_min_score": 0.0}) is None, "one of the two is not a reference"
+    assert reference_scores_of({"ref_min_score": 0.0, "ref_max_score": float("nan")}) is None

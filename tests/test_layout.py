@@ -19,6 +19,7 @@ def test_goal_columns_come_after_the_transition_columns() -> None:
     layout = TransitionLayout(observation_dim=4, action_dim=2, goal_dim=2)
     assert layout.transition_dim == 8, "goal tokens are a prefix, not part of every transition"
     assert layout.goal_slice == slice(8, 10) and layout.n_columns == 10
+    assert layout.window_tokens(3) == 2 + 3 * 8, "the goal prefix once, then the transitions"
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from ._io import make_progress
 from .agent import TrajectoryTransformerAgent
 from .agent_state import AgentState
-from .data_loading import load_minari_dataset
+from .data_loading import load_minari_dataset, reference_scores_of
 
 if TYPE_CHECKING:
     import minari
@@ -111,11 +111,7 @@ def reference_scores(source: ReferenceScores | str | minari.MinariDataset | Any)
     if isinstance(source, str):
         source = load_minari_dataset(source)
     storage = getattr(source, "storage", None)
-    info = storage.metadata if storage is not None else getattr(source, "dataset_info", {})
-    low, high = info.get("ref_min_score"), info.get("ref_max_score")
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        return None
-    return float(low), float(high)
+    return reference_scores_of(storage.metadata if storage is not None else getattr(source, "dataset_info", {}))
 
 
 def env_seeds(seed: int, n_envs: int) -> list[int]:

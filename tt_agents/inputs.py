@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .config import AgentConfig, TrainConfig
-from .data_loading import Episode, TrajectoryData
+from .data_loading import Episode, TrajectoryData, reference_scores_of
 from .spaces import (
     MULTI_CATEGORICAL_SPACES,
     are_categories,
@@ -303,9 +303,7 @@ def dataset_info(dataset: Any, data: TrajectoryData) -> dict[str, Any]:
     spec = getattr(dataset, "spec", None)
     if spec is not None:
         info["dataset_id"] = spec.dataset_id
-        metadata = dataset.storage.metadata
-        for key in ("ref_min_score", "ref_max_score"):
-            value = metadata.get(key)
-            if value is not None and math.isfinite(value):
-                info[key] = float(value)
+        scores = reference_scores_of(dataset.storage.metadata)
+        if scores is not None:
+            info["ref_min_score"], info["ref_max_score"] = scores
     return info

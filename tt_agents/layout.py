@@ -62,6 +62,11 @@ class TransitionLayout:
         """Columns the tokenizer discretizes: transition columns then goal columns."""
         return self.transition_dim + self.goal_dim
 
+    def window_tokens(self, n_transitions: int) -> int:
+        """Tokens of a training window of ``n_transitions`` transitions: the goal prefix, then the transitions.
+        The network reads one fewer (its block), since the last token is only a target."""
+        return self.goal_dim + n_transitions * self.transition_dim
+
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 

@@ -156,7 +156,7 @@ class TrajectoryGPT(nn.Module):
         c = self.config
         self.n_slots = layout.transition_dim + layout.goal_dim
         self.stop_token = n_bins
-        self.block_size = layout.goal_dim + c.sequence_length * layout.transition_dim - 1
+        self.block_size = layout.window_tokens(c.sequence_length) - 1  # the last token of a window is only a target
         self.tok_emb = nn.Embedding(self.n_slots * n_bins + 1, c.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(self.block_size, c.n_embd))
         self.ordinal_emb = nn.Parameter(torch.zeros(self.n_slots, c.n_embd)) if c.ordinal_embedding else None

@@ -107,7 +107,7 @@ def training_memory_estimate(
     """A lower bound of the bytes the activations of one training step keep for the backward pass: per token of
     every window, about 12 values per embedding dimension in each layer (attention and MLP inputs and outputs)
     and 3 per vocabulary entry (logits, their softmax and its gradient); attention matrices not counted."""
-    tokens = layout.goal_dim + model.sequence_length * layout.transition_dim - 1  # (B, T) inputs of a step
+    tokens = layout.window_tokens(model.sequence_length) - 1  # (B, T) inputs of a step
     per_token = model.n_layer * 12 * model.n_embd + 3 * (n_bins + 1)
     return batch_size * tokens * per_token * element_size
 

@@ -18,7 +18,7 @@ it reached.
 
 from .episodes import Episode, ObservationKey
 from .loading import load_episodes
-from .minari_reading import DatasetNotAvailableError, load_minari_dataset
+from .minari_reading import DatasetNotAvailableError, load_minari_dataset, reference_scores_of
 from .relabelling import relabelled_prefixes
 from .trajectories import TrajectoryData, reward_to_go
 from .windows import TokenizerLike, WindowDataset
@@ -32,6 +32,7 @@ __all__ = [
     "WindowDataset",
     "load_episodes",
     "load_minari_dataset",
+    "reference_scores_of",
     "relabelled_prefixes",
     "reward_to_go",
 ]

@@ -7,8 +7,9 @@ are read; anything else is rejected before any episode is.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..spaces import (
@@ -85,6 +86,15 @@ def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
         f"Local datasets are looked for in {get_dataset_path()} (set MINARI_DATASETS_PATH to change it; "
         "Minari's default is ~/.minari/datasets).\n" + _HOW_TO_MAKE
     ) from None
+
+
+def reference_scores_of(metadata: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The finite ``(ref_min_score, ref_max_score)`` of a Minari dataset's metadata (or of an agent's dataset
+    info), or None where either is missing or not finite."""
+    low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    return float(low), float(high)
 
 
 def _check_minari_spaces(dataset: minari.MinariDataset, observation_key: ObservationKey) -> None:

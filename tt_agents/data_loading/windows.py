@@ -103,7 +103,7 @@ class WindowDataset(torch.utils.data.Dataset):
     @property
     def sequence_tokens(self) -> int:
         """Tokens per item: ``goal_dim + sequence_length * transition_dim``."""
-        return self.layout.goal_dim + self.sequence_length * self.layout.transition_dim
+        return self.layout.window_tokens(self.sequence_length)
 
     def __len__(self) -> int:
         return len(self._starts)
