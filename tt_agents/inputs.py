@@ -55,15 +55,15 @@ def check_q_function_request(
         raise ValueError("q_function is for 'q' mode; this agent plans in goal mode (the modes exclude each other)")
     if isinstance(q_function, str) and q_function != "iql":
         raise ValueError(f"q_function={q_function!r}: the only trainable Q-function is 'iql'")
-    if isinstance(q_function, str) and isinstance(observation_space, (spaces.Tuple, *MULTI_CATEGORICAL_SPACES)):
-        raise TypeError(
-            f"q_function='iql': IQL reads Box, Discrete and Dict observations, not {observation_space!r} (pass a "
-            "Q-function of your own that reads them)"
-        )
     if isinstance(q_function, str) and isinstance(action_space, MULTI_CATEGORICAL_SPACES):
         raise TypeError(
             f"q_function='iql': IQL takes Box and Discrete action spaces, not {action_space!r} (pass a Q-function "
             "of your own, or map the action combinations onto one Discrete)"
+        )
+    if isinstance(q_function, str) and isinstance(observation_space, (spaces.Tuple, *MULTI_CATEGORICAL_SPACES)):
+        raise TypeError(
+            f"q_function='iql': IQL reads Box, Discrete and Dict observations, not {observation_space!r} (pass a "
+            "Q-function of your own that reads them)"
         )
 
 
