@@ -33,6 +33,13 @@ def window_start(n_transition_tokens: int, transition_dim: int, keep_transitions
     return transition_dim * max(0, n_started - keep_transitions)
 
 
+def pad_positions(start: int, length: int, goal_dim: int, pad: torch.Tensor) -> torch.Tensor:
+    """(R, length) bool: which of the absolute positions ``start`` to ``start + length`` hold each row's ``pad`` (R,)
+    placeholder tokens, which follow the goal prefix."""
+    positions = torch.arange(start, start + length, device=pad.device)
+    return (positions >= goal_dim) & (positions < goal_dim + pad[:, None])
+
+
 def _group_rows(t: torch.Tensor, group: int) -> torch.Tensor:
     """(R, H, n, X) -> (R / group, H, group * n, X): consecutive rows that share a parent side by side."""
     if group == 1:
@@ -160,8 +167,7 @@ class KVCache:
         key_bias = self.key_bias[start : start + capacity]  # (capacity,)
         g = self.goal_dim
         if self.pad is not None and start < g + self.max_pad and start + capacity > g:
-            absolute = torch.arange(start, start + capacity, device=self.device)
-            is_pad = (absolute >= g) & (absolute < g + self.pad[:, None])  # (rows, capacity)
+            is_pad = pad_positions(start, capacity, g, self.pad)  # (rows, capacity)
             key_bias = (key_bias + torch.zeros_like(is_pad, dtype=self.dtype).masked_fill(is_pad, float("-inf")))[
                 :, None, None, :
             ]

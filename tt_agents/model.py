@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .kv_cache import KVCache
+from .kv_cache import KVCache, pad_positions
 from .layout import TransitionLayout
 from .static_cache import StaticKVCache
 
@@ -351,10 +351,7 @@ class TrajectoryGPT(nn.Module):
         bias = self.value_bias[start : start + length]  # (length,)
         if pad is None:
             return bias[None]
-        g = self.layout.goal_dim
-        positions = torch.arange(start, start + length, device=bias.device)
-        is_pad = (positions >= g) & (positions < g + pad[:, None])  # (R, length)
-        return bias.masked_fill(is_pad, float("-inf"))
+        return bias.masked_fill(pad_positions(start, length, self.layout.goal_dim, pad), float("-inf"))
 
     def new_static_cache(self, n_envs: int, rows: int, context_capacity: int) -> StaticKVCache:
         """A :class:`StaticKVCache` of this network's shapes for ``n_envs`` contexts of up to ``context_capacity``
