@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import AgentConfig
+    from .data_making import DatasetBudget
 
 
 def _positive_int(text: str) -> int:
@@ -97,11 +98,11 @@ def _add_make_dataset_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_cmd_make_dataset)
 
 
-def _budget_from_args(args: argparse.Namespace):  # -> DatasetBudget
+def _budget_from_args(args: argparse.Namespace) -> DatasetBudget:
     from .data_making import DatasetBudget
 
     budget = DatasetBudget.paper() if args.preset == "paper" else DatasetBudget.cpu()
-    changes: dict = {"seed": args.seed}
+    changes: dict[str, Any] = {"seed": args.seed}
     sac_settings = ("sac_steps", "medium_sac_steps", "eval_every", "eval_episodes", "checkpoint_every", "sac_kwargs")
     if args.train_policy or any(getattr(args, name) is not None for name in sac_settings):
         changes["shipped_policies"] = False
