@@ -549,11 +549,32 @@ def test_q_mode_with_iql_trained_on_the_same_data_reloads_and_acts_identically(e
 
     np.testing.assert_array_equal(rollout(agent), rollout(loaded))
 
+    calls = []
+
+    def push_right(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:  # a Q-function of the user's own
+        calls.append(len(obs))
+        return 10.0 * act[:, 0]
+
+    replaced = TTAgent.from_pretrained(tmp_path / "agent", device="cpu", q_function=push_right)
+    assert replaced.iql is None and replaced.q_function is push_right, "the given Q-function, not the saved IQL"
+    replaced.reset()
+    replaced.act(observations[0])
+    assert calls, "planning scored its leaves with the given Q-function"
+
 
 def test_unknown_trainable_q_function_is_refused(episodes, env_spaces) -> None:
     agent = TTAgent(*env_spaces, config=tiny_config(n_steps=2), device="cpu")
     with pytest.raises(ValueError, match="iql"):
         agent.fit(episodes, show_progress=False, q_function="cql")
+
+
+def test_goal_mode_and_goals_belong_to_goal_conditioned_agents_only(trained_agent) -> None:
+    before = trained_agent.config.planner
+    with pytest.raises(ValueError, match="goal mode needs a goal-conditioned agent"):
+        trained_agent.configure_planner(mode="goal")
+    assert trained_agent.config.planner == before
+    with pytest.raises(TypeError, match="goal= is for goal-conditioned agents with Dict observations"):
+        trained_agent.act(np.zeros(4), goal=np.zeros(2))
 
 
 def test_goal_mode_ignores_other_dict_keys_and_refuses_a_q_function() -> None:

@@ -47,7 +47,7 @@ def test_bc_learns_predicts_like_sb3_and_round_trips(data, env_spaces, tmp_path)
 
     env = Monitor(gym.make(ENV_ID, max_episode_steps=20))
     mean_return, _ = evaluate_policy(agent, env, n_eval_episodes=1)  # SB3 calls predict itself
-    assert mean_return > 0
+    assert mean_return >= 15, "BC balances the pole (a full push in one direction falls after 3 steps)"
 
     agent.save(tmp_path / "bc")
     loaded = BCAgent.load(tmp_path / "bc", device="cpu")
@@ -181,8 +181,8 @@ def test_goal_bc_relabels_acts_on_dict_observations_and_round_trips(tmp_path):
         agent.predict(obs["observation"])
 
     venv = DummyVecEnv([lambda: Monitor(gym.make(FOUR_ROOMS_ID, max_episode_steps=20))] * 2)
-    mean_return, _ = evaluate_policy(agent, venv, n_eval_episodes=2, warn=False)
-    assert -20.0 <= mean_return <= 0.0
+    returns, lengths = evaluate_policy(agent, venv, n_eval_episodes=2, warn=False, return_episode_rewards=True)
+    assert len(returns) == 2 and all(1 <= n <= 20 for n in lengths), "SB3's loop ran on the Dict observations"
 
     agent.save_pretrained(tmp_path / "goal_bc")
     loaded = GoalBCAgent.from_pretrained(tmp_path / "goal_bc", device="cpu")

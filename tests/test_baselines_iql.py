@@ -175,6 +175,7 @@ def test_iql_reads_discrete_observations_one_hot_in_its_values_and_q_function():
     box = gym.spaces.Box(-1.0, 1.0, (1,))
     episodes = [dict(e, actions=e["actions"][:, None] / 1.5 - 1.0) for e in frozen_lake_episodes(n_episodes=10)]
     agent = IQLAgent(gym.spaces.Discrete(16), box, device="cpu").fit(episodes, 50, show_progress=False)
+    assert agent.observation_dim == 16, "a cell is read one-hot, not as one number"
     cells = np.array([0, 14])
     as_rows = torch.tensor([[0.0], [14.0]])  # how the planner gives them: one column of categories
     np.testing.assert_allclose(agent.value(as_rows).numpy(), agent.value(cells), rtol=1e-6)

@@ -225,3 +225,16 @@ def test_train_settings_from_a_file_and_set_are_checked_before_anything_runs(tmp
     saved.write_text("[1, 2]")
     assert main([*base, "--config", str(saved)]) == 2
     assert "expected a JSON object" in capsys.readouterr().err
+
+
+def test_demo_records_trains_evaluates_and_saves(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["demo", "--steps", "3", "--episodes", "1", "--episode-steps", "5", "--device", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps lines at the terminal's width
+    assert "tt-agents/invertedpendulum/expert-v0" in printed and "TT (imitation planning): return" in printed
+    assert "over 1 episodes" in printed and "the expert scores 5 in 5-step episodes" in printed
+    from tt_agents import TTAgent
+
+    agent = TTAgent.from_pretrained(out, device="cpu")
+    assert agent.config.planner.mode == "imitation" and agent.dataset_info["dataset_id"].endswith("expert-v0")

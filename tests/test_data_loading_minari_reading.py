@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import gymnasium
 import numpy as np
 import pytest
@@ -162,11 +160,15 @@ def test_load_episodes_reads_discrete_observations_recorded_from_an_environment(
         assert episode.final_observation.tolist() == [minari_episode.observations[-1]]
 
 
-def test_unknown_minari_id_offline_fails_fast_with_help(minari_home):
-    start = time.perf_counter()
+def test_unknown_minari_id_offline_fails_without_touching_the_network_and_says_what_to_do(minari_home, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was tried although the hub is offline")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
     with pytest.raises(DatasetNotAvailableError) as info:
         load_episodes("nobody/nothing/bogus-v0")
-    assert time.perf_counter() - start < 5
     message = str(info.value)
     assert "'nobody/nothing/bogus-v0' is not available locally and could not be downloaded" in message
     assert str(minari_home) in message and "MINARI_DATASETS_PATH" in message

@@ -112,6 +112,26 @@ def test_reference_scores_give_any_policy_a_normalized_score() -> None:
         evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=100.0)
 
 
+def test_reference_scores_come_from_a_dataset_or_its_id(tmp_path, monkeypatch) -> None:
+    from tt_agents.data_making import inverted_pendulum_policy, record_dataset
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    dataset = record_dataset(
+        ENV_ID,
+        inverted_pendulum_policy(0.1),
+        "test/ip/reference-v0",
+        n_episodes=1,
+        max_episode_steps=10,
+        ref_min_score=0.0,
+        ref_max_score=20.0,
+        show_progress=False,
+    )
+    by_pair = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False, reference=(0.0, 20.0))
+    for reference in (dataset, "test/ip/reference-v0"):
+        result = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False, reference=reference)
+        assert result.normalized_returns == by_pair.normalized_returns == [5.0 * r for r in by_pair.returns]
+
+
 def test_normalized_score_is_d4rls_formula() -> None:
     from tt_agents.evaluation import normalized_score
 

@@ -80,7 +80,7 @@ def test_geometry_helpers() -> None:
     for i, door in enumerate(DOORWAYS):
         assert {door.negative_room, door.positive_room} == {i, (i + 1) % 4}
         assert doorway_between(i, (i + 1) % 4) is door
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rooms 0 and 2 are not adjacent"):
         doorway_between(0, 2)
     assert env.room_of([0.1, 0.9]) == 0 and env.room_of([0.9, 0.9]) == 1
     assert env.room_of([0.9, 0.1]) == 2 and env.room_of([0.1, 0.1]) == 3
@@ -129,11 +129,11 @@ def test_reset_options_respected_and_validated() -> None:
         [[0.2, 0.2]],
     )
     for key, bad in itertools.product(("start", "goal"), bad_points):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=rf"options\['{key}'\] must be a free point of shape \(2,\)"):
             env.reset(options={key: bad})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is already within goal_radius"):
         env.reset(options={"start": start, "goal": start + 0.01})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown reset options \['begin'\]"):
         env.reset(options={"begin": start})
 
 
@@ -233,9 +233,9 @@ def test_expert_reaches_goals() -> None:
 
 
 def test_expert_validates_arguments() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="FourRoomsExpert needs a FourRoomsEnv, got CartPoleEnv"):
         FourRoomsExpert(gym.make("CartPole-v1"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="noise must be >= 0"):
         FourRoomsExpert(FourRoomsEnv(), noise=-0.1)
 
 
@@ -247,7 +247,7 @@ def test_render_rgb_array() -> None:
     assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3  # background, walls, agent and/or goal
     with pytest.warns(UserWarning):
         assert FourRoomsEnv().render() is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="render_mode must be None or 'rgb_array'"):
         FourRoomsEnv(render_mode="human")
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import EMBEDDINGS, network_config
 
 from tt_agents.config import ModelConfig
@@ -194,9 +195,12 @@ def test_untrained_model_predicts_near_uniform_and_stop_token_is_a_class() -> No
     model = make_model()
     tokens = torch.randint(0, N_BINS, (4, 12))
     tokens[:, -3:] = model.stop_token
-    logits, loss = model(tokens[:, :-1], tokens[:, 1:])
-    assert logits.shape == (4, 11, N_BINS + 1)
-    assert abs(loss.item() / 2 - math.log(N_BINS + 1)) < 2.0  # weighted but of the right scale
+    logits, _ = model(tokens[:, :-1], tokens[:, 1:])
+    assert logits.shape == (4, 11, N_BINS + 1), "every bin and the stop token are classes of every position"
+    probabilities = logits.softmax(-1)  # (4, 11, N_BINS + 1)
+    assert (probabilities - 1 / (N_BINS + 1)).abs().max() < 0.05, "small initial weights: near uniform"
+    stop = F.cross_entropy(logits[:, -3:].reshape(-1, N_BINS + 1), tokens[:, -3:].reshape(-1))
+    assert abs(stop.item() - math.log(N_BINS + 1)) < 0.1, "the stop token is as likely as any bin at first"
 
 
 def test_the_ordinal_embedding_places_each_bin_along_its_slots_direction_and_is_off_by_default() -> None:
