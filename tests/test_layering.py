@@ -26,6 +26,7 @@ FLOORS: dict[str, int] = {
     "kv_cache": 2,
     "static_cache": 2,
     "training_log": 2,
+    "training_device": 2,
     "model": 2,
     "train": 3,
     "planner": 3,

@@ -65,7 +65,8 @@ from .spaces import (
     without_map,
 )
 from .tokenizer import Tokenizer
-from .train import Trainer, TrainHistory, check_training_memory
+from .train import Trainer, TrainHistory
+from .training_device import check_training_memory
 
 if TYPE_CHECKING:
     from .baselines import IQLConfig

@@ -239,9 +239,9 @@ class TrainConfig:
     compile: bool | Literal["auto"] = "auto"
     """``torch.compile`` the network for training. ``"auto"``: on CUDA only (on a CPU the compiled step was
     measured slower than the eager one; see ``benchmarks/results/training_speed.md``) and for runs of at least
-    ``tt_agents.train.AUTO_COMPILE_MIN_STEPS`` steps (shorter ones do not earn back the compile time), and where the
-    compiler fails on the first step, a warning and eager training; ``True`` compiles anywhere and raises what the
-    compiler raises. It changes speed, not the result beyond floating-point rounding."""
+    ``tt_agents.training_device.AUTO_COMPILE_MIN_STEPS`` steps (shorter ones do not earn back the compile time),
+    and where the compiler fails on the first step, a warning and eager training; ``True`` compiles anywhere and
+    raises what the compiler raises. It changes speed, not the result beyond floating-point rounding."""
     num_workers: int = 0
     """``torch.utils.data.DataLoader`` worker processes (0: batches are made in the training process)."""
     seed: int = 0
