@@ -13,6 +13,7 @@ import safetensors.torch
 import torch
 from helpers import pendulum_episodes
 
+from tt_agents import TrajectoryTransformerAgent
 from tt_agents.baselines import BCAgent, GoalBCAgent, IQLAgent, IQLConfig
 from tt_agents.baselines.checkpoint import CONFIG_FILE, MODEL_FILE
 from tt_agents.data_loading import Episode, load_episodes
@@ -183,6 +184,11 @@ def test_corrupt_or_foreign_checkpoints_are_clear_errors(data, env_spaces, tmp_p
         BCAgent.from_pretrained(path)
     (path / CONFIG_FILE).write_text(config_text)
     BCAgent.from_pretrained(path)  # intact again
+    with pytest.raises(
+        ValueError,
+        match="holds a BCAgent checkpoint, not a TrajectoryTransformerAgent's: load it with BCAgent.from_pretrained",
+    ):
+        TrajectoryTransformerAgent.from_pretrained(path)
 
     (path / MODEL_FILE).write_bytes((path / MODEL_FILE).read_bytes()[:100])
     with pytest.raises(ValueError, match="model.safetensors cannot be read"):

@@ -26,8 +26,16 @@ def test_episode_validation_errors():
         Episode(np.full((4, 2), np.inf), act, rew, False)
     with pytest.raises(ValueError, match="observations have 3 rows but rewards have 4 steps"):
         Episode(obs[:3], act, rew, False)
-    with pytest.raises(ValueError, match=r"actions must have shape \(T, action_dim\)"):
+    with pytest.raises(ValueError, match="actions have 2 steps but rewards have 4: one reward per action"):
         Episode(obs, act[:2], rew, False)
+    with pytest.raises(
+        ValueError, match=r"actions must have shape \(T, action_dim\) with T = 4, got shape \(4, 1, 1\)"
+    ):
+        Episode(obs, act[:, :, None], rew, False)
+    with pytest.raises(
+        ValueError, match=r"shape \(4,\) of dtype float64: a Discrete action space's actions are integers"
+    ):
+        Episode(obs, np.array([0.0, 1.0, 1.0, 0.0]), rew, False)
     with pytest.raises(ValueError, match="non-flat observations"):
         Episode(np.zeros((4, 2, 2)), act, rew, False)
     multi = Episode(obs, np.array([[0, 2], [1, 0], [1, 1], [0, 0]]), rew, False)  # a MultiDiscrete space's

@@ -130,6 +130,18 @@ def test_reference_scores_come_from_a_dataset_or_its_id(tmp_path, monkeypatch) -
     for reference in (dataset, "test/ip/reference-v0"):
         result = evaluate(_Constant(), ENV_ID, n_episodes=2, show_progress=False, reference=reference)
         assert result.normalized_returns == by_pair.normalized_returns == [5.0 * r for r in by_pair.returns]
+    unscored = record_dataset(
+        ENV_ID,
+        inverted_pendulum_policy(0.1),
+        "test/ip/unscored-v0",
+        n_episodes=1,
+        max_episode_steps=10,
+        show_progress=False,
+    )
+    for reference in (unscored, "test/ip/unscored-v0"):
+        with pytest.warns(UserWarning, match="has no finite ref_min_score and ref_max_score .* no normalized score"):
+            result = evaluate(_Constant(), ENV_ID, n_episodes=1, show_progress=False, reference=reference)
+        assert result.normalized_returns is None
 
 
 def test_normalized_score_is_d4rls_formula() -> None:

@@ -83,6 +83,7 @@ def read_checkpoint(path: str | os.PathLike[str], device: torch.device, with_iql
 
 
 def _read_folder(path: Path, device: torch.device, with_iql: bool) -> AgentCheckpoint:
+    _refuse_a_baseline(path)
     for name in (CONFIG_FILE, TOKENIZER_FILE, MODEL_FILE):
         if not (path / name).is_file():
             raise FileNotFoundError(f"checkpoint {path} is missing {name}")
@@ -98,6 +99,22 @@ def _read_folder(path: Path, device: torch.device, with_iql: bool) -> AgentCheck
     return AgentCheckpoint(
         config, layout, observation_space, action_space, tokenizer, state, meta.get("dataset", {}), iql
     )
+
+
+def _refuse_a_baseline(path: Path) -> None:
+    """A clear error for a baseline's checkpoint (BC, IQL: its ``config.json`` names its ``kind``, and it has no
+    tokenizer) given to the TT agent."""
+    if (path / TOKENIZER_FILE).exists() or not (path / CONFIG_FILE).is_file():
+        return
+    try:
+        kind = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8")).get("kind")
+    except (ValueError, AttributeError, OSError):
+        return  # not a baseline's: the checks that follow say what is wrong
+    if isinstance(kind, str):
+        raise CheckpointError(
+            f"{path} holds a {kind} checkpoint, not a TrajectoryTransformerAgent's: load it with "
+            f"{kind}.from_pretrained (tt_agents.baselines)"
+        )
 
 
 def load_model(checkpoint: AgentCheckpoint, path: str | os.PathLike[str]) -> TrajectoryGPT:

@@ -230,6 +230,14 @@ def evaluate(
             f"reference must be a pair (ref_min, ref_max), a Minari dataset or its id, got {type(reference).__name__}"
         )
     scores = reference_scores(agent if reference is None else reference)
+    if reference is not None and scores is None:
+        warnings.warn(
+            f"evaluate: the reference {reference if isinstance(reference, str) else 'dataset'} has no finite "
+            "ref_min_score and ref_max_score in its metadata, so the result has no normalized score; pass "
+            "reference=(ref_min, ref_max)",
+            UserWarning,
+            stacklevel=2,
+        )
     _warn_without_time_limit(env, make_kwargs)
     venv = make_vec_env(env, n_envs, seed, **make_kwargs)
     check_spaces_match(agent, venv)

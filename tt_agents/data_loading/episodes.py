@@ -79,8 +79,16 @@ class Episode:
             self.discrete_actions = True
             raw_actions = raw_actions.reshape(-1, 1)
         actions = _float_array(raw_actions, "actions")
-        if actions.ndim != 2 or len(actions) != n_steps:
-            raise ValueError(f"actions must have shape (T, action_dim) = ({n_steps}, A), got shape {actions.shape}")
+        if actions.ndim == 1 and len(actions) == n_steps:
+            raise ValueError(
+                f"actions have shape {actions.shape} of dtype {raw_actions.dtype}: a Discrete action space's actions "
+                "are integers (e.g. actions.astype(np.int64)), a Box's have shape (T, action_dim) (e.g. "
+                "actions.reshape(-1, 1) for a one-dimensional Box)"
+            )
+        if actions.ndim != 2:
+            raise ValueError(f"actions must have shape (T, action_dim) with T = {n_steps}, got shape {actions.shape}")
+        if len(actions) != n_steps:
+            raise ValueError(f"actions have {len(actions)} steps but rewards have {n_steps}: one reward per action")
 
         for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
             _check_finite(array, name)
@@ -232,6 +240,10 @@ def _episode_from_mapping(
     if missing:
         raise ValueError(f"episode dict is missing key(s) {sorted(missing)}; it has {sorted(item)}")
     n_steps = len(np.asarray(item["rewards"]).reshape(-1))
+    if np.ndim(item["actions"]) >= 1 and len(item["actions"]) != n_steps:
+        raise ValueError(
+            f"rewards has {n_steps} entries but actions has {len(item['actions'])} steps: one reward per action"
+        )
     for flags in ("terminations", "truncations"):
         if flags in item and np.asarray(item[flags]).reshape(-1).shape != (n_steps,):
             raise ValueError(
