@@ -180,7 +180,7 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
         max_episode_steps=40,
         show_progress=False,
     )
-    train_other = ["train", "test/ip/cli-other-v0", "--env", "InvertedPendulum-v5", "--out", str(out)]
+    train_other = ["train", "test/ip/cli-other-v0", "--out", str(out)]  # the spaces are the dataset's
     assert main([*train_other, "--steps", "3", "--seed", "5", "--no-progress", "--device", "cpu"]) == 2
     assert "belongs to another training run" in capsys.readouterr().err
 
@@ -200,6 +200,8 @@ def test_train_reports_a_missing_dataset_without_a_traceback(tmp_path, capsys):
         )
         == 2
     )
+    assert "not available locally" in capsys.readouterr().err
+    assert main(["train", "nobody/nothing/none-v0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2  # no --env
     assert "not available locally" in capsys.readouterr().err
 
 

@@ -153,10 +153,12 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a Trajectory Transformer on a Minari dataset and save it",
-        description="Train on DATASET (a Minari id) for the Gymnasium environment ENV and save with save_pretrained.",
+        description="Train on DATASET (a Minari id) and save with save_pretrained.",
     )
     parser.add_argument("dataset", help="Minari dataset id, e.g. tt-agents/hopper/medium-v0")
-    parser.add_argument("--env", required=True, help="Gymnasium id whose spaces the agent uses, e.g. Hopper-v5")
+    parser.add_argument(
+        "--env", help="Gymnasium id whose spaces the agent uses, e.g. Hopper-v5 (default: the dataset's own spaces)"
+    )
     parser.add_argument("--out", required=True, help="directory to save the trained agent to")
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu", help="configuration preset")
     parser.add_argument("--steps", type=_positive_int, help="gradient steps (default: the preset's)")
@@ -238,12 +240,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     from .agent import TTAgent
+    from .data_loading import load_minari_dataset
     from .distributed import distributed_rank_and_size, leave_distributed
     from .training_log import METRICS_FILE, plot_training_log
 
     config = _train_config(args)
-    env = gym.make(args.env)
-    agent = TTAgent(env.observation_space, env.action_space, config=config, device=args.device)
+    if args.env:
+        env = gym.make(args.env)
+        spaces = env.observation_space, env.action_space
+    else:
+        dataset = load_minari_dataset(args.dataset)
+        spaces = dataset.observation_space, dataset.action_space
+    agent = TTAgent(*spaces, config=config, device=args.device)
     checkpoint_dir = args.checkpoint_dir or str(Path(args.out) / "training")
     log_dir = Path(args.log_dir or Path(args.out) / "logs")
     try:
