@@ -281,6 +281,25 @@ def test_data_that_trains_but_not_as_meant_is_warned_about(episodes, env_spaces)
     assert agent.config.to_dict() == before
 
 
+def test_an_observation_far_outside_the_training_data_is_warned_about_once(trained_agent, tmp_path) -> None:
+    agent = TTAgent.from_pretrained(trained_agent.save_pretrained(tmp_path / "fresh"), device="cpu")
+    edges = agent.tokenizer.edges[agent.layout.observation_slice]  # (O, N + 1)
+    low, high = edges[:, 0], edges[:, -1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent.predict((low + high) / 2)
+        agent.predict(high + 0.5 * (high - low))  # outside, but not far: states a policy may reach
+    far = (low + high) / 2
+    far[2] = 1e6
+    with pytest.warns(
+        UserWarning, match=r"observation column 2 is 1e\+06, far outside the range the agent was trained"
+    ):
+        agent.predict(far)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent.predict(far)  # once per agent: an evaluation is not flooded
+
+
 def test_data_whose_termination_is_a_success_is_warned_about_the_termination_penalty(episodes, env_spaces) -> None:
     lake = gym.make(FROZEN_LAKE_ID, is_slippery=False)
     lake_agent = TTAgent(lake.observation_space, lake.action_space, config=tiny_config(), device="cpu")

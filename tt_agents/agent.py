@@ -34,6 +34,7 @@ from .inputs import (
     episode_starts,
     steps_for,
     warn_about_data,
+    warn_about_observations_far_outside,
     warn_about_terminal_rewards,
     with_map_shape,
 )
@@ -134,6 +135,7 @@ class TrajectoryTransformerAgent:
         self._budget: tuple[TrainConfig, TrainConfig] | None = None  # (config.train before the last fit, after it)
         self._act_state = AgentState.new(1)
         self._seed: int | None = self.config.planner.seed
+        self._warned_far_outside = False  # an observation far outside the training data's range was warned about
 
     # ---- spaces --------------------------------------------------------------------------------------
 
@@ -401,7 +403,12 @@ class TrajectoryTransformerAgent:
             goals=goals,
             maps=maps,
         )
-        plan = self.planner.plan(context)
+        planner = self.planner
+        if not self._warned_far_outside:
+            edges = self.tokenizer.edges[self.layout.observation_slice].copy()  # (O, N + 1)
+            edges[[n is not None for n in self.tokenizer.categories[self.layout.observation_slice]]] = np.nan
+            self._warned_far_outside = warn_about_observations_far_outside(observations, edges, stacklevel=3)
+        plan = planner.plan(context)
         actions = actions_in_space(plan.actions[:, 0], self.action_space)
         for i, env in enumerate(state.envs):
             env.pending = (observations[i], actions[i], float(plan.rewards[i, 0]))
