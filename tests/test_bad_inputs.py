@@ -76,6 +76,8 @@ RANGE_ERRORS: list[tuple[type, str, object]] = [
     (PlannerConfig, "discount", 5.0),
     (PlannerConfig, "imitation_action", "mode"),
     (PlannerConfig, "bin_ranking", "width"),
+    (PlannerConfig, "action_spread", -0.5),
+    (PlannerConfig, "action_spread", float("inf")),
 ]
 """Values of the right type outside their field's range."""
 

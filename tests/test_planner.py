@@ -128,6 +128,7 @@ def state_with(rewards: list[list[float]], values: list[list[float]]) -> BeamSta
         obs_tokens=torch.zeros(rows, horizon, 3, dtype=torch.long),
         act_tokens=torch.zeros(rows, horizon, 2, dtype=torch.long),
         anchored=torch.zeros(rows, dtype=torch.bool),
+        first_actions=torch.zeros(rows, 2),
     )
 
 
@@ -339,3 +340,50 @@ def test_the_anchor_margin_leaves_likelihood_modes_alone(model, tokenizer) -> No
 def test_a_negative_or_infinite_anchor_margin_is_refused(margin) -> None:
     with pytest.raises(ValueError, match="anchor_margin"):
         PlannerConfig(anchor_margin=margin)
+
+
+def spread_planner(model, tokenizer, spread: float | None, **overrides) -> BeamPlanner:
+    config = PlannerConfig(beam_width=4, n_expand=2, horizon=3, max_context_transitions=2, action_spread=spread)
+    return BeamPlanner(model, tokenizer, replace(config, **overrides))
+
+
+def test_no_action_spread_plans_with_the_expected_action_imitation_acts_with(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(9), past=[0, 1, 3])
+    plan = spread_planner(model, tokenizer, 0.0).plan(ctx)
+    imitation = spread_planner(model, tokenizer, None, mode="imitation").plan(ctx)
+    np.testing.assert_allclose(plan.actions[:, 0], imitation.actions[:, 0], rtol=1e-5)
+
+
+def test_actions_drawn_around_the_expected_action_are_continuous_and_stay_near_it(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(10), past=[2])
+    expected = spread_planner(model, tokenizer, None, mode="imitation").plan(ctx).actions[0, 0]
+    planner = spread_planner(model, tokenizer, 0.5)
+    firsts = []
+    for seed in range(40):
+        planner.seed(seed)
+        firsts.append(planner.plan(ctx).actions[0, 0])
+    firsts = np.array(firsts)  # (40, A)
+    centers = tokenizer.centers[LAYOUT.action_slice]  # (A, N)
+    assert not np.isin(firsts, centers).all(), "the agent acts with the drawn value, not its bin's centre"
+    low, high = tokenizer.edges[LAYOUT.action_slice, 0], tokenizer.edges[LAYOUT.action_slice, -1]
+    assert ((firsts >= low) & (firsts <= high)).all()
+    assert len(np.unique(firsts[:, 0])) > 1, "a spread above 0 compares different actions"
+    wide = spread_planner(model, tokenizer, None)  # sampled from the most likely bins
+    sampled = []
+    for seed in range(40):
+        wide.seed(seed)
+        sampled.append(wide.plan(ctx).actions[0, 0])
+    assert np.abs(firsts - expected).mean() < np.abs(np.array(sampled) - expected).mean()
+
+
+def test_planning_around_the_expected_action_is_deterministic_for_a_seed(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(11), past=[1, 3])
+    plans = [spread_planner(model, tokenizer, 0.5, seed=3).plan(ctx) for _ in range(2)]
+    np.testing.assert_array_equal(plans[0].actions, plans[1].actions)
+    np.testing.assert_array_equal(plans[0].scores, plans[1].scores)
+
+
+@pytest.mark.parametrize("spread", [-0.1, float("inf"), float("nan")])
+def test_a_negative_or_infinite_action_spread_is_refused(spread) -> None:
+    with pytest.raises(ValueError, match="action_spread"):
+        PlannerConfig(action_spread=spread)

@@ -310,6 +310,15 @@ class PlannerConfig:
     imitation planner). On data from a stochastic policy the most likely tokens are not a typical action (each
     dimension's mode of a broad distribution, often an extreme one), and an agent acting with them falls at once;
     the expected action is what behaviour cloning regresses to."""
+    action_spread: float | None = None
+    """How planned actions are drawn. ``None`` (the paper's planner): each action token is sampled from the most
+    likely bins (``cdf_act``, ``k_act``). A number: each continuous action dimension is its expected value (given
+    the context and the dimensions drawn before it) plus ``action_spread`` times its predicted standard deviation
+    times a standard normal draw, kept inside the range the tokenizer was fitted on, and the agent acts with that
+    value rather than a bin centre. 0 plans with the expected action alone; around 0.5, the search still compares
+    different actions but stays near the mean of what the data did, where a model trained on a noisy (stochastic)
+    behaviour policy is most accurate. Categorical action columns are sampled from their bins either way. The
+    first action of ``imitation`` mode is its ``imitation_action`` regardless."""
     bin_ranking: Literal["probability", "density"] = "probability"
     """How bins are ranked for greedy decoding, the ``k``/``cdf`` filters and the likelihood of ``imitation`` and
     ``goal`` modes: by ``probability`` (the authors' planner), or by ``density``, probability divided by the bin's
@@ -370,6 +379,10 @@ class PlannerConfig:
                 "value_quantile": (
                     self.value_quantile is None or 0 < self.value_quantile < 1,
                     "in (0, 1) or None",
+                ),
+                "action_spread": (
+                    self.action_spread is None or 0 <= self.action_spread < float("inf"),
+                    "a finite number >= 0 or None",
                 ),
                 "anchor_margin": (
                     self.anchor_margin is None or 0 <= self.anchor_margin < float("inf"),

@@ -9,9 +9,10 @@ One loop, batched over environments and beams, on the model's KV cache. Each pla
 3. a :class:`Scorer` ranks the candidates and the best ``beam_width`` per environment are kept;
 4. the next observation is decoded (greedily with ``k_obs = 1``).
 
-With ``anchor_margin`` (reward and q modes), one first-step candidate per environment takes the expected action
-instead of a sampled one, the best plan descending from it is always kept, and the planner acts with the expected
-action unless the best plan beats that one by more than the margin.
+With ``action_spread``, continuous action dimensions are drawn around their expected value instead of from the
+most likely bins. With ``anchor_margin`` (reward and q modes), one first-step candidate per environment takes the
+expected action instead of a sampled one, the best plan descending from it is always kept, and the planner acts
+with the expected action unless the best plan beats that one by more than the margin.
 
 Only the planned suffix of each beam lives in per-beam cache rows; the context is shared.
 """
@@ -75,6 +76,8 @@ class BeamState:
     obs_tokens: torch.Tensor  # (R, H, O)
     act_tokens: torch.Tensor  # (R, H, A)
     anchored: torch.Tensor  # (R,) bool: the first action is the expected action (``anchor_margin``)
+    first_actions: torch.Tensor  # (R, A) the action the row acts with: its first tokens' bin centres, or the
+    # continuous value they were drawn from (the expected action, or a draw around it with ``action_spread``)
 
     def take(self, rows: torch.Tensor) -> BeamState:
         return BeamState(*(t[rows] for t in vars(self).values()))
@@ -217,6 +220,7 @@ class BeamPlanner:
         self.scorer = scorer or make_scorer(config, tokenizer, model.layout, q_function)
         self.device = next(model.parameters()).device
         self.log_widths = self._log_bin_widths() if config.bin_ranking == "density" else None  # (D, N) or None
+        self.centers = torch.tensor(tokenizer.centers, dtype=torch.float32, device=self.device)  # (D, N)
         valid = tokenizer.valid_tokens()  # (D, N)
         self.valid = None if valid.all() else torch.as_tensor(valid, device=self.device)
         self.generator = torch.Generator(device=self.device)
@@ -306,6 +310,7 @@ class BeamPlanner:
             obs_tokens=torch.zeros(E, H, O, dtype=torch.long, device=self.device),
             act_tokens=torch.zeros(E, H, A, dtype=torch.long, device=self.device),
             anchored=torch.zeros(E, dtype=torch.bool, device=self.device),
+            first_actions=torch.zeros(E, A, device=self.device),
         )
         state.obs_tokens[:, 0] = tokens[:, -O:]
 
@@ -315,11 +320,9 @@ class BeamPlanner:
             decoder.expand(children)
             state = state.repeat(children)
             next_logits = next_logits.repeat_interleave(children, dim=0)
-            if t == 0:
-                first_action = torch.zeros(next_logits.shape[0], A, device=self.device)  # (R, A)
-                if self.anchoring:  # the first candidate of every environment
-                    state.anchored = torch.arange(E * children, device=self.device) % children == 0
-            next_logits = self._decode_actions(state, next_logits, t, first_action)
+            if t == 0 and self.anchoring:  # the first candidate of every environment
+                state.anchored = torch.arange(E * children, device=self.device) % children == 0
+            next_logits = self._decode_actions(state, next_logits, t)
             state.rewards[:, t] = self._score_value(next_logits[:, :N].softmax(-1), lay.reward_index)
             reward_token, log_prob = self._sample(next_logits, lay.reward_index, cfg.k_reward, None)
             state.log_prob += log_prob
@@ -346,7 +349,7 @@ class BeamPlanner:
                 state.obs_tokens[:, t + 1, i] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
-        return self._choose(state, scores.view(E, -1), first_action.view(E, -1, A)[:, 0])
+        return self._choose(state, scores.view(E, -1))
 
     def _score_value(self, probs: torch.Tensor, column: int) -> torch.Tensor:
         """(R, N) -> (R,): what the scorer reads of a predicted reward or reward-to-go distribution."""
@@ -354,48 +357,47 @@ class BeamPlanner:
             return self.tokenizer.expectation(probs, column)
         return self.tokenizer.quantile(probs, column, self.config.value_quantile)
 
-    def _decode_actions(
-        self, state: BeamState, next_logits: torch.Tensor, t: int, first_action: torch.Tensor
-    ) -> torch.Tensor:
+    def _decode_actions(self, state: BeamState, next_logits: torch.Tensor, t: int) -> torch.Tensor:
         """Decode planning step ``t``'s action tokens into ``state`` and return the logits (R, V) after them.
 
         At ``t == 0`` the rows that act with the expected action (every row in imitation mode, the anchors with
-        ``anchor_margin``) take it dimension by dimension; ``first_action`` (R, A) receives its values."""
+        ``anchor_margin``) take it dimension by dimension, and every row's action goes to ``state.first_actions``."""
         cfg, lay = self.config, self.layout
         expected_rows = state.anchored if t == 0 and self.anchoring else None
         for j in range(lay.action_dim):
             column = lay.action_slice.start + j
             if t == 0 and self.expected_first:
-                token, log_prob, first_action[:, j] = self._expected_token(next_logits, column)
+                token, log_prob, value = self._expected_token(next_logits, column)
+            elif cfg.action_spread is not None and self.tokenizer.categories[column] is None:
+                token, log_prob, value = self._around_expected(next_logits, column, cfg.action_spread)
             else:
                 token, log_prob = self._sample(next_logits, column, cfg.k_act, cfg.cdf_act)
+                value = self.centers[column][token]
             if expected_rows is not None:
-                expected, expected_log_prob, first_action[:, j] = self._expected_token(next_logits, column)
+                expected, expected_log_prob, mean = self._expected_token(next_logits, column)
                 token = torch.where(expected_rows, expected, token)
                 log_prob = torch.where(expected_rows, expected_log_prob, log_prob)
+                value = torch.where(expected_rows, mean, value)
+            if t == 0:
+                state.first_actions[:, j] = value
             state.act_tokens[:, t, j] = token
             state.log_prob += log_prob
             next_logits = self.decoder.step(token)
         return next_logits
 
-    def _choose(self, state: BeamState, scores: torch.Tensor, expected_action: torch.Tensor) -> Plan:
+    def _choose(self, state: BeamState, scores: torch.Tensor) -> Plan:
         """Each environment's plan among its final beams' ``scores`` (E, beams): the best, or with
         ``anchor_margin`` the best anchored one unless the best beats it by more than the margin (a fraction of the
-        fitted reward-to-go range); acting with the ``expected_action`` (E, A) (the continuous value, not its
-        tokens' bin centres) where that is the choice."""
+        fitted reward-to-go range)."""
         best = scores.argmax(-1)  # (E,)
-        if self.anchoring:
-            best_anchored = self._best_anchored(scores, state.anchored)
-            gain = scores.gather(1, best[:, None]) - scores.gather(1, best_anchored[:, None])  # (E, 1)
-            gain = gain / self.value_range  # in units of the reward-to-go range, the margin's
-            use_anchor = gain.squeeze(1) <= self.config.anchor_margin  # (E,)
-            best = torch.where(use_anchor, best_anchored, best)
-        plan = self._plan_of(state, scores, best)
-        if self.expected_first or self.anchoring:
-            chosen = np.ones(len(best), dtype=bool) if self.expected_first else use_anchor.cpu().numpy()
-            plan.actions[chosen, 0] = expected_action.cpu().numpy()[chosen]
-            if self.anchoring:
-                plan.anchored, plan.anchor_gain = chosen, gain.squeeze(1).cpu().numpy()
+        if not self.anchoring:
+            return self._plan_of(state, scores, best)
+        best_anchored = self._best_anchored(scores, state.anchored)
+        gain = scores.gather(1, best[:, None]) - scores.gather(1, best_anchored[:, None])  # (E, 1)
+        gain = gain / self.value_range  # in units of the reward-to-go range, the margin's
+        use_anchor = gain.squeeze(1) <= self.config.anchor_margin  # (E,)
+        plan = self._plan_of(state, scores, torch.where(use_anchor, best_anchored, best))
+        plan.anchored, plan.anchor_gain = use_anchor.cpu().numpy(), gain.squeeze(1).cpu().numpy()
         return plan
 
     def memory_estimate(self, n_envs: int) -> int:
@@ -435,10 +437,32 @@ class BeamPlanner:
         else:
             mean = self.tokenizer.expectation(log_probs.exp(), column)  # (R,)
             token = self.tokenizer.encode(mean[:, None], columns=[column])[:, 0]  # (R,)
+        return token, self._token_score(log_probs, token, column), mean
+
+    def _around_expected(
+        self, logits: torch.Tensor, column: int, spread: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A draw (R,) of continuous ``column`` around its expected value under ``logits`` (R, V): the mean plus
+        ``spread`` times the predicted standard deviation times a standard normal draw, kept inside the column's
+        fitted range; its token (R,) and the token's score."""
+        log_probs = F.log_softmax(logits[:, : self.tokenizer.n_bins].float(), dim=-1)  # (R, N)
+        probs = log_probs.exp()
+        centers = self.centers[column]  # (N,)
+        mean = (probs * centers).sum(-1)  # (R,)
+        std = (probs * (centers - mean[:, None]).square()).sum(-1).sqrt()  # (R,)
+        noise = torch.randn(mean.shape, generator=self.generator, device=self.device)
+        low, high = self.tokenizer.edges[column, 0], self.tokenizer.edges[column, -1]
+        value = (mean + spread * std * noise).clamp(float(low), float(high))
+        token = self.tokenizer.encode(value[:, None], columns=[column])[:, 0]  # (R,)
+        return token, self._token_score(log_probs, token, column), value
+
+    def _token_score(self, log_probs: torch.Tensor, token: torch.Tensor, column: int) -> torch.Tensor:
+        """The score (R,) of ``token`` (R,) under ``log_probs`` (R, N): its log-probability, or its log-density with
+        ``bin_ranking="density"``."""
         score = log_probs.gather(-1, token[:, None]).squeeze(-1)
         if self.log_widths is not None:
             score = score - self.log_widths[column][token]
-        return token, score, mean
+        return score
 
     @staticmethod
     def _best_anchored(scores: torch.Tensor, anchored: torch.Tensor) -> torch.Tensor:
@@ -452,9 +476,11 @@ class BeamPlanner:
         best = choice + torch.arange(n_envs, device=self.device) * beams  # (E,) rows
         scores = scores.reshape(-1)
         lay = self.layout
+        actions = self.tokenizer.decode(state.act_tokens[best], columns=lay.action_slice)  # (E, H, A)
+        actions[:, 0] = state.first_actions[best]
         return Plan(
             observations=self.tokenizer.decode(state.obs_tokens[best], columns=lay.observation_slice).cpu().numpy(),
-            actions=self.tokenizer.decode(state.act_tokens[best], columns=lay.action_slice).cpu().numpy(),
+            actions=actions.cpu().numpy(),
             rewards=state.rewards[best].cpu().numpy(),
             values=state.values[best].cpu().numpy(),
             scores=scores[best].cpu().numpy(),
