@@ -343,8 +343,7 @@ def test_a_negative_or_infinite_anchor_margin_is_refused(margin) -> None:
 
 
 def spread_planner(model, tokenizer, spread: float | None, **overrides) -> BeamPlanner:
-    config = PlannerConfig(beam_width=4, n_expand=2, horizon=3, max_context_transitions=2, action_spread=spread)
-    return BeamPlanner(model, tokenizer, replace(config, **overrides))
+    return anchored_planner(model, tokenizer, None, action_spread=spread, **overrides)  # the same small search
 
 
 def test_no_action_spread_plans_with_the_expected_action_imitation_acts_with(model, tokenizer) -> None:
