@@ -159,8 +159,8 @@ BAD_DATA_SAYS = {  # what the error must say of each
     "inf reward": "episode 1: rewards contain NaN or inf at step 2",
     "observations of another width": r"episode 1 has observation/action/goal sizes \(3, 1, 0\) but episode 0 has",
     "actions of another width": r"episode 1 has observation/action/goal sizes \(4, 2, 0\) but episode 0 has",
-    "rewards one too short": "episode 1: rewards has 19 entries but actions has 20 steps: one reward per action",
-    "actions one too short": "episode 1: rewards has 20 entries but actions has 19 steps",
+    "rewards one too short": "episode 1: actions have 20 steps but rewards have 19: one reward per action",
+    "actions one too short": "episode 1: actions have 19 steps but rewards have 20: one reward per action",
     "flat float actions": r"episode 1: actions have shape \(20,\) of dtype float32: a Discrete action space's actions "
     "are integers",
     "terminations of the wrong length": "episode 1: terminations has 5 flags for 20 steps",

@@ -405,9 +405,9 @@ class TrajectoryTransformerAgent:
         )
         planner = self.planner
         if not self._warned_far_outside:
-            edges = self.tokenizer.edges[self.layout.observation_slice].copy()  # (O, N + 1)
-            edges[[n is not None for n in self.tokenizer.categories[self.layout.observation_slice]]] = np.nan
-            self._warned_far_outside = warn_about_observations_far_outside(observations, edges, stacklevel=3)
+            bounds = self.tokenizer.edges[self.layout.observation_slice][:, [0, -1]]  # (O, 2), a copy
+            bounds[[n is not None for n in self.tokenizer.categories[self.layout.observation_slice]]] = np.nan
+            self._warned_far_outside = warn_about_observations_far_outside(observations, bounds, stacklevel=3)
         plan = planner.plan(context)
         actions = actions_in_space(plan.actions[:, 0], self.action_space)
         for i, env in enumerate(state.envs):

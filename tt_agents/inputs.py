@@ -186,16 +186,16 @@ FEW_PASSES = 3.0
 (100k transitions) imitation mode earned half of BC's return after 2.7 passes and as much as BC after about 5."""
 
 
-def warn_about_observations_far_outside(observations: np.ndarray, edges: np.ndarray, stacklevel: int) -> bool:
+def warn_about_observations_far_outside(observations: np.ndarray, bounds: np.ndarray, stacklevel: int) -> bool:
     """Warn when an observation (n, O) lies far outside the range of its continuous column in the training data
-    (``edges`` (O, N + 1) of those columns, a categorical column's row all NaN to skip it): below the lowest value
+    (``bounds`` (O, 2): each column's lowest and highest value, NaN for a categorical column): below the lowest value
     or above the highest by more than the column's whole range (at least 1 for a column of one value). The model
     reads such a value as its nearest edge bin, silently; an environment other than the training one, or an
     observation scaled otherwise, is the likely cause. Returns whether it warned."""
-    low, high = edges[:, 0], edges[:, -1]  # (O,)
+    low, high = bounds[:, 0], bounds[:, 1]  # (O,)
     span = high - low
     margin = np.where(span > 0, span, np.maximum(np.abs(low), 1.0))
-    far = (observations < low - margin) | (observations > high + margin)  # (n, O); NaN edges compare False
+    far = (observations < low - margin) | (observations > high + margin)  # (n, O); NaN bounds compare False
     if not far.any():
         return False
     row, column = np.argwhere(far)[0]

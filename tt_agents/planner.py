@@ -372,7 +372,7 @@ class BeamPlanner:
                 token, log_prob, value = self._around_expected(next_logits, column, cfg.action_spread)
             else:
                 token, log_prob = self._sample(next_logits, column, cfg.k_act, cfg.cdf_act)
-                value = self.centers[column][token]
+                value = self.centers[column][token] if t == 0 else None  # only the first action is acted with
             if expected_rows is not None:
                 expected, expected_log_prob, mean = self._expected_token(next_logits, column)
                 token = torch.where(expected_rows, expected, token)

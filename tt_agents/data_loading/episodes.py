@@ -87,8 +87,7 @@ class Episode:
             )
         if actions.ndim != 2:
             raise ValueError(f"actions must have shape (T, action_dim) with T = {n_steps}, got shape {actions.shape}")
-        if len(actions) != n_steps:
-            raise ValueError(f"actions have {len(actions)} steps but rewards have {n_steps}: one reward per action")
+        _check_one_reward_per_action(len(actions), n_steps)
 
         for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
             _check_finite(array, name)
@@ -210,6 +209,11 @@ def _select_observations(
     return flatten_observation(observations, keys, scalars=scalars), goal
 
 
+def _check_one_reward_per_action(n_actions: int, n_rewards: int) -> None:
+    if n_actions != n_rewards:
+        raise ValueError(f"actions have {n_actions} steps but rewards have {n_rewards}: one reward per action")
+
+
 def _terminated_from_flags(terminations: Any) -> bool:
     flags = np.asarray(terminations, dtype=bool).reshape(-1)
     if flags[:-1].any():
@@ -240,10 +244,8 @@ def _episode_from_mapping(
     if missing:
         raise ValueError(f"episode dict is missing key(s) {sorted(missing)}; it has {sorted(item)}")
     n_steps = len(np.asarray(item["rewards"]).reshape(-1))
-    if np.ndim(item["actions"]) >= 1 and len(item["actions"]) != n_steps:
-        raise ValueError(
-            f"rewards has {n_steps} entries but actions has {len(item['actions'])} steps: one reward per action"
-        )
+    if np.ndim(item["actions"]) >= 1:  # before the flags, which are counted against the rewards
+        _check_one_reward_per_action(len(item["actions"]), n_steps)
     for flags in ("terminations", "truncations"):
         if flags in item and np.asarray(item[flags]).reshape(-1).shape != (n_steps,):
             raise ValueError(
