@@ -676,3 +676,23 @@ def test_imitation_acts_with_the_expected_action_not_the_most_likely_tokens() ->
     assert np.all(most_likely > 0.9), f"the most likely tokens are the clipped extreme, got {most_likely}"
     np.testing.assert_allclose(expected, data_mean, atol=0.2)
     assert np.allclose(agent.last_plan.actions[:, 0], most_likely)
+
+
+def test_an_unbounded_action_space_trains_and_acts_inside_the_data_range() -> None:
+    # Box(-inf, inf) actions: the bins come from the data, so the actions come back finite and inside its range
+    rng = np.random.default_rng(0)
+    episodes = [
+        {
+            "observations": rng.normal(size=(31, 2)),
+            "actions": rng.normal(50.0, 3.0, size=(30, 2)),
+            "rewards": np.ones(30),
+        }
+        for _ in range(4)
+    ]
+    unbounded = spaces.Box(-np.inf, np.inf, (2,))
+    agent = TTAgent(unbounded, unbounded, config=tiny_config(n_steps=30, mode="imitation"), device="cpu")
+    agent.fit(episodes, show_progress=False)
+    actions, _ = agent.predict(np.zeros((3, 2)), deterministic=True)
+    all_actions = np.concatenate([e["actions"] for e in episodes])
+    assert actions.shape == (3, 2) and np.all(np.isfinite(actions))
+    assert np.all(actions >= all_actions.min(0)) and np.all(actions <= all_actions.max(0))

@@ -176,6 +176,38 @@ def test_unknown_minari_id_offline_fails_without_touching_the_network_and_says_w
     assert isinstance(info.value, FileNotFoundError) and info.value.__cause__ is None
 
 
+@pytest.mark.parametrize(
+    ("dataset_id", "problem"),
+    [
+        ("hopper medium", "not of that form"),
+        ("test/pendulum/random", "no -vN version"),
+        ("test/pendulum/random-v0 ", "leading or trailing spaces"),
+    ],
+)
+def test_a_malformed_minari_id_is_named_as_such_without_a_download_and_a_close_local_one_is_suggested(
+    minari_home, monkeypatch, dataset_id, problem
+):
+    import minari
+
+    record_dataset("InvertedPendulum-v5", None, "test/pendulum/random-v0", n_episodes=2, seed=1, show_progress=False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a malformed id was looked up")
+
+    monkeypatch.setattr(minari, "load_dataset", no_download)
+    with pytest.raises(ValueError, match=problem) as info:
+        load_episodes(dataset_id)
+    assert f"{dataset_id!r} is not a Minari dataset id" in str(info.value)
+    if dataset_id != "hopper medium":
+        assert "Stored locally and similar: test/pendulum/random-v0." in str(info.value)
+
+
+def test_a_missing_id_close_to_a_local_one_suggests_it(minari_home):
+    record_dataset("InvertedPendulum-v5", None, "test/pendulum/random-v0", n_episodes=2, seed=1, show_progress=False)
+    with pytest.raises(DatasetNotAvailableError, match="similar: test/pendulum/random-v0"):
+        load_episodes("test/pendulum/random-v1")
+
+
 def test_offline_hub_short_circuits_the_download(minari_home, monkeypatch):
     monkeypatch.setattr(minari_reading.importlib.util, "find_spec", lambda name: object())  # "hub installed"
     with pytest.raises(DatasetNotAvailableError, match="HF_HUB_OFFLINE is set"):

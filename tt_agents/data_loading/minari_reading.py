@@ -70,6 +70,12 @@ def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
     import minari
     from minari.storage import get_dataset_path
 
+    problem = _id_form_problem(dataset_id)
+    if problem is not None:
+        raise ValueError(
+            f"{dataset_id!r} is not a Minari dataset id: {problem}; ids are (namespace/)name-vN, e.g. "
+            f"'mujoco/hopper/medium-v0'.{_similar_local_ids(dataset_id)}"
+        )
     try:
         return minari.load_dataset(dataset_id)
     except FileNotFoundError:
@@ -84,8 +90,37 @@ def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
     raise DatasetNotAvailableError(
         f"Minari dataset {dataset_id!r} is not available locally and could not be downloaded ({reason}).\n"
         f"Local datasets are looked for in {get_dataset_path()} (set MINARI_DATASETS_PATH to change it; "
-        "Minari's default is ~/.minari/datasets).\n" + _HOW_TO_MAKE
+        "Minari's default is ~/.minari/datasets).\n" + _HOW_TO_MAKE + _similar_local_ids(dataset_id)
     ) from None
+
+
+def _id_form_problem(dataset_id: str) -> str | None:
+    """What is wrong with the form of ``dataset_id`` (Minari's own parsing), or None when it is a well-formed id."""
+    from minari.dataset.minari_dataset import parse_dataset_id
+
+    if dataset_id != dataset_id.strip():
+        return "it has leading or trailing spaces"
+    try:
+        parse_dataset_id(dataset_id)
+    except ValueError:
+        return "it is not of that form"
+    except TypeError:  # Minari's parser fails this way on an id without its -vN version
+        return "it has no -vN version"
+    return None
+
+
+def _similar_local_ids(dataset_id: str) -> str:
+    """A sentence naming the locally stored ids most like ``dataset_id`` (empty when none is close)."""
+    import difflib
+
+    import minari
+
+    try:
+        local = sorted(minari.list_local_datasets())
+    except Exception:  # a broken local store must not hide the error being reported
+        return ""
+    close = difflib.get_close_matches(dataset_id.strip(), local, n=3, cutoff=0.6)
+    return f"\nStored locally and similar: {', '.join(close)}." if close else ""
 
 
 def reference_scores_of(metadata: Mapping[str, Any]) -> tuple[float, float] | None:
