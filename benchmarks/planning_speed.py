@@ -22,7 +22,7 @@ What it measures
     * ``uncached``: :class:`uncached_planner.UncachedBeamPlanner`, a re-implementation of the authors' released
       ``beam_plan`` (jannerm/trajectory-transformer, ``trajectory/search/core.py`` and ``sampling.py``): every
       token re-runs ``model(x)`` on the whole cropped sequence. It uses the same sampling function
-      (:func:`tt_agents.planner.sample_tokens`) and ``Tokenizer.expectation``, so the cache is the only
+      (:func:`tt_agents.sampling.sample_tokens`) and ``Tokenizer.expectation``, so the cache is the only
       difference that matters for speed.
 
     For each it also counts the token evaluations per action (token positions pushed through the network)

@@ -2,7 +2,7 @@
 
 :class:`UncachedBeamPlanner` follows the released ``beam_plan`` (jannerm/trajectory-transformer,
 ``trajectory/search/core.py`` and ``sampling.py``): every sampled token re-runs ``model(x)`` on the whole cropped
-sequence. It samples with :func:`tt_agents.planner.sample_tokens` and scores with ``Tokenizer.expectation``, as the
+sequence. It samples with :func:`tt_agents.sampling.sample_tokens` and scores with ``Tokenizer.expectation``, as the
 cached planner does, so the cache is the only difference that matters for speed. :class:`Counts` records the work
 a planning call does.
 """
@@ -17,7 +17,8 @@ import torch
 from tt_agents.config import PlannerConfig
 from tt_agents.layout import TransitionLayout
 from tt_agents.model import TrajectoryGPT
-from tt_agents.planner import PlanningContext, sample_tokens
+from tt_agents.planner import PlanningContext
+from tt_agents.sampling import sample_tokens
 from tt_agents.tokenizer import Tokenizer
 
 

@@ -27,7 +27,7 @@ def test_the_planner_never_samples_past_a_categorical_columns_categories(discret
     planner = BeamPlanner(discrete_agent.model, discrete_agent.tokenizer, discrete_agent.config.planner)
     column = discrete_agent.layout.action_slice.start
     uniform = torch.zeros(5000, discrete_agent.tokenizer.n_bins + 1)  # every bin equally likely
-    tokens, _ = planner._sample(uniform, column, top_k=None, cdf=None)
+    tokens, _ = planner.sampler.sample(uniform, column, top_k=None, cdf=None)
     assert set(tokens.tolist()) == {0, 1}
     observations = np.zeros((1, 4))
     plan = planner.plan(PlanningContext([observations], [np.zeros((0, 1))], [np.zeros(0)]))

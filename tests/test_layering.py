@@ -30,6 +30,7 @@ FLOORS: dict[str, int] = {
     "model": 2,
     "train": 3,
     "planner": 3,
+    "sampling": 3,
     "decoders": 3,
     "qfunctions": 3,
     "baselines": 3,

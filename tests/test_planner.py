@@ -1,4 +1,4 @@
-"""Beam-search planner: sampling filters, scorers, batching over environments, determinism."""
+"""Beam-search planner: scorers, batching over environments, determinism."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from tt_agents.config import ModelConfig, PlannerConfig
 from tt_agents.layout import TransitionLayout
 from tt_agents.model import TrajectoryGPT
-from tt_agents.planner import BeamPlanner, BeamState, PlanningContext, QScorer, RewardScorer, sample_tokens
+from tt_agents.planner import BeamPlanner, BeamState, PlanningContext, QScorer, RewardScorer
 from tt_agents.tokenizer import Tokenizer
 
 LAYOUT = TransitionLayout(observation_dim=3, action_dim=2)
@@ -35,79 +35,6 @@ def context(rng: np.random.Generator, past: list[int]) -> PlanningContext:
         actions=[rng.uniform(-1, 1, (k, 2)) for k in past],
         rewards=[rng.uniform(-1, 1, k) for k in past],
     )
-
-
-def test_greedy_sampling_is_argmax_and_never_the_stop_token() -> None:
-    logits = torch.tensor([[0.0, 1.0, 3.0, 9.0], [2.0, 0.0, 0.0, 9.0]])  # last column = stop
-    tokens, log_probs = sample_tokens(logits, 3, top_k=1, cdf=None, generator=None)
-    assert tokens.tolist() == [2, 0]
-    torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, :3], -1).max(-1).values)
-
-
-def test_cdf_filter_samples_only_from_the_top_mass() -> None:
-    probs = torch.tensor([0.5, 0.3, 0.1, 0.05, 0.05])
-    logits = probs.log().repeat(2000, 1)
-    generator = torch.Generator().manual_seed(0)
-    tokens, _ = sample_tokens(logits, 5, top_k=None, cdf=0.6, generator=generator)
-    assert set(tokens.tolist()) == {0, 1}, "0.5 alone is below 0.6; 0.5 + 0.3 reaches it"
-    tokens, _ = sample_tokens(logits, 5, top_k=3, cdf=None, generator=generator)
-    assert set(tokens.tolist()) == {0, 1, 2}
-
-
-def test_sampling_draws_as_multinomial_does_for_the_same_generator_state() -> None:
-    logits = torch.randn(500, 9, generator=torch.Generator().manual_seed(1))
-    logits[:, 2] = float("-inf")  # a bin the filter or a category mask ruled out is never drawn
-    tokens, _ = sample_tokens(logits, 8, top_k=None, cdf=None, generator=torch.Generator().manual_seed(7))
-    probs = logits[:, :8].softmax(-1)
-    expected = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(7)).squeeze(-1)
-    assert torch.equal(tokens, expected)
-    assert 2 not in tokens.tolist() and 8 not in tokens.tolist()
-    frequencies = torch.bincount(tokens, minlength=8) / 500.0
-    assert (frequencies - probs.mean(0)).abs().max() < 0.06  # 500 draws from the mean distribution
-
-
-def _authors_kept_bins(probs: torch.Tensor, threshold: float) -> set[int]:
-    """The authors' cdf filter, stated from its definition: sort the bins from least to most likely and drop those
-    whose cumulative mass stays below ``threshold`` (with any bin as likely as the last one dropped)."""
-    ascending = torch.sort(probs).values
-    below = torch.cumsum(ascending, 0) < threshold
-    cut = ascending[below].max() if below.any() else ascending[0]
-    return set(torch.nonzero(probs > cut).flatten().tolist())
-
-
-def test_the_default_cdf_keeps_the_bins_the_authors_cdf_of_point_six_keeps() -> None:
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        probs = torch.distributions.Dirichlet(torch.full((20,), 0.3)).sample()
-        logits = probs.log().repeat(4000, 1)
-        tokens, _ = sample_tokens(logits, 20, None, PlannerConfig().cdf_act, generator)
-        kept = _authors_kept_bins(probs, 0.6)
-        assert set(tokens.tolist()) <= kept
-        likely = {i for i in kept if probs[i] > 0.01}  # seen with certainty in 4000 draws
-        assert likely <= set(tokens.tolist())
-
-
-def test_density_ranking_prefers_the_narrow_bin_of_equal_probability() -> None:
-    # two bins of equal probability, the first four times as wide: by density the second is the mode
-    logits = torch.tensor([[0.0, 0.0, -5.0, 9.0]])
-    log_widths = torch.tensor([4.0, 1.0, 1.0]).log()
-    by_probability, _ = sample_tokens(logits, 3, top_k=1, cdf=None, generator=None)
-    by_density, score = sample_tokens(logits, 3, top_k=1, cdf=None, generator=None, log_widths=log_widths)
-    assert by_probability.tolist() == [0] and by_density.tolist() == [1]
-    torch.testing.assert_close(score, torch.log_softmax(logits[:, :3], -1)[:, 1])  # log p - log 1
-
-
-def test_density_ranking_keeps_the_densest_bins_until_the_mass_reaches_cdf() -> None:
-    probs = torch.tensor([0.4, 0.3, 0.2, 0.1])  # widths 8, 1, 1, 1: densities 0.05, 0.3, 0.2, 0.1
-    logits = probs.log().repeat(2000, 1)
-    log_widths = torch.tensor([8.0, 1.0, 1.0, 1.0]).log()
-    generator = torch.Generator().manual_seed(0)
-    tokens, _ = sample_tokens(logits, 4, top_k=None, cdf=0.55, generator=generator, log_widths=log_widths)
-    assert set(tokens.tolist()) == {1, 2, 3}, "0.3 + 0.2 < 0.55, so the third densest bin is kept too"
-    tokens, _ = sample_tokens(logits, 4, top_k=2, cdf=None, generator=generator, log_widths=log_widths)
-    assert set(tokens.tolist()) == {1, 2}
-    share = (tokens == 1).float().mean().item()
-    assert 0.5 < share < 0.7, "kept bins are sampled by probability (0.3 : 0.2)"
 
 
 def test_density_ranking_changes_nothing_for_uniform_bins(model, tokenizer) -> None:

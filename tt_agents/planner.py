@@ -10,9 +10,10 @@ One loop, batched over environments and beams, on the model's KV cache. Each pla
 4. the next observation is decoded (greedily with ``k_obs = 1``).
 
 With ``action_spread``, continuous action dimensions are drawn around their expected value instead of from the
-most likely bins. With ``anchor_margin`` (reward and q modes), one first-step candidate per environment takes the
-expected action instead of a sampled one, the best plan descending from it is always kept, and the planner acts
-with the expected action unless the best plan beats that one by more than the margin.
+most likely bins (each way of picking a token is :class:`tt_agents.sampling.TokenSampler`'s). With
+``anchor_margin`` (reward and q modes), one first-step candidate per environment takes the expected action instead
+of a sampled one, the best plan descending from it is always kept, and the planner acts with the expected action
+unless the best plan beats that one by more than the margin.
 
 Only the planned suffix of each beam lives in per-beam cache rows; the context is shared.
 """
@@ -25,13 +26,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .config import PlannerConfig
 from .decoders import CachedDecoder, Decoder, StaticDecoder
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
 from .qfunctions import QFunction
+from .sampling import TokenSampler
 from .spaces import device_memory
 from .tokenizer import Tokenizer
 
@@ -151,49 +152,6 @@ def make_decoder(config: PlannerConfig, model: TrajectoryGPT, keep_transitions: 
     return StaticDecoder(model, keep_transitions, rows_per_env, compiled=config.decoding == "compiled")
 
 
-def sample_tokens(
-    logits: torch.Tensor,
-    n_bins: int,
-    top_k: int | None,
-    cdf: float | None,
-    generator: torch.Generator | None,
-    log_widths: torch.Tensor | None = None,
-    valid: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample one token per row from ``logits`` (R, V), never the stop token, nor a token that ``valid`` (N,) bool
-    rules out (past a categorical column's categories).
-
-    Bins are ranked by probability, or, given ``log_widths`` (N,) of the column's bins, by probability density
-    (probability / width). ``top_k`` keeps the k best-ranked bins (1 = greedy); ``cdf`` keeps the best-ranked
-    bins until they hold at least that much probability; the kept bins are sampled by probability. Returns
-    tokens (R,) and their score (R,): the log-probability under the unfiltered distribution over bins, minus
-    the log width when ``log_widths`` is given (a log-density).
-    """
-    logits = logits[:, :n_bins].float()
-    if valid is not None:
-        logits = logits.masked_fill(~valid, float("-inf"))
-    log_probs = F.log_softmax(logits, dim=-1)  # (R, N)
-    ranks = log_probs if log_widths is None else log_probs - log_widths  # (R, N)
-    if top_k == 1:
-        tokens = ranks.argmax(dim=-1)
-    else:
-        drop = torch.zeros_like(ranks, dtype=torch.bool)
-        if top_k is not None and top_k < n_bins:
-            kth = torch.topk(ranks, top_k, dim=-1).values[:, -1:]
-            drop |= ranks < kth
-        if cdf is not None:
-            sorted_ranks, order = torch.sort(ranks.masked_fill(drop, float("-inf")), dim=-1, descending=True)
-            sorted_probs = log_probs.gather(-1, order).exp().masked_fill(sorted_ranks == float("-inf"), 0.0)
-            mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-            drop |= torch.zeros_like(drop).scatter(-1, order, mass_before >= cdf)  # keep bins until mass reaches cdf
-        probs = log_probs.masked_fill(drop, float("-inf")).softmax(dim=-1)  # (R, N)
-        # torch.multinomial's own one-sample draw (an exponential race), without its checks of ``probs`` on the host,
-        # which would stop the GPU for every sampled token: the same tokens for the same generator state
-        race = torch.empty_like(probs).exponential_(1, generator=generator)
-        tokens = (probs / race).argmax(dim=-1)
-    return tokens, ranks.gather(-1, tokens[:, None]).squeeze(-1)
-
-
 class BeamPlanner:
     """Plans with a trained :class:`TrajectoryGPT` for a batch of environments at once.
 
@@ -219,12 +177,7 @@ class BeamPlanner:
         self.layout = model.layout
         self.scorer = scorer or make_scorer(config, tokenizer, model.layout, q_function)
         self.device = next(model.parameters()).device
-        self.log_widths = self._log_bin_widths() if config.bin_ranking == "density" else None  # (D, N) or None
-        self.centers = torch.tensor(tokenizer.centers, dtype=torch.float32, device=self.device)  # (D, N)
-        valid = tokenizer.valid_tokens()  # (D, N)
-        self.valid = None if valid.all() else torch.as_tensor(valid, device=self.device)
-        self.generator = torch.Generator(device=self.device)
-        self.seed(config.seed)
+        self.sampler = TokenSampler(tokenizer, self.device, config.bin_ranking, config.seed)
         seq = model.config.sequence_length
         # a network trained on maps that change reads the current map with the current step alone (map_per_step)
         self.context_transitions = 0 if model.config.map_per_step else min(config.max_context_transitions, seq - 1)
@@ -234,24 +187,9 @@ class BeamPlanner:
         self.anchoring = config.anchor_margin is not None and config.mode in ("reward", "q")
         self.value_range = max(float(np.ptp(tokenizer.edges[self.layout.value_index])), 1e-30)  # the anchor's unit
 
-    def _log_bin_widths(self) -> torch.Tensor:
-        """(D, N) log width of every bin, floored at a tenth of the column's uniform bin width."""
-        return torch.as_tensor(np.log(self.tokenizer.bin_widths()), dtype=torch.float32, device=self.device)
-
-    def _sample(
-        self, logits: torch.Tensor, column: int, top_k: int | None, cdf: float | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`sample_tokens` for ``column`` with this planner's bins, ranking and generator."""
-        log_widths = None if self.log_widths is None else self.log_widths[column]
-        valid = None if self.valid is None else self.valid[column]
-        return sample_tokens(logits, self.tokenizer.n_bins, top_k, cdf, self.generator, log_widths, valid)
-
     def seed(self, seed: int | None) -> None:
         """Re-seed the sampling generator (``None``: a random seed)."""
-        if seed is None:
-            self.generator.seed()
-        else:
-            self.generator.manual_seed(seed)
+        self.sampler.seed(seed)
 
     # ---- context -------------------------------------------------------------------------------------
 
@@ -324,11 +262,11 @@ class BeamPlanner:
                 state.anchored = torch.arange(E * children, device=self.device) % children == 0
             next_logits = self._decode_actions(state, next_logits, t)
             state.rewards[:, t] = self._score_value(next_logits[:, :N].softmax(-1), lay.reward_index)
-            reward_token, log_prob = self._sample(next_logits, lay.reward_index, cfg.k_reward, None)
+            reward_token, log_prob = self.sampler.sample(next_logits, lay.reward_index, cfg.k_reward, None)
             state.log_prob += log_prob
             value_logits = step(reward_token)
             state.values[:, t] = self._score_value(value_logits[:, :N].softmax(-1), lay.value_index)
-            value_token, log_prob = self._sample(value_logits, lay.value_index, cfg.k_reward, None)
+            value_token, log_prob = self.sampler.sample(value_logits, lay.value_index, cfg.k_reward, None)
             state.log_prob += log_prob
 
             scores = self.scorer(state, t).view(E, -1)  # (E, candidates)
@@ -345,7 +283,9 @@ class BeamPlanner:
                 break
             next_logits = step(value_token)
             for i in range(O):
-                token, log_prob = self._sample(next_logits, lay.observation_slice.start + i, cfg.k_obs, cfg.cdf_obs)
+                token, log_prob = self.sampler.sample(
+                    next_logits, lay.observation_slice.start + i, cfg.k_obs, cfg.cdf_obs
+                )
                 state.obs_tokens[:, t + 1, i] = token
                 state.log_prob += log_prob
                 next_logits = step(token)
@@ -367,14 +307,14 @@ class BeamPlanner:
         for j in range(lay.action_dim):
             column = lay.action_slice.start + j
             if t == 0 and self.expected_first:
-                token, log_prob, value = self._expected_token(next_logits, column)
+                token, log_prob, value = self.sampler.expected(next_logits, column)
             elif cfg.action_spread is not None and self.tokenizer.categories[column] is None:
-                token, log_prob, value = self._around_expected(next_logits, column, cfg.action_spread)
+                token, log_prob, value = self.sampler.around_expected(next_logits, column, cfg.action_spread)
             else:
-                token, log_prob = self._sample(next_logits, column, cfg.k_act, cfg.cdf_act)
-                value = self.centers[column][token] if t == 0 else None  # only the first action is acted with
+                token, log_prob = self.sampler.sample(next_logits, column, cfg.k_act, cfg.cdf_act)
+                value = self.sampler.centers[column][token] if t == 0 else None  # only the first action is acted with
             if expected_rows is not None:
-                expected, expected_log_prob, mean = self._expected_token(next_logits, column)
+                expected, expected_log_prob, mean = self.sampler.expected(next_logits, column)
                 token = torch.where(expected_rows, expected, token)
                 log_prob = torch.where(expected_rows, expected_log_prob, log_prob)
                 value = torch.where(expected_rows, mean, value)
@@ -421,48 +361,6 @@ class BeamPlanner:
                 f"horizon of {cfg.horizon} needs at least {need / 2**30:.1f} GiB for its keys and values; "
                 f"the {self.device.type} device has {have / 2**30:.1f} GiB"
             )
-
-    def _expected_token(self, logits: torch.Tensor, column: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The expected value (R,) of ``column`` under ``logits`` (R, V), its token (R,) and the token's score.
-
-        A categorical column has no expected value: its most likely category stands in for it.
-        """
-        logits = logits[:, : self.tokenizer.n_bins].float()
-        if self.valid is not None:
-            logits = logits.masked_fill(~self.valid[column], float("-inf"))
-        log_probs = F.log_softmax(logits, dim=-1)  # (R, N)
-        if self.tokenizer.categories[column] is not None:
-            token = log_probs.argmax(-1)  # (R,)
-            mean = token.to(torch.float32)
-        else:
-            mean = self.tokenizer.expectation(log_probs.exp(), column)  # (R,)
-            token = self.tokenizer.encode(mean[:, None], columns=[column])[:, 0]  # (R,)
-        return token, self._token_score(log_probs, token, column), mean
-
-    def _around_expected(
-        self, logits: torch.Tensor, column: int, spread: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A draw (R,) of continuous ``column`` around its expected value under ``logits`` (R, V): the mean plus
-        ``spread`` times the predicted standard deviation times a standard normal draw, kept inside the column's
-        fitted range; its token (R,) and the token's score."""
-        log_probs = F.log_softmax(logits[:, : self.tokenizer.n_bins].float(), dim=-1)  # (R, N)
-        probs = log_probs.exp()
-        centers = self.centers[column]  # (N,)
-        mean = (probs * centers).sum(-1)  # (R,)
-        std = (probs * (centers - mean[:, None]).square()).sum(-1).sqrt()  # (R,)
-        noise = torch.randn(mean.shape, generator=self.generator, device=self.device)
-        low, high = self.tokenizer.edges[column, 0], self.tokenizer.edges[column, -1]
-        value = (mean + spread * std * noise).clamp(float(low), float(high))
-        token = self.tokenizer.encode(value[:, None], columns=[column])[:, 0]  # (R,)
-        return token, self._token_score(log_probs, token, column), value
-
-    def _token_score(self, log_probs: torch.Tensor, token: torch.Tensor, column: int) -> torch.Tensor:
-        """The score (R,) of ``token`` (R,) under ``log_probs`` (R, N): its log-probability, or its log-density with
-        ``bin_ranking="density"``."""
-        score = log_probs.gather(-1, token[:, None]).squeeze(-1)
-        if self.log_widths is not None:
-            score = score - self.log_widths[column][token]
-        return score
 
     @staticmethod
     def _best_anchored(scores: torch.Tensor, anchored: torch.Tensor) -> torch.Tensor:
