@@ -205,8 +205,10 @@ def tt_config(args: argparse.Namespace, method: str, key: str) -> AgentConfig:
     if args.tt_steps:
         config = with_train_steps(config, args.tt_steps)
     config.tokenizer = replace(config.tokenizer, strategy="uniform" if method == "tt-uniform" else "quantile")
-    config.planner = replace(config.planner, mode="imitation" if method == "tt-imitation" else "reward")
-    # every cell of the grid was trained with token embeddings alone (the cpu preset's before its ordinal embedding)
+    # every cell of the grid planned with actions sampled from the bins (the cpu preset's before its action_spread)
+    mode = "imitation" if method == "tt-imitation" else "reward"
+    config.planner = replace(config.planner, mode=mode, action_spread=None)
+    # and was trained with token embeddings alone (the cpu preset's before its ordinal embedding)
     config.model = replace(config.model, ordinal_embedding=False)
     return config
 

@@ -135,10 +135,10 @@ def tt_config(args: argparse.Namespace, key: str) -> AgentConfig:
     config = with_train_steps(config, args.tt_steps or (CPU_TT_STEPS if args.preset == "cpu" else PAPER_TT_STEPS))
     if args.preset == "cpu":  # attention dropout triples a CPU training step (see ModelConfig.attention_dropout)
         config.model = replace(config.model, attention_dropout=0.0)
-    # the maze figures were measured with quantile bins ranked by probability (the cpu preset's before it had
-    # uniform bins ranked by density)
+    # the maze figures were measured with quantile bins ranked by probability and actions sampled from the bins (the
+    # cpu preset's before it had uniform bins ranked by density and actions drawn around the mean)
     config.tokenizer = replace(config.tokenizer, strategy="quantile")
-    config.planner = replace(config.planner, mode="reward", bin_ranking="probability")
+    config.planner = replace(config.planner, mode="reward", bin_ranking="probability", action_spread=None)
     config.model = replace(config.model, ordinal_embedding=False)  # and token embeddings alone
     return config
 

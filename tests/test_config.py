@@ -35,6 +35,11 @@ def test_cpu_preset_trains_without_attention_dropout() -> None:
     assert config.model.attention_dropout == 0.0 and config.model.dropout == 0.1
 
 
+def test_cpu_preset_draws_actions_around_the_mean_and_the_paper_samples_its_bins() -> None:
+    assert cpu_preset().planner.action_spread == 0.5
+    assert paper_preset().planner.action_spread is None and PlannerConfig().action_spread is None
+
+
 def test_cpu_preset_bins_uniformly_and_the_paper_preset_by_quantile() -> None:
     assert cpu_preset().tokenizer.strategy == "uniform"
     assert paper_preset().tokenizer.strategy == "quantile" == paper_preset("walker2d-medium").tokenizer.strategy
