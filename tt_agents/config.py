@@ -448,12 +448,10 @@ def cpu_preset() -> AgentConfig:
     ``benchmarks/results/cartpole_expert.md``).
 
     Not in the paper either: ``action_spread=0.5``. On locomotion data from noisy (SAC) policies the paper's action
-    sampling reproduces the policy's noise and reward mode acted about like the data; drawing each action dimension
-    within half a predicted standard deviation of its mean raised reward mode on halfcheetah-medium (32.1 against
-    18.0), hopper-medium-expert (53.5 against 40.8), hopper-medium (two seeds) and one walker2d seed of two; on a
-    maze of noisy waypoint data it reached 16 of 60 goals against 20 (within the noise). For data whose good actions
-    are rare draws of a wide spread, ``replace(config.planner, action_spread=None)`` plans as the paper does
-    (``benchmarks/results/locomotion_walker_notes.md``).
+    sampling reproduces the policy's noise; drawing each action dimension near its mean raised reward mode there and
+    was within the noise, but lower, on a maze. For data whose good actions are rare draws of a wide spread,
+    ``replace(config.planner, action_spread=None)`` plans as the paper does (measurements:
+    ``benchmarks/results/locomotion_walker_notes.md``).
     """
     return AgentConfig(
         tokenizer=TokenizerConfig(strategy="uniform"),

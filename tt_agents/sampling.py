@@ -127,9 +127,8 @@ class TokenSampler:
         fitted range. Returns its token (R,), the token's score (R,) and the drawn value (R,)."""
         log_probs = self._log_probs(logits, column)  # (R, N)
         probs = log_probs.exp()
-        centers = self.centers[column]  # (N,)
-        mean = (probs * centers).sum(-1)  # (R,)
-        std = (probs * (centers - mean[:, None]).square()).sum(-1).sqrt()  # (R,)
+        mean = self.tokenizer.expectation(probs, column)  # (R,)
+        std = (probs * (self.centers[column] - mean[:, None]).square()).sum(-1).sqrt()  # (R,)
         noise = torch.randn(mean.shape, generator=self.generator, device=self.device)
         low, high = self.tokenizer.edges[column, 0], self.tokenizer.edges[column, -1]
         value = (mean + spread * std * noise).clamp(float(low), float(high))

@@ -95,16 +95,15 @@ def load_minari_dataset(dataset_id: str) -> minari.MinariDataset:
 
 
 def _id_form_problem(dataset_id: str) -> str | None:
-    """What is wrong with the form of ``dataset_id`` (Minari's own parsing), or None when it is a well-formed id."""
-    from minari.dataset.minari_dataset import parse_dataset_id
+    """What is wrong with the form of ``dataset_id`` (Minari's own id pattern), or None when it is well formed."""
+    from minari.dataset.minari_dataset import DATASET_ID_RE
 
     if dataset_id != dataset_id.strip():
         return "it has leading or trailing spaces"
-    try:
-        parse_dataset_id(dataset_id)
-    except ValueError:
+    match = DATASET_ID_RE.fullmatch(dataset_id)
+    if match is None:
         return "it is not of that form"
-    except TypeError:  # Minari's parser fails this way on an id without its -vN version
+    if match.group("version") is None:
         return "it has no -vN version"
     return None
 
