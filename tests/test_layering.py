@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "planner": 3,
     "sampling": 3,
     "decoders": 3,
+    "observation_reader": 3,
     "qfunctions": 3,
     "baselines": 3,
     "data_making": 3,

@@ -22,7 +22,6 @@ from .config import AgentConfig, PlannerConfig, TrainConfig
 from .data_loading import TrajectoryData, WindowDataset, load_episodes, load_minari_dataset
 from .distributed import init_distributed
 from .inputs import (
-    as_rows,
     check_budget,
     check_categories_fit_the_bins,
     check_data_actions,
@@ -40,29 +39,17 @@ from .inputs import (
 )
 from .layout import TransitionLayout
 from .model import TrajectoryGPT
+from .observation_reader import ObservationReader
 from .planner import BeamPlanner, Plan, PlanningContext
 from .qfunctions import QFunction, as_q_function
 from .spaces import (
-    COMPOSITE_OBSERVATIONS,
     MAP_KEY,
-    MULTI_CATEGORICAL_SPACES,
     DictKey,
     actions_in_space,
-    categorical_rows,
-    check_action_space,
-    check_category_columns,
-    check_flat_box,
-    check_observation_space,
-    dict_keys,
-    discrete_rows,
-    entry_categories,
-    flatten_observation,
     flatten_space,
     map_rows,
     map_shape,
     resolve_device,
-    scalar_keys,
-    space_categories,
     without_map,
 )
 from .tokenizer import Tokenizer
@@ -114,13 +101,12 @@ class TrajectoryTransformerAgent:
         self.observation_space = observation_space
         self.action_space = action_space
         self.device = resolve_device(device)
-        self.observation_keys: tuple[DictKey, ...] | None = None
-        """Outside goal mode, the keys of a Dict or Tuple observation space, concatenated in this order (else None)."""
-        self._observation_columns: tuple[int | None, ...] = ()  # with observation_keys: each column's categories
-        self._observation_scalars: tuple[DictKey, ...] = ()  # with observation_keys: the Discrete entries
-        self.layout = self._layout_from_spaces(without_map(observation_space), action_space)
+        self._reader = ObservationReader.from_spaces(
+            observation_space, action_space, self.config.planner.mode == "goal"
+        )
+        self.layout = self._reader.layout
         check_categories_fit_the_bins(
-            self.config.tokenizer.n_bins, self.observation_space, self.action_space, self._observation_columns
+            self.config.tokenizer.n_bins, self.observation_space, self.action_space, self._reader.columns
         )
         self.q_function: QFunction | None = as_q_function(q_function) if q_function is not None else None
         self.iql: Any = None
@@ -143,28 +129,10 @@ class TrajectoryTransformerAgent:
     def goal_conditioned(self) -> bool:
         return self.layout.goal_dim > 0
 
-    def _layout_from_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> TransitionLayout:
-        action_dim = check_action_space(action_space)
-        goal_mode = self.config.planner.mode == "goal"
-        if goal_mode and not isinstance(observation_space, spaces.Dict):
-            raise TypeError("planner mode 'goal' needs a Dict observation space with 'observation' and 'desired_goal'")
-        if not isinstance(observation_space, COMPOSITE_OBSERVATIONS):
-            return TransitionLayout(check_observation_space(observation_space), action_dim)
-        if not goal_mode:
-            self.observation_keys = dict_keys(observation_space, categorical=True)
-            self._observation_columns = entry_categories(observation_space, self.observation_keys)
-            self._observation_scalars = scalar_keys(observation_space, self.observation_keys)
-            return TransitionLayout(len(self._observation_columns), action_dim)
-        missing = {"observation", "desired_goal"} - set(observation_space.spaces)
-        if missing:
-            raise TypeError(
-                f"goal mode needs Dict observations with 'observation' and 'desired_goal'; missing {missing}"
-            )
-        return TransitionLayout(  # other keys (achieved_goal, ...) are not used in goal mode
-            check_flat_box(observation_space["observation"], "observation_space['observation']"),
-            action_dim,
-            check_flat_box(observation_space["desired_goal"], "observation_space['desired_goal']"),
-        )
+    @property
+    def observation_keys(self) -> tuple[DictKey, ...] | None:
+        """Outside goal mode, the keys of a Dict or Tuple observation space, concatenated in this order (else None)."""
+        return self._reader.keys
 
     # ---- training ------------------------------------------------------------------------------------
 
@@ -231,7 +199,7 @@ class TrajectoryTransformerAgent:
         else:
             episodes = load_episodes(dataset, observation_key=self.observation_keys, map_key=map_key)
         check_data_actions(episodes, self.action_space)
-        check_data_observations(episodes, self.observation_space, self._observation_columns)
+        check_data_observations(episodes, self.observation_space, self._reader.columns)
         check_data_maps(episodes, self.config.model.map_shape, self.config.model.map_classes)
         data = TrajectoryData.from_episodes(episodes, self.config.data)
         if data.n_transitions < 2:
@@ -245,7 +213,7 @@ class TrajectoryTransformerAgent:
             warn_about_terminal_rewards(episodes, self.config.data.termination_penalty)
         self.dataset_info = dataset_info(dataset, data)
 
-        tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns(), self._categories())
+        tokenizer = Tokenizer.from_config(self.config.tokenizer).fit(data.token_columns(), self._reader.categories())
         train_part, val_part = data.split(self.config.data.validation_fraction, train_cfg.seed)
         seq = self.config.model.sequence_length
         train_windows = WindowDataset(train_part, tokenizer, seq)
@@ -282,19 +250,6 @@ class TrajectoryTransformerAgent:
     def discrete_observations(self) -> bool:
         """Whether the observation space is ``Discrete``."""
         return isinstance(self.observation_space, spaces.Discrete)
-
-    def _categories(self) -> dict[int, int]:
-        """The tokenizer's categorical columns: those of a Discrete, MultiDiscrete or MultiBinary observation and
-        action space, and of the categorical entries of a Dict or Tuple observation."""
-        categories = {}
-        for per_column, columns in (
-            (self._observation_columns or space_categories(self.observation_space), self.layout.observation_slice),
-            (space_categories(self.action_space), self.layout.action_slice),
-        ):
-            for column, n in enumerate(per_column or (), start=columns.start):
-                if n is not None:
-                    categories[column] = n
-        return categories
 
     def _check_data_layout(self, data_layout: TransitionLayout) -> None:
         for name in ("observation_dim", "action_dim", "goal_dim"):
@@ -351,7 +306,7 @@ class TrajectoryTransformerAgent:
             if not isinstance(observation, dict):
                 raise TypeError("goal= is for goal-conditioned agents with Dict observations")
             observation = {**observation, "desired_goal": goal}
-        observations, _, single = self._parse_observation(observation)
+        observations, _, single = self._reader.rows(observation)
         if observations.shape[0] != 1:
             raise ValueError(f"act is for one environment, got {observations.shape[0]} observations: use predict")
         self._act_state.rewards[0] = checked_reward(reward, "reward")
@@ -375,7 +330,7 @@ class TrajectoryTransformerAgent:
         compatibility, and the planner's seed makes runs repeatable.
         """
         maps = map_rows(observation, self.config.model.map_shape) if self.config.model.map_shape else None
-        observations, goals, single = self._parse_observation(observation)
+        observations, goals, single = self._reader.rows(observation)
         n_envs = observations.shape[0]
         if maps is not None and maps.shape[0] != n_envs:
             raise ValueError(f"{maps.shape[0]} maps for {n_envs} observations")
@@ -414,38 +369,6 @@ class TrajectoryTransformerAgent:
             env.pending = (observations[i], actions[i], float(plan.rewards[i, 0]))
         self.last_plan = plan
         return (actions[0] if single else actions), state
-
-    def _parse_observation(self, observation: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """-> observations (n, O) float64, goals (n, G) or None, whether the input was a single observation."""
-        goals = None
-        if self.goal_conditioned:
-            if (
-                not isinstance(observation, dict)
-                or "observation" not in observation
-                or "desired_goal" not in observation
-            ):
-                raise TypeError(
-                    "this goal-conditioned agent expects a Dict observation with 'observation' and 'desired_goal', "
-                    f"got {type(observation).__name__}"
-                )
-            goals = as_rows(observation["desired_goal"], self.layout.goal_dim, "desired_goal")[0]
-            observation = observation["observation"]
-        elif self.observation_keys is not None:
-            observation = flatten_observation(
-                observation, self.observation_keys, self.layout.observation_dim, self._observation_scalars
-            )
-        elif isinstance(observation, dict):
-            raise TypeError(f"this agent expects an array observation of {self.observation_space!r}, got a dict")
-        if self.discrete_observations:
-            observations, single = discrete_rows(observation, self.observation_space)
-        elif isinstance(self.observation_space, MULTI_CATEGORICAL_SPACES):
-            observations, single = categorical_rows(observation, self.observation_space, "observation")
-        else:
-            observations, single = as_rows(observation, self.layout.observation_dim, "observation")
-            check_category_columns(observations, self._observation_columns, "observation")
-        if goals is not None and goals.shape[0] != observations.shape[0]:
-            raise ValueError(f"{goals.shape[0]} goals for {observations.shape[0]} observations")
-        return observations, goals, single
 
     # ---- persistence ---------------------------------------------------------------------------------
 
