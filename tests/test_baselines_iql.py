@@ -37,6 +37,33 @@ def test_expectile_loss_matches_a_hand_computation():
     assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * diff.square().mean().item())
 
 
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"batch_size": "256"}, TypeError, "IQLConfig.batch_size must be <class 'int'>"),
+        ({"actor_lr": -3e-4}, ValueError, "IQLConfig.actor_lr must be finite and > 0"),
+        ({"temperature": float("nan")}, ValueError, "IQLConfig.temperature must be finite and >= 0"),
+        ({"expectile": 1.0}, ValueError, r"IQLConfig.expectile must be in \(0, 1\)"),
+        ({"polyak": 0.0}, ValueError, r"IQLConfig.polyak must be in \(0, 1\]"),
+        ({"hidden": ()}, ValueError, "IQLConfig.hidden must be a non-empty tuple of widths >= 1"),
+        ({"hidden": (64, 0)}, ValueError, "IQLConfig.hidden must be a non-empty tuple of widths >= 1"),
+        ({"hidden": (64, 32.5)}, TypeError, "IQLConfig.hidden must be"),
+        ({"normalize_rewards": 1}, TypeError, "IQLConfig.normalize_rewards must be <class 'bool'>"),
+    ],
+)
+def test_iql_config_names_the_setting_it_refuses(changes, error, match):
+    with pytest.raises(error, match=match):
+        IQLConfig(**changes)
+
+
+def test_iql_config_takes_numpy_widths_and_a_json_list():
+    config = IQLConfig(hidden=[np.int64(64), 32], batch_size=np.int64(128))
+    assert config.hidden == (64, 32) and type(config.batch_size) is int
+    assert IQLConfig.from_dict({"hidden": [64, 32]}).hidden == (64, 32)
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['expectle'\]"):
+        IQLConfig.from_dict({"expectle": 0.7})
+
+
 def test_iql_update_shapes_q_function_and_reward_scale(data, env_spaces):
     agent = IQLAgent(*env_spaces, IQLConfig(hidden=TINY), device="cpu")
     agent.fit(data, n_steps=2, batch_size=8, show_progress=False)

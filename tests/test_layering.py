@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tt_agents"
 FLOORS: dict[str, int] = {
     "_version": 1,
     "_io": 1,
+    "_validation": 1,
     "config": 1,
     "layout": 1,
     "spaces": 1,

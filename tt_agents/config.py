@@ -7,73 +7,12 @@ smaller settings that train and plan on a laptop CPU in minutes; it is named as 
 from __future__ import annotations
 
 import math
-import numbers
-import types
-import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from ._validation import check_types, dataclass_from_dict, in_unit_interval, require
+
 PlanningMode = Literal["reward", "imitation", "goal", "q"]
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits the type hint ``hint`` (the hints these dataclasses use: scalars, ``X | None``,
-    ``Literal`` of strings, ``tuple[float, float]``). ``bool`` is not an int here, and an int is a float."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in args)
-    if origin is Literal:  # the value itself is checked (a ValueError) by __post_init__
-        return isinstance(value, type(args[0]))
-    if origin is tuple:
-        return isinstance(value, tuple) and len(value) == len(args) and all(map(_matches, value, args))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _as_python_number(value: Any) -> Any:
-    """A NumPy (or other non-builtin) integer or real scalar as Python's ``int`` or ``float`` (such as the
-    ``np.int64`` of ``gymnasium.spaces.Discrete(n).n``); anything else unchanged."""
-    if type(value) in (bool, int, float) or not isinstance(value, numbers.Real):
-        return value
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
-
-
-def _check_types(config: Any) -> None:
-    """A TypeError naming the first field of the dataclass ``config`` whose value does not fit its annotation;
-    NumPy scalars are first taken as Python numbers (so that the config stays JSON)."""
-    hints = typing.get_type_hints(type(config))
-    for f in fields(config):
-        value = _as_python_number(getattr(config, f.name))
-        setattr(config, f.name, value)
-        if not _matches(value, hints[f.name]):
-            raise TypeError(f"{type(config).__name__}.{f.name} must be {hints[f.name]}, got {value!r}")
-
-
-def _require(config: Any, checks: dict[str, tuple[bool, str]]) -> None:
-    """A ValueError naming the first field of ``config`` whose check fails: ``{field: (ok, what it must be)}``."""
-    for name, (ok, must) in checks.items():
-        if not ok:
-            raise ValueError(f"{type(config).__name__}.{name} must be {must}, got {getattr(config, name)!r}")
-
-
-def _in_unit_interval(value: float | None, closed_low: bool = False) -> bool:
-    """``value`` in (0, 1] (or [0, 1] with ``closed_low``); ``None`` passes."""
-    return value is None or (0.0 <= value <= 1.0 if closed_low else 0.0 < value <= 1.0)
-
-
-def _from_dict(cls: type, d: dict[str, Any]) -> Any:
-    if not isinstance(d, dict):
-        raise TypeError(f"{cls.__name__}: settings must be a mapping of field names to values, got {d!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known fields are {sorted(known)}")
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 @dataclass
@@ -86,7 +25,7 @@ class TokenizerConfig:
     """``quantile``: each bin holds ~1/N of the training data; ``uniform``: equal-width bins over [min, max]."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         if self.n_bins < 2:
             raise ValueError(f"TokenizerConfig.n_bins must be >= 2, got {self.n_bins}")
         if self.strategy not in ("quantile", "uniform"):
@@ -105,7 +44,7 @@ class DataConfig:
     """Fraction of episodes held out for the validation loss (split by episode, at least one when possible)."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"DataConfig.discount must be in (0, 1], got {self.discount}")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -169,8 +108,8 @@ class ModelConfig:
     map, as the appendix's "function of the current observation image"."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        _require(
+        check_types(self)
+        require(
             self,
             {
                 "map_shape": (
@@ -248,12 +187,12 @@ class TrainConfig:
     """Seed of the model's initialisation, the train/validation split and the batch order."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         for name in ("n_epochs", "min_epochs"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"TrainConfig.{name} must be a positive number of passes, got {value}")
-        _require(
+        require(
             self,
             {
                 "n_steps": (self.n_steps >= 1, ">= 1"),
@@ -352,7 +291,7 @@ class PlannerConfig:
     compiled by ``torch.compile`` (on CUDA replayed as a CUDA graph), compiled once per search size."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         if self.decoding not in ("cached", "static", "compiled"):
             raise ValueError(f"PlannerConfig.decoding must be 'cached', 'static' or 'compiled', got {self.decoding!r}")
         if self.imitation_action not in ("expected", "most_likely"):
@@ -363,7 +302,7 @@ class PlannerConfig:
             raise ValueError(f"PlannerConfig.bin_ranking must be 'probability' or 'density', got {self.bin_ranking!r}")
         if self.mode not in ("reward", "imitation", "goal", "q"):
             raise ValueError(f"PlannerConfig.mode must be reward|imitation|goal|q, got {self.mode!r}")
-        _require(
+        require(
             self,
             {
                 "beam_width": (self.beam_width >= 1, ">= 1"),
@@ -373,9 +312,9 @@ class PlannerConfig:
                 "k_obs": (self.k_obs is None or self.k_obs >= 1, ">= 1 or None"),
                 "k_act": (self.k_act is None or self.k_act >= 1, ">= 1 or None"),
                 "k_reward": (self.k_reward is None or self.k_reward >= 1, ">= 1 or None"),
-                "cdf_obs": (_in_unit_interval(self.cdf_obs), "in (0, 1] or None"),
-                "cdf_act": (_in_unit_interval(self.cdf_act), "in (0, 1] or None"),
-                "discount": (_in_unit_interval(self.discount), "in (0, 1]"),
+                "cdf_obs": (in_unit_interval(self.cdf_obs), "in (0, 1] or None"),
+                "cdf_act": (in_unit_interval(self.cdf_act), "in (0, 1] or None"),
+                "discount": (in_unit_interval(self.discount), "in (0, 1]"),
                 "value_quantile": (
                     self.value_quantile is None or 0 < self.value_quantile < 1,
                     "in (0, 1) or None",
@@ -420,7 +359,7 @@ class AgentConfig:
             "train": TrainConfig,
             "planner": PlannerConfig,
         }
-        return cls(**{k: _from_dict(classes[k], v) for k, v in d.items()})
+        return cls(**{k: dataclass_from_dict(classes[k], v) for k, v in d.items()})
 
 
 def cpu_preset() -> AgentConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from gymnasium import spaces
 from torch import nn
 
 from .._io import make_progress
+from .._validation import as_python_number, check_types, dataclass_from_dict, in_unit_interval, require
 from ..qfunctions import IQLQFunction
 from ..spaces import space_from_dict, space_to_dict
 from .base import BaselineAgent, one_hot_categories, seeded_init
@@ -68,13 +69,26 @@ class IQLConfig:
     the ranking of actions, and of the planner's beams, unchanged; :meth:`IQLAgent.q_function` keeps it."""
 
     def __post_init__(self) -> None:
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"IQLConfig.expectile must be in (0, 1), got {self.expectile}")
-        if not 0.0 <= self.discount <= 1.0 or not 0.0 < self.polyak <= 1.0:
-            raise ValueError("IQLConfig.discount must be in [0, 1] and polyak in (0, 1]")
-        if self.batch_size < 1 or self.reward_range <= 0 or self.max_weight <= 0:
-            raise ValueError("IQLConfig.batch_size, reward_range and max_weight must be positive")
+        if isinstance(self.hidden, list | tuple):  # a JSON list, NumPy widths
+            self.hidden = tuple(as_python_number(width) for width in self.hidden)
+        check_types(self)
+        require(
+            self,
+            {
+                "hidden": (len(self.hidden) > 0 and min(self.hidden) >= 1, "a non-empty tuple of widths >= 1"),
+                "actor_lr": (math.isfinite(self.actor_lr) and self.actor_lr > 0, "finite and > 0"),
+                "critic_lr": (math.isfinite(self.critic_lr) and self.critic_lr > 0, "finite and > 0"),
+                "value_lr": (math.isfinite(self.value_lr) and self.value_lr > 0, "finite and > 0"),
+                "batch_size": (self.batch_size >= 1, ">= 1"),
+                "discount": (0.0 <= self.discount <= 1.0, "in [0, 1]"),
+                "expectile": (0.0 < self.expectile < 1.0, "in (0, 1)"),
+                "temperature": (math.isfinite(self.temperature) and self.temperature >= 0, "finite and >= 0"),
+                "max_weight": (self.max_weight > 0, "> 0"),
+                "polyak": (in_unit_interval(self.polyak), "in (0, 1]"),
+                "reward_range": (math.isfinite(self.reward_range) and self.reward_range > 0, "finite and > 0"),
+                "reward_shift": (math.isfinite(self.reward_shift), "finite"),
+            },
+        )
 
     @classmethod
     def antmaze(cls) -> IQLConfig:
@@ -91,10 +105,7 @@ class IQLConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IQLConfig:
         """The inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown IQLConfig field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, dict(data) if isinstance(data, Mapping) else data)
 
 
 class IQLAgent(BaselineAgent):
