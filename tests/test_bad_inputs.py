@@ -20,6 +20,7 @@ import torch
 from helpers import pendulum_episodes, tiny_config
 
 from tt_agents import TTAgent
+from tt_agents.baselines import IQLConfig
 from tt_agents.config import DataConfig, ModelConfig, PlannerConfig, TokenizerConfig, TrainConfig
 
 NAN = float("nan")
@@ -187,6 +188,21 @@ def test_a_bad_training_budget_is_refused(env_spaces, budget) -> None:
     with pytest.raises((TypeError, ValueError), match="n_steps|n_epochs"):
         agent.fit(pendulum_episodes(n_episodes=2, steps=10), show_progress=False, **budget)
     assert agent.model is None
+
+
+BAD_IQL_REQUESTS = {
+    "settings as a dict": ({"q_function": "iql", "iql_config": {"expectile": 0.9}}, TypeError, "an IQLConfig"),
+    "settings without IQL": ({"iql_config": IQLConfig.antmaze()}, ValueError, "q_function='iql'"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_IQL_REQUESTS)
+def test_iql_settings_fit_cannot_use_are_refused_before_training(env_spaces, name) -> None:
+    agent = TTAgent(*env_spaces, config=tiny_config(), device="cpu")
+    request, error, says = BAD_IQL_REQUESTS[name]
+    with pytest.raises(error, match=says):
+        agent.fit(pendulum_episodes(n_episodes=2, steps=10), show_progress=False, **request)
+    assert agent.model is None and agent.iql is None
 
 
 # ---------------------------------------------------------------------------------------------- acting

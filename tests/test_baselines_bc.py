@@ -79,6 +79,24 @@ def test_baselines_reject_mismatched_data_and_spaces(data, env_spaces):
         BCAgent(gym.spaces.Box(-1.0, 1.0, (2, 2)), env_spaces[1], device="cpu")
 
 
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"hidden": ()}, "hidden must be a non-empty sequence"),
+        ({"hidden": (64, 0)}, "hidden must be a non-empty sequence"),
+        ({"hidden": (64, 2.5)}, "hidden must be a non-empty sequence"),
+        ({"hidden": 256}, "hidden must be a non-empty sequence"),
+        ({"learning_rate": -1e-3}, "learning_rate must be a finite number > 0"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
+        ({"learning_rate": "3e-4"}, "learning_rate must be a finite number > 0"),
+    ],
+)
+def test_bc_names_the_setting_it_refuses(env_spaces, settings, says):
+    with pytest.raises(ValueError, match=says):
+        BCAgent(*env_spaces, device="cpu", **settings)
+    assert BCAgent(*env_spaces, hidden=np.array([8, 8]), device="cpu").hidden == (8, 8)
+
+
 def test_bc_on_discrete_actions_classifies_acts_with_ints_and_round_trips(tmp_path):
     env = gym.make(CARTPOLE_ID)
     agent = BCAgent(env.observation_space, env.action_space, hidden=(32, 32), learning_rate=3e-3, device="cpu")

@@ -64,6 +64,11 @@ def test_iql_config_takes_numpy_widths_and_a_json_list():
         IQLConfig.from_dict({"expectle": 0.7})
 
 
+def test_iql_agent_refuses_settings_that_are_not_an_iql_config(env_spaces):
+    with pytest.raises(TypeError, match="config must be an IQLConfig"):
+        IQLAgent(*env_spaces, {"expectile": 0.9}, device="cpu")
+
+
 def test_iql_update_shapes_q_function_and_reward_scale(data, env_spaces):
     agent = IQLAgent(*env_spaces, IQLConfig(hidden=TINY), device="cpu")
     agent.fit(data, n_steps=2, batch_size=8, show_progress=False)

@@ -60,6 +60,19 @@ if TYPE_CHECKING:
     from .baselines import IQLConfig
 
 
+def _check_iql_config(iql_config: Any, q_function: Any) -> None:
+    """An error before any training for settings of an IQL run that ``fit`` will not make, or that are not an
+    ``IQLConfig``."""
+    if iql_config is None:
+        return
+    from .baselines import IQLConfig
+
+    if q_function != "iql":
+        raise ValueError("iql_config is for fit(..., q_function='iql'), which trains IQL on the same data")
+    if not isinstance(iql_config, IQLConfig):
+        raise TypeError(f"iql_config must be an IQLConfig (e.g. IQLConfig.antmaze()), got {iql_config!r}")
+
+
 class TrajectoryTransformerAgent:
     """Trajectory Transformer agent: a GPT over discretized transitions, acting by beam search.
 
@@ -179,6 +192,7 @@ class TrajectoryTransformerAgent:
                 data for ``q`` mode; anything else is used as given (see the class docstring).
         """
         check_q_function_request(q_function, self.goal_conditioned, self.observation_space, self.action_space)
+        _check_iql_config(iql_config, q_function)
         check_budget(n_steps=n_steps, n_epochs=n_epochs)
         self.device = init_distributed(self.device)  # under torchrun: this process's device, the process group
         train_cfg = self.config.train

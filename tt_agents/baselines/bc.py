@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,7 @@ import torch
 from gymnasium import spaces
 
 from .._io import make_progress
+from .._validation import as_python_number
 from ..data_loading import Episode, load_episodes
 from ..spaces import check_flat_box, space_from_dict, space_to_dict
 from .base import BaselineAgent, seeded_init
@@ -59,8 +62,13 @@ class BCAgent(BaselineAgent):
         seed: int = 0,
         device: str | torch.device = "auto",
     ) -> None:
+        widths = tuple(as_python_number(h) for h in hidden) if isinstance(hidden, Sequence | np.ndarray) else None
+        if not widths or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in widths):
+            raise ValueError(f"hidden must be a non-empty sequence of int widths >= 1, got {hidden!r}")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, Real) or not 0 < learning_rate < math.inf:
+            raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
         super().__init__(observation_space, action_space, device)
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = widths
         self.learning_rate = learning_rate
         self.normalize_observations = normalize_observations
         self.seed = seed

@@ -141,6 +141,10 @@ class IQLAgent(BaselineAgent):
         seed: int = 0,
         device: str | torch.device = "auto",
     ) -> None:
+        if config is not None and not isinstance(config, IQLConfig):
+            raise TypeError(
+                f"config must be an IQLConfig (e.g. IQLConfig(expectile=0.9) or IQLConfig.antmaze()), got {config!r}"
+            )
         super().__init__(observation_space, action_space, device)
         self.config = config or IQLConfig()
         self.seed = seed
