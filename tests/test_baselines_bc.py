@@ -80,21 +80,32 @@ def test_baselines_reject_mismatched_data_and_spaces(data, env_spaces):
 
 
 @pytest.mark.parametrize(
-    ("settings", "says"),
+    ("settings", "error", "says"),
     [
-        ({"hidden": ()}, "hidden must be a non-empty sequence"),
-        ({"hidden": (64, 0)}, "hidden must be a non-empty sequence"),
-        ({"hidden": (64, 2.5)}, "hidden must be a non-empty sequence"),
-        ({"hidden": 256}, "hidden must be a non-empty sequence"),
-        ({"learning_rate": -1e-3}, "learning_rate must be a finite number > 0"),
-        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
-        ({"learning_rate": "3e-4"}, "learning_rate must be a finite number > 0"),
+        ({"hidden": ()}, ValueError, "hidden must be a non-empty sequence of widths >= 1"),
+        ({"hidden": (64, 0)}, ValueError, "hidden must be a non-empty sequence of widths >= 1"),
+        ({"hidden": (64, 2.5)}, TypeError, "hidden must be a sequence of int widths"),
+        ({"hidden": 256}, TypeError, "hidden must be a sequence of int widths"),
+        ({"learning_rate": -1e-3}, ValueError, "learning_rate must be finite and > 0"),
+        ({"learning_rate": float("nan")}, ValueError, "learning_rate must be finite and > 0"),
+        ({"learning_rate": "3e-4"}, TypeError, "learning_rate must be a number"),
     ],
 )
-def test_bc_names_the_setting_it_refuses(env_spaces, settings, says):
-    with pytest.raises(ValueError, match=says):
+def test_bc_names_the_setting_it_refuses(env_spaces, settings, error, says):
+    with pytest.raises(error, match=says):
         BCAgent(*env_spaces, device="cpu", **settings)
-    assert BCAgent(*env_spaces, hidden=np.array([8, 8]), device="cpu").hidden == (8, 8)
+
+
+def test_bc_takes_numpy_and_whole_float_settings_and_saves_them_as_json(env_spaces, tmp_path):
+    agent = BCAgent(
+        *env_spaces, hidden=np.array([8, 8]), learning_rate=np.float32(1e-3), seed=np.int64(3), device="cpu"
+    )
+    assert agent.hidden == (8, 8) and type(agent.learning_rate) is float and type(agent.seed) is int
+    assert BCAgent(*env_spaces, hidden=[8.0, 8.0], learning_rate=1, device="cpu").hidden == (8, 8)
+    data = load_episodes(pendulum_episodes(n_episodes=2, steps=10))
+    agent.fit(data, n_steps=2, batch_size=4, show_progress=False)
+    loaded = BCAgent.from_pretrained(agent.save_pretrained(tmp_path / "bc"))
+    assert (loaded.hidden, loaded.learning_rate, loaded.seed) == ((8, 8), agent.learning_rate, 3)
 
 
 def test_bc_on_discrete_actions_classifies_acts_with_ints_and_round_trips(tmp_path):

@@ -59,6 +59,7 @@ def test_iql_config_names_the_setting_it_refuses(changes, error, match):
 def test_iql_config_takes_numpy_widths_and_a_json_list():
     config = IQLConfig(hidden=[np.int64(64), 32], batch_size=np.int64(128))
     assert config.hidden == (64, 32) and type(config.batch_size) is int
+    assert IQLConfig(hidden=np.array([16, 16])).hidden == (16, 16) == IQLConfig(hidden=(16.0, 16.0)).hidden
     assert IQLConfig.from_dict({"hidden": [64, 32]}).hidden == (64, 32)
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['expectle'\]"):
         IQLConfig.from_dict({"expectle": 0.7})
@@ -67,6 +68,7 @@ def test_iql_config_takes_numpy_widths_and_a_json_list():
 def test_iql_agent_refuses_settings_that_are_not_an_iql_config(env_spaces):
     with pytest.raises(TypeError, match="config must be an IQLConfig"):
         IQLAgent(*env_spaces, {"expectile": 0.9}, device="cpu")
+    assert type(IQLAgent(*env_spaces, IQLConfig(hidden=TINY), seed=np.int64(2), device="cpu").seed) is int
 
 
 def test_iql_update_shapes_q_function_and_reward_scale(data, env_spaces):

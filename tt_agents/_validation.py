@@ -9,6 +9,8 @@ import typing
 from dataclasses import fields
 from typing import Any, Literal
 
+import numpy as np
+
 
 def _matches(value: Any, hint: Any) -> bool:
     """Whether ``value`` fits the type hint ``hint`` (the hints the config dataclasses use: scalars, ``X | None``,
@@ -38,6 +40,15 @@ def as_python_number(value: Any) -> Any:
     if type(value) in (bool, int, float) or not isinstance(value, numbers.Real):
         return value
     return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def as_widths(hidden: Any) -> Any:
+    """Layer widths given as a list, tuple or NumPy array, as a tuple of Python ints where they are whole numbers
+    (``np.int64(64)``, ``64.0``); anything else unchanged, for the type check to name."""
+    if not isinstance(hidden, list | tuple | np.ndarray):
+        return hidden
+    items = (as_python_number(h) for h in np.asarray(hidden, dtype=object).reshape(-1))
+    return tuple(int(h) if isinstance(h, float) and h.is_integer() else h for h in items)
 
 
 def check_types(config: Any) -> None:

@@ -67,7 +67,7 @@ def _check_iql_config(iql_config: Any, q_function: Any) -> None:
         return
     from .baselines import IQLConfig
 
-    if q_function != "iql":
+    if not (isinstance(q_function, str) and q_function == "iql"):
         raise ValueError("iql_config is for fit(..., q_function='iql'), which trains IQL on the same data")
     if not isinstance(iql_config, IQLConfig):
         raise TypeError(f"iql_config must be an IQLConfig (e.g. IQLConfig.antmaze()), got {iql_config!r}")
@@ -117,7 +117,6 @@ class TrajectoryTransformerAgent:
         self._reader = ObservationReader.from_spaces(
             observation_space, action_space, self.config.planner.mode == "goal"
         )
-        self.layout = self._reader.layout
         check_categories_fit_the_bins(
             self.config.tokenizer.n_bins, self.observation_space, self.action_space, self._reader.columns
         )
@@ -141,6 +140,11 @@ class TrajectoryTransformerAgent:
     @property
     def goal_conditioned(self) -> bool:
         return self.layout.goal_dim > 0
+
+    @property
+    def layout(self) -> TransitionLayout:
+        """Where the observation, action, reward, reward-to-go (and goal) columns sit in a transition."""
+        return self._reader.layout
 
     @property
     def observation_keys(self) -> tuple[DictKey, ...] | None:
@@ -190,6 +194,7 @@ class TrajectoryTransformerAgent:
             q_function: ``"iql"`` trains IQL (``q_steps`` gradient steps, ``iql_config`` settings: the IQL
                 paper's locomotion ones by default, ``IQLConfig.antmaze()`` for sparse-reward mazes) on the same
                 data for ``q`` mode; anything else is used as given (see the class docstring).
+            iql_config: an ``IQLConfig``, only with ``q_function="iql"`` (both checked before training starts).
         """
         check_q_function_request(q_function, self.goal_conditioned, self.observation_space, self.action_space)
         _check_iql_config(iql_config, q_function)

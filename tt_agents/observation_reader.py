@@ -30,7 +30,7 @@ from .spaces import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ObservationReader:
     """The layout of an agent's transitions and how its observations become rows of numbers.
 

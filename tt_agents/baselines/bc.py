@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from gymnasium import spaces
 
 from .._io import make_progress
-from .._validation import as_python_number
+from .._validation import as_python_number, as_widths
 from ..data_loading import Episode, load_episodes
 from ..spaces import check_flat_box, space_from_dict, space_to_dict
 from .base import BaselineAgent, seeded_init
@@ -22,7 +21,7 @@ from .transitions import transitions_from_episodes
 
 def _batch_sampler(n: int, batch_size: int, seed: int) -> Callable[[], torch.Tensor]:
     """A function drawing ``batch_size`` indices below ``n`` (with replacement) from a generator seeded by ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(as_python_number(seed))
 
     def sample() -> torch.Tensor:
         return torch.randint(n, (batch_size,), generator=generator)
@@ -62,17 +61,22 @@ class BCAgent(BaselineAgent):
         seed: int = 0,
         device: str | torch.device = "auto",
     ) -> None:
-        widths = tuple(as_python_number(h) for h in hidden) if isinstance(hidden, Sequence | np.ndarray) else None
-        if not widths or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in widths):
-            raise ValueError(f"hidden must be a non-empty sequence of int widths >= 1, got {hidden!r}")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, Real) or not 0 < learning_rate < math.inf:
-            raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+        widths = as_widths(hidden)
+        if not isinstance(widths, tuple) or not all(isinstance(h, int) and not isinstance(h, bool) for h in widths):
+            raise TypeError(f"hidden must be a sequence of int widths, got {hidden!r}")
+        if not widths or min(widths) < 1:
+            raise ValueError(f"hidden must be a non-empty sequence of widths >= 1, got {hidden!r}")
+        learning_rate = as_python_number(learning_rate)
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
+            raise TypeError(f"learning_rate must be a number, got {learning_rate!r}")
+        if not 0 < learning_rate < math.inf:
+            raise ValueError(f"learning_rate must be finite and > 0, got {learning_rate!r}")
         super().__init__(observation_space, action_space, device)
         self.hidden = widths
-        self.learning_rate = learning_rate
+        self.learning_rate = float(learning_rate)
         self.normalize_observations = normalize_observations
-        self.seed = seed
-        self.policy = seeded_init(seed, lambda: self._policy_network().to(self.device))
+        self.seed = as_python_number(seed)  # a NumPy seed saved as JSON
+        self.policy = seeded_init(self.seed, lambda: self._policy_network().to(self.device))
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=learning_rate)
         self._fitted_normalizer = False
 

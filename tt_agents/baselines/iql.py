@@ -15,7 +15,7 @@ from gymnasium import spaces
 from torch import nn
 
 from .._io import make_progress
-from .._validation import as_python_number, check_types, dataclass_from_dict, in_unit_interval, require
+from .._validation import as_python_number, as_widths, check_types, dataclass_from_dict, in_unit_interval, require
 from ..qfunctions import IQLQFunction
 from ..spaces import space_from_dict, space_to_dict
 from .base import BaselineAgent, one_hot_categories, seeded_init
@@ -69,8 +69,7 @@ class IQLConfig:
     the ranking of actions, and of the planner's beams, unchanged; :meth:`IQLAgent.q_function` keeps it."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.hidden, list | tuple):  # a JSON list, NumPy widths
-            self.hidden = tuple(as_python_number(width) for width in self.hidden)
+        self.hidden = as_widths(self.hidden)  # a JSON list, a NumPy array
         check_types(self)
         require(
             self,
@@ -147,7 +146,7 @@ class IQLAgent(BaselineAgent):
             )
         super().__init__(observation_space, action_space, device)
         self.config = config or IQLConfig()
-        self.seed = seed
+        self.seed = as_python_number(seed)  # a NumPy seed saved as JSON
         o, hidden = self.observation_dim, self.config.hidden
         a = int(action_space.n) if self.discrete_actions else self.action_dim  # the critic's action input
 
@@ -162,7 +161,8 @@ class IQLAgent(BaselineAgent):
             )
             return normalizer, critic, value, actor
 
-        self.normalizer, self.critic, self.value_net, self.actor = (m.to(self.device) for m in seeded_init(seed, build))
+        built = seeded_init(self.seed, build)
+        self.normalizer, self.critic, self.value_net, self.actor = (m.to(self.device) for m in built)
         self.target_critic = TwinQ(o, a, hidden, self.normalizer).to(self.device)
         self.target_critic.load_state_dict(self.critic.state_dict())
         self.target_critic.requires_grad_(False)
@@ -176,7 +176,7 @@ class IQLAgent(BaselineAgent):
         self.reward_scale = 1.0
         """Factor the training rewards were multiplied by (1 without reward normalisation)."""
         self._fitted_data = False
-        self._generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
 
     @staticmethod
     def _own(module: nn.Module) -> list[nn.Parameter]:
@@ -291,6 +291,7 @@ class IQLAgent(BaselineAgent):
             "terminals": data.terminals,
         }
         tensors = {k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in tensors.items()}
+        seed = as_python_number(seed)  # a NumPy seed, kept as JSON in the run's fingerprint
         generator = torch.Generator().manual_seed(seed)
         run = {"n_steps": n_steps, "batch_size": batch_size, "seed": seed}
         start = self._resume(checkpoint, run, generator)
