@@ -22,7 +22,8 @@ from ..qfunctions import IQLQFunction
 from .base import BaselineAgent
 from .bc import BCAgent, GoalBCAgent
 from .ensemble import GaussianEnsemble
-from .iql import IQLAgent, IQLConfig, expectile_loss
+from .iql import IQLAgent, expectile_loss
+from .iql_config import IQLConfig
 from .networks import (
     ActionScaler,
     CategoricalActor,
