@@ -6,6 +6,7 @@ The figures reported in the issues come from ``benchmarks/inverted_pendulum.py``
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -48,3 +49,16 @@ def test_reward_planning_beats_imitation_on_mixed_data(tmp_path, monkeypatch) ->
     agent.configure_planner(mode="reward")
     reward = evaluate(agent, ENV_ID, n_episodes=4, n_envs=4, show_progress=False)
     assert reward.mean_return > imitation.mean_return, (reward.summary(), imitation.summary())
+
+
+def test_the_readme_quick_start_runs_as_written_after_the_demo(tmp_path, monkeypatch) -> None:
+    # the README's first Python block, verbatim: it must run where `tt-agents demo` has already recorded its dataset
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    quick_start = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    monkeypatch.chdir(tmp_path)
+    make_inverted_pendulum_dataset("expert", n_episodes=2, show_progress=False)  # what the demo leaves behind
+    namespace: dict = {}
+    exec(compile(quick_start, "README.md", "exec"), namespace)
+    assert namespace["mean"] >= 900, namespace["mean"]
+    assert (tmp_path / "runs" / "pendulum" / "config.json").exists()
