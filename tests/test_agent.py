@@ -696,3 +696,21 @@ def test_an_unbounded_action_space_trains_and_acts_inside_the_data_range() -> No
     all_actions = np.concatenate([e["actions"] for e in episodes])
     assert actions.shape == (3, 2) and np.all(np.isfinite(actions))
     assert np.all(actions >= all_actions.min(0)) and np.all(actions <= all_actions.max(0))
+
+
+def test_averaged_imitation_acts_in_an_episode_and_keeps_its_setting_across_a_save(trained_agent, tmp_path) -> None:
+    trained_agent.save_pretrained(tmp_path / "plain")
+    agent = TTAgent.from_pretrained(tmp_path / "plain", device="cpu")  # a copy: the shared fixture stays as it is
+    agent.configure_planner(mode="imitation", average_contexts=True)
+    plain = TTAgent.from_pretrained(tmp_path / "plain", device="cpu")
+    plain.configure_planner(mode="imitation")
+    env = gym.make(ENV_ID)
+    observation, _ = env.reset(seed=0)
+    agent.reset()
+    np.testing.assert_array_equal(agent.act(observation), plain.act(observation))  # no past: nothing to average
+    for _ in range(4):  # the context grows past the two transitions it keeps
+        action = agent.act(observation)
+        assert env.action_space.contains(action.astype(np.float32))
+        observation, *_ = env.step(action)
+    agent.save_pretrained(tmp_path / "averaged")
+    assert TTAgent.from_pretrained(tmp_path / "averaged").config.planner.average_contexts

@@ -313,3 +313,37 @@ def test_planning_around_the_expected_action_is_deterministic_for_a_seed(model, 
 def test_a_negative_or_infinite_action_spread_is_refused(spread) -> None:
     with pytest.raises(ValueError, match="action_spread"):
         PlannerConfig(action_spread=spread)
+
+
+@pytest.mark.parametrize("decoding", ["cached", "static"])
+def test_averaging_contexts_acts_with_the_mean_expected_action_of_every_length_the_episode_has(
+    model, tokenizer, decoding
+) -> None:
+    config = PlannerConfig(mode="imitation", beam_width=3, horizon=2, max_context_transitions=3, decoding=decoding)
+    ctx = context(np.random.default_rng(5), past=[0, 1, 3, 6])
+    averaged = BeamPlanner(model, tokenizer, replace(config, average_contexts=True)).plan(ctx)
+    whole = BeamPlanner(model, tokenizer, config).plan(ctx)
+    for i, past in enumerate([0, 1, 3, 6]):
+        firsts = []
+        for k in range(min(past, 3) + 1):  # one plan per length the episode has, each from its own planner
+            obs, act, rew = ctx.observations[i][-k - 1 :], ctx.actions[i][past - k :], ctx.rewards[i][past - k :]
+            cut = PlanningContext([obs], [act], [rew])
+            alone = BeamPlanner(model, tokenizer, replace(config, max_context_transitions=k))
+            firsts.append(alone.plan(cut).actions[0, 0])
+        np.testing.assert_allclose(averaged.actions[i, 0], np.mean(firsts, axis=0), atol=1e-5)
+    np.testing.assert_allclose(averaged.actions[0], whole.actions[0], atol=1e-6)  # no past: nothing to average
+    assert not np.allclose(averaged.actions[3, 0], whole.actions[3, 0])
+    np.testing.assert_array_equal(averaged.actions[:, 1:], whole.actions[:, 1:])  # the rest: the whole context's
+    np.testing.assert_array_equal(averaged.values, whole.values)
+    np.testing.assert_array_equal(averaged.scores, whole.scores)
+
+
+def test_averaging_contexts_leaves_the_other_modes_and_the_most_likely_action_alone(model, tokenizer) -> None:
+    ctx = context(np.random.default_rng(6), past=[2, 4])
+    for config in (
+        PlannerConfig(mode="reward", beam_width=3, horizon=2, max_context_transitions=2, seed=1),
+        PlannerConfig(mode="imitation", imitation_action="most_likely", beam_width=3, horizon=2, seed=1),
+    ):
+        plain = BeamPlanner(model, tokenizer, config).plan(ctx)
+        averaged = BeamPlanner(model, tokenizer, replace(config, average_contexts=True)).plan(ctx)
+        np.testing.assert_array_equal(plain.actions, averaged.actions)

@@ -184,6 +184,7 @@ class BeamPlanner:
         self.keep_transitions = max(1, min(config.max_context_transitions, seq - 1))
         self.decoder = make_decoder(config, model, self.keep_transitions)
         self.expected_first = config.mode == "imitation" and config.imitation_action == "expected"
+        self.averaging_contexts = self.expected_first and config.average_contexts and self.context_transitions > 0
         self.anchoring = config.anchor_margin is not None and config.mode in ("reward", "q")
         self.value_range = max(float(np.ptp(tokenizer.edges[self.layout.value_index])), 1e-30)  # the anchor's unit
 
@@ -229,11 +230,46 @@ class BeamPlanner:
         """Search from every environment's context; returns the best plan of each. The search runs in the model's
         own precision, also where the caller has turned autocast on."""
         with torch.autocast(self.device.type, enabled=False):
+            if self.averaging_contexts:
+                return self._search_averaging_contexts(context)
             return self._search(context)
 
-    def _search(self, context: PlanningContext) -> Plan:
+    def _search_averaging_contexts(self, context: PlanningContext) -> Plan:
+        """``average_contexts``: the search from the whole context, and the expected first action from every
+        environment's context cut to its last 0, 1, ..., K - 1 transitions (one batched pass); each environment acts
+        with the mean of the expected first actions of the lengths it has."""
+        K, E = self.context_transitions, len(context.observations)
+        lengths = range(K)
+
+        def tiled(rows: np.ndarray | None) -> np.ndarray | None:
+            return None if rows is None else np.concatenate([np.asarray(rows)] * len(lengths))
+
+        def last(rows: np.ndarray, k: int) -> np.ndarray:
+            return rows[max(0, len(rows) - k) :]
+
+        cut = PlanningContext(
+            observations=[last(obs, k + 1) for k in lengths for obs in context.observations],
+            actions=[last(act, k) for k in lengths for act in context.actions],
+            rewards=[last(rew, k) for k in lengths for rew in context.rewards],
+            goals=tiled(context.goals),
+            maps=tiled(context.maps),
+        )
+        plan = self._search(context)
+        short = self._search(cut, first_only=True).actions[:, 0].reshape(K, E, -1)  # (K, E, A): rows k * E + e
+        reached = np.array([min(len(act), K) for act in context.actions])  # (E,): the whole context's length
+        shorter = np.arange(K)[:, None] < reached  # (K, E): the cuts shorter than the whole context
+        total = plan.actions[:, 0] + (short * shorter[..., None]).sum(0)  # (E, A)
+        mean = total / (1 + shorter.sum(0))[:, None]
+        continuous = [n is None for n in self.tokenizer.categories[self.layout.action_slice]]
+        plan.actions[:, 0, continuous] = mean[:, continuous]
+        return plan
+
+    def _search(self, context: PlanningContext, first_only: bool = False) -> Plan:
+        """The beam search; ``first_only``: one candidate per environment and one planned transition (all that
+        the expected first action of imitation mode needs)."""
         cfg, lay = self.config, self.layout
-        O, A, N, H = lay.observation_dim, lay.action_dim, self.tokenizer.n_bins, cfg.horizon
+        O, A, N, H = lay.observation_dim, lay.action_dim, self.tokenizer.n_bins, 1 if first_only else cfg.horizon
+        first_children = 1 if first_only else cfg.beam_width * cfg.n_expand
         tokens, pads = self.context_tokens(context)
         E = tokens.shape[0]
         self.check_memory(E)
@@ -254,7 +290,7 @@ class BeamPlanner:
 
         step = decoder.step
         for t in range(H):
-            children = cfg.beam_width * cfg.n_expand if t == 0 else cfg.n_expand
+            children = first_children if t == 0 else cfg.n_expand
             decoder.expand(children)
             state = state.repeat(children)
             next_logits = next_logits.repeat_interleave(children, dim=0)
