@@ -119,6 +119,11 @@ def main() -> None:
         type=int,
         help="TT's ModelConfig.place_frequencies (default: the cpu preset's); agents go to their own folders",
     )
+    parser.add_argument(
+        "--average-contexts",
+        action="store_true",
+        help="imitation mode with PlannerConfig.average_contexts (the trained agents are the same)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results file")
     parser.add_argument("--no-write", action="store_true", help="print only; do not update the results file")
     args = parser.parse_args()
@@ -139,7 +144,7 @@ def main() -> None:
                 modes = ("imitation", "reward") if method == "tt" else (None,)
                 for mode in modes:
                     if mode is not None:
-                        agent.configure_planner(mode=mode)
+                        agent.configure_planner(mode=mode, average_contexts=args.average_contexts)
                     result = evaluate(agent, ENV_ID, args.episodes, 5, seed=start, show_progress=False)
                     results[f"TT, {mode} mode" if mode else "BC"] = (result, train_s)
             for name, (result, train_s) in results.items():
@@ -164,13 +169,15 @@ def write_results(rows: list[dict], args: argparse.Namespace, total_s: float) ->
     """The table, the command that made it and the raw rows, in ``args.out``."""
     place = args.place_frequencies
     place_option = "" if place is None else f" --place-frequencies {place}"
-    out_option = "" if args.out == RESULTS else f" --out {args.out}"
+    options = place_option + (" --average-contexts" if args.average_contexts else "")
+    options += "" if args.out == RESULTS else f" --out {args.out}"
     model = "" if place is None else f" with `ModelConfig.place_frequencies={place}`"
+    model += " (imitation with `PlannerConfig.average_contexts=True`)" if args.average_contexts else ""
     lines = [
         "# Imitating a Pendulum-v1 swing-up expert (cpu preset), an environment never tuned on",
         "",
         f"Command: `python benchmarks/pendulum_swing_up.py --seeds {args.seeds} --data-episodes "
-        f"{' '.join(map(str, args.data_episodes))} --episodes {args.episodes}{place_option}{out_option}` "
+        f"{' '.join(map(str, args.data_episodes))} --episodes {args.episodes}{options}` "
         f"({total_s / 60:.1f} min on the machine that ran it). Data: the script's scripted expert with action noise "
         f"{EXPERT_NOISE}, 200-step episodes. TT: `cpu_preset()` as the README trains it{model}, planning in "
         f"imitation and in reward mode; BC {BC_STEPS} steps. Evaluation from the benchmark's evaluation seeds "
