@@ -255,9 +255,10 @@ class PlannerConfig:
     0, 1, ..., ``max_context_transitions`` transitions of the context (lengths the episode has not reached are left
     out); the rest of the plan is the whole context's search, and a categorical action column keeps the whole
     context's choice. Each context length gives a slightly different estimate of the data's mean action, and their
-    mean is a steadier one: on walker2d-medium it raised imitation from 89% to 99% of BC's return on average over four
-    cpu-preset trainings (one of them lower), left hopper-medium level, and cost Pendulum-v1 swing-up from 30 expert
-    episodes (``benchmarks/results/locomotion_walker_notes.md``), so no preset turns it on. The extra cost is one
+    mean is often a steadier one: on walker2d-medium it raised imitation from 89% to 99% of BC's return on average
+    over four cpu-preset trainings (five of eight trainings up, three down by about a point), left hopper-medium
+    level, and cost Pendulum-v1 swing-up from 30 expert episodes (``benchmarks/results/locomotion_walker_notes.md``),
+    so no preset turns it on. The extra cost is one
     batched pass of single candidates from the shorter contexts beside the search."""
     action_spread: float | None = None
     """How planned actions are drawn. ``None`` (the paper's planner): each action token is sampled from the most
