@@ -258,8 +258,8 @@ class PlannerConfig:
     mean is often a steadier one: on walker2d-medium it raised imitation from 89% to 99% of BC's return on average
     over four cpu-preset trainings (five of eight trainings up, three down by about a point), left hopper-medium
     level, and cost Pendulum-v1 swing-up from 30 expert episodes (``benchmarks/results/locomotion_walker_notes.md``),
-    so no preset turns it on. The extra cost is one
-    batched pass of single candidates from the shorter contexts beside the search."""
+    so no preset turns it on. The extra cost is one batched pass of single candidates from the shorter contexts
+    beside the search."""
     action_spread: float | None = None
     """How planned actions are drawn. ``None`` (the paper's planner): each action token is sampled from the most
     likely bins (``cdf_act``, ``k_act``). A number: each continuous action dimension is its expected value (given

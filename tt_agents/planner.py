@@ -239,18 +239,17 @@ class BeamPlanner:
         environment's context cut to its last 0, 1, ..., K - 1 transitions (one batched pass); each environment acts
         with the mean of the expected first actions of the lengths it has."""
         K, E = self.context_transitions, len(context.observations)
-        lengths = range(K)
 
-        def tiled(rows: np.ndarray | None) -> np.ndarray | None:
-            return None if rows is None else np.concatenate([np.asarray(rows)] * len(lengths))
+        def tiled(rows: np.ndarray | None) -> np.ndarray | None:  # one copy per cut, rows k * E + e
+            return None if rows is None else np.concatenate([np.asarray(rows)] * K)
 
         def last(rows: np.ndarray, k: int) -> np.ndarray:
             return rows[max(0, len(rows) - k) :]
 
         cut = PlanningContext(
-            observations=[last(obs, k + 1) for k in lengths for obs in context.observations],
-            actions=[last(act, k) for k in lengths for act in context.actions],
-            rewards=[last(rew, k) for k in lengths for rew in context.rewards],
+            observations=[last(obs, k + 1) for k in range(K) for obs in context.observations],
+            actions=[last(act, k) for k in range(K) for act in context.actions],
+            rewards=[last(rew, k) for k in range(K) for rew in context.rewards],
             goals=tiled(context.goals),
             maps=tiled(context.maps),
         )
